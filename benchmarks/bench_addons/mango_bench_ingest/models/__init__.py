@@ -1,0 +1,1 @@
+from . import mango_bench_event

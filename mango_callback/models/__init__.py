@@ -1,0 +1,4 @@
+from . import mango_callback_widget
+from . import mango_callback_request
+from . import mango_call
+from . import website

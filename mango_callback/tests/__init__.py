@@ -1,0 +1,2 @@
+from . import test_callback_request
+from . import test_callback_http

@@ -1,0 +1,166 @@
+import datetime as dt
+import re
+
+from odoo.tests import HttpCase, tagged
+
+from .common import MangoCallbackMixin
+
+
+@tagged("post_install", "-at_install")
+class TestCallbackHttp(MangoCallbackMixin, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mango_callback_setup()
+        # Open around the clock, so the in-hours path does not depend on when the
+        # suite runs.
+        cls.calendar.attendance_ids = [(5, 0, 0)] + [
+            (
+                0,
+                0,
+                {
+                    "name": f"All day {day}",
+                    "dayofweek": str(day),
+                    "hour_from": 0,
+                    "hour_to": 24,
+                    "day_period": "morning",
+                },
+            )
+            for day in range(7)
+        ]
+        cls.Request = cls.env["mango.callback.request"]
+
+    def setUp(self):
+        super().setUp()
+        self.mango_sim.reset()
+
+    def close_now(self):
+        """Calling hours that exclude this moment: one hour, three days from now."""
+        weekday = (dt.datetime.now().weekday() + 3) % 7
+        self.calendar.attendance_ids = [(5, 0, 0)] + [
+            (
+                0,
+                0,
+                {
+                    "name": "Only hour",
+                    "dayofweek": str(weekday),
+                    "hour_from": 10,
+                    "hour_to": 11,
+                    "day_period": "morning",
+                },
+            )
+        ]
+
+    def page_token(self):
+        html = self.url_open("/").text
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        self.assertTrue(match, "the widget's form carries a CSRF token")
+        return match.group(1)
+
+    def post(self, token, **fields):
+        data = dict({"widget_id": self.widget.id, "country": "RU"}, **fields)
+        if token is not None:
+            data["csrf_token"] = token
+        return self.url_open("/mango_callback/request", data=data)
+
+    def test_widget_rendered_only_when_enabled(self):
+        html = self.url_open("/").text
+        self.assertIn('class="o_mango_callback"', html)
+        self.assertIn(f'data-widget-id="{self.widget.id}"', html)
+        self.assertNotIn(self.mango_account.api_key, html)
+        self.widget.active = False
+        self.assertNotIn('class="o_mango_callback"', self.url_open("/").text)
+
+    def test_request_in_hours_over_http(self):
+        token = self.page_token()
+        response = self.post(token, phone="916 555-12-34", name="Vera")
+        self.assertEqual(response.status_code, 200)
+        answer = response.json()
+        self.assertTrue(answer["ok"])
+        self.assertEqual(answer["status"], "calling")
+        self.assertEqual(answer["seconds"], 25)
+        self.assertEqual(len(self.mango_sim.commands("commands/callback_group")), 1)
+        request = self.Request.search([], order="id desc", limit=1)
+        self.assertEqual(request.phone_e164, "+79165551234")
+        self.assertEqual(request.ip_address, "127.0.0.1")
+
+    def test_csrf_required(self):
+        self.page_token()
+        for token in (None, "forged"):
+            response = self.post(token, phone="916 555-12-34")
+            self.assertEqual(response.status_code, 400)
+            self.assertFalse(response.json()["ok"])
+            self.assertEqual(
+                self.Request.search([], order="id desc", limit=1).refuse_reason, "csrf"
+            )
+        self.assertFalse(self.mango_sim.commands("commands/callback_group"))
+
+    def test_field_errors_come_back_as_json(self):
+        token = self.page_token()
+        answer = self.post(token, phone="12").json()
+        self.assertFalse(answer["ok"])
+        self.assertIn("phone", answer["errors"])
+        check = self.url_open(
+            "/mango_callback/check",
+            data={"widget_id": self.widget.id, "csrf_token": token, "phone": "12"},
+        ).json()
+        self.assertIn("phone", check["errors"])
+
+    def test_unknown_widget_and_garbage_never_leak_a_traceback(self):
+        token = self.page_token()
+        for widget_id in ("999999", "abc", ""):
+            response = self.url_open(
+                "/mango_callback/request",
+                data={"widget_id": widget_id, "csrf_token": token, "phone": "x" * 5000},
+            )
+            self.assertEqual(response.status_code, 404)
+            self.assertNotIn("Traceback", response.text)
+
+    def test_flood_from_one_address(self):
+        """1,000 requests in a minute from one address: every one answered and
+        stored, no more calls placed than the limits allow."""
+        token = self.page_token()
+        statuses = set()
+        for index in range(1000):
+            response = self.post(token, phone=f"916 {index % 1000:03d}-00-00")
+            statuses.add(response.status_code)
+            self.assertIn("ok", response.json())
+        self.assertEqual(statuses, {200})
+        self.assertEqual(
+            self.Request.search_count([("widget_id", "=", self.widget.id)]), 1000
+        )
+        placed = len(self.mango_sim.commands("commands/callback_group"))
+        self.assertEqual(placed, self.widget.limit_ip_short)
+        self.assertEqual(
+            self.Request.search_count([("refuse_reason", "=", "limit_ip")]), 998
+        )
+
+    def test_slots_endpoint(self):
+        self.assertEqual(
+            self.url_open(f"/mango_callback/slots?widget_id={self.widget.id}").json(),
+            {"slots": []},
+        )
+        self.close_now()
+        self.widget.allow_slot_choice = True
+        slots = self.url_open(
+            f"/mango_callback/slots?widget_id={self.widget.id}"
+        ).json()["slots"]
+        self.assertEqual(len(slots), self.widget.slot_count)
+        self.assertTrue(all(slot["label"] for slot in slots))
+
+    def test_tour_in_hours_countdown(self):
+        self.start_tour("/", "mango_callback_in_hours")
+        self.assertEqual(len(self.mango_sim.commands("commands/callback_group")), 1)
+
+    def test_tour_after_hours_text(self):
+        self.close_now()
+        self.widget.display_mode = "full"
+        self.start_tour("/", "mango_callback_after_hours")
+        self.assertFalse(self.mango_sim.commands("commands/callback_group"))
+        self.assertEqual(
+            self.Request.search([], order="id desc", limit=1).state, "scheduled"
+        )
+
+    def test_tour_collapse_remembered(self):
+        self.widget.display_mode = "full"
+        self.start_tour("/", "mango_callback_collapse_remembered")

@@ -1,0 +1,223 @@
+import json
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+LINE_ACTIONS = [
+    ("create", "Create"),
+    ("link", "Link existing"),
+    ("update", "Update"),
+    ("roles", "Roles"),
+    ("disable", "Disable"),
+    ("reactivate", "Reactivate"),
+    ("archive", "Archive (departed)"),
+    ("pbx_create", "PBX: create user"),
+    ("pbx_link", "PBX: link existing user"),
+    ("pbx_update", "PBX: update user"),
+    ("pbx_delete", "PBX: delete user"),
+    ("pbx_disable", "PBX: disable user"),
+    ("sip_create", "PBX: create SIP account"),
+    ("release", "Release extension"),
+    ("skip", "Skip"),
+    ("error", "Error"),
+]
+
+
+class MangoLdapSyncRun(models.Model):
+    """One preview or application of the directory plan, with its outcome."""
+
+    _name = "mango.ldap.sync.run"
+    _description = "Directory sync run"
+    _order = "id desc"
+
+    directory_id = fields.Many2one(
+        "mango.ldap.directory", required=True, ondelete="cascade", index=True
+    )
+    name = fields.Char(compute="_compute_name")
+    mode = fields.Selection(
+        [("full", "Full"), ("delta", "Changes only")], required=True
+    )
+    dry_run = fields.Boolean(string="Preview only")
+    trigger = fields.Selection(
+        [("manual", "Manual"), ("cron", "Scheduled"), ("confirm", "Confirmation")],
+        default="manual",
+    )
+    state = fields.Selection(
+        [
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("preview", "Preview ready"),
+            ("waiting", "Waiting for confirmation"),
+            ("done", "Done"),
+            ("partial", "Done with errors"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
+        default="queued",
+        required=True,
+        index=True,
+    )
+    started_at = fields.Datetime()
+    finished_at = fields.Datetime()
+    duration = fields.Float(string="Duration (s)", compute="_compute_duration")
+    watermark = fields.Char(
+        help="Change marker read before the run; stored on success only."
+    )
+    entries_seen = fields.Integer()
+    progress_done = fields.Integer()
+    progress_total = fields.Integer()
+    progress = fields.Float(compute="_compute_progress")
+    created_count = fields.Integer(string="Created")
+    updated_count = fields.Integer(string="Updated")
+    archived_count = fields.Integer(string="Archived")
+    held_count = fields.Integer(string="Held removals")
+    pbx_count = fields.Integer(string="PBX operations")
+    error_count = fields.Integer(string="Errors")
+    message = fields.Text()
+    line_ids = fields.One2many("mango.ldap.sync.run.line", "run_id")
+    approved_anchors = fields.Text(
+        help="JSON list of the held removals an administrator confirmed for this run."
+    )
+    secret_count = fields.Integer(compute="_compute_secret_count")
+
+    @api.depends("directory_id", "mode", "create_date")
+    def _compute_name(self):
+        for run in self:
+            run.name = self.env._(
+                "%(directory)s — %(mode)s #%(id)s",
+                directory=run.directory_id.name,
+                mode=dict(run._fields["mode"]._description_selection(self.env)).get(
+                    run.mode
+                ),
+                id=run.id or "",
+            )
+
+    @api.depends("started_at", "finished_at")
+    def _compute_duration(self):
+        for run in self:
+            if run.started_at and run.finished_at:
+                run.duration = (run.finished_at - run.started_at).total_seconds()
+            else:
+                run.duration = 0.0
+
+    @api.depends("progress_done", "progress_total")
+    def _compute_progress(self):
+        for run in self:
+            run.progress = (
+                100.0 * run.progress_done / run.progress_total
+                if run.progress_total
+                else 0.0
+            )
+
+    def _compute_secret_count(self):
+        counts = dict(
+            self.env["mango.ldap.sip.secret"]
+            .sudo()
+            ._read_group([("run_id", "in", self.ids)], ["run_id"], ["__count"])
+        )
+        for run in self:
+            run.secret_count = counts.get(run, 0)
+
+    def _mango_open(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def action_confirm_removals(self):
+        """Apply the removals a threshold held back, as the administrator decided."""
+        self.ensure_one()
+        if self.state != "waiting":
+            raise UserError(self.env._("This run is not waiting for a confirmation."))
+        return self.directory_id._mango_confirm_held(self)._mango_open()
+
+    def action_discard_removals(self):
+        self.ensure_one()
+        if self.state != "waiting":
+            raise UserError(self.env._("This run is not waiting for a confirmation."))
+        self.line_ids.filtered(lambda line: line.status == "held").write(
+            {
+                "status": "skipped",
+                "message": self.env._("Discarded by an administrator."),
+            }
+        )
+        self.state = "done"
+        return True
+
+    def action_apply_preview(self):
+        """Apply the directory as previewed (re-read, so the result reflects now)."""
+        self.ensure_one()
+        if self.state != "preview":
+            raise UserError(self.env._("Only a preview can be applied."))
+        return self.directory_id.action_sync_full()
+
+    def action_reveal_sip_passwords(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New SIP passwords"),
+            "res_model": "mango.ldap.sip.reveal",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_run_id": self.id},
+        }
+
+
+class MangoLdapSyncRunLine(models.Model):
+    _name = "mango.ldap.sync.run.line"
+    _description = "Directory sync run line"
+    _order = "run_id, id"
+
+    run_id = fields.Many2one(
+        "mango.ldap.sync.run", required=True, ondelete="cascade", index=True
+    )
+    link_id = fields.Many2one("mango.ldap.link", ondelete="set null", index=True)
+    anchor = fields.Char(string="GUID")
+    dn = fields.Char(string="DN")
+    entry_name = fields.Char(string="Entry")
+    action = fields.Selection(LINE_ACTIONS, required=True)
+    status = fields.Selection(
+        [
+            ("planned", "Planned"),
+            ("done", "Done"),
+            ("error", "Error"),
+            ("held", "Held for confirmation"),
+            ("skipped", "Skipped"),
+        ],
+        default="planned",
+        required=True,
+        index=True,
+    )
+    changes = fields.Text(string="Changes (JSON)", help="JSON: field → [old, new].")
+    changes_display = fields.Text(string="Changes", compute="_compute_changes_display")
+    message = fields.Text()
+
+    @api.depends("changes")
+    def _compute_changes_display(self):
+        for line in self:
+            if not line.changes:
+                line.changes_display = False
+                continue
+            try:
+                data = json.loads(line.changes)
+            except ValueError:
+                line.changes_display = line.changes
+                continue
+            rows = []
+            for key, value in data.items():
+                if isinstance(value, list) and len(value) == 2:
+                    rows.append(f"{key}: {_short(value[0])} → {_short(value[1])}")
+                else:
+                    rows.append(f"{key}: {_short(value)}")
+            line.changes_display = "\n".join(rows)
+
+
+def _short(value):
+    if value in (None, False, ""):
+        return "∅"
+    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return text if len(text) <= 120 else text[:117] + "…"

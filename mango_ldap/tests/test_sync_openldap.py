@@ -1,0 +1,437 @@
+import json
+from unittest.mock import patch
+
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
+
+from .common import LdapAdmin, MangoLdapCase, host_port, start_slapd
+
+PEOPLE = "ou=people,dc=example,dc=test"
+SALES = "ou=sales,ou=people,dc=example,dc=test"
+GROUPS = "ou=groups,dc=example,dc=test"
+
+
+def user_dn(i):
+    uid = f"user{i:04d}"
+    return f"uid={uid},{SALES}" if i % 5 == 0 else f"uid={uid},{PEOPLE}"
+
+
+@tagged("post_install", "-at_install", "mango_ldap")
+class TestOpenLdapSync(MangoLdapCase):
+    @classmethod
+    def _start_server(cls):
+        return start_slapd(users=20)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.server.env
+        with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
+            cls.ca_pem = handle.read()
+        host, port = host_port(env["LDAPS_URI"])
+        cls.directory = cls.env["mango.ldap.directory"].create({
+            "name": "Test OpenLDAP",
+            "directory_type": "openldap",
+            "transport": "ldaps",
+            "server_ids": [Command.create({"host": host, "port": port})],
+            "ca_certificate": cls.ca_pem,
+            "bind_dn": env["LDAP_BIND_DN"],
+            "bind_password_input": env["LDAP_BIND_PW"],
+            "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
+            "login_attribute": "uid",
+            "account_id": cls.mango_account.id,
+            "extension_policy": "range",
+            "extension_range_from": 300,
+            "extension_range_to": 399,
+            "max_removals": 3,
+            "max_removals_percent": 50,
+        })
+        cls.directory.action_preset_openldap()
+        cls.directory.action_fetch_pbx_options()
+        Option = cls.env["mango.ldap.pbx.option"]
+        cls.role_staff = Option.search([("kind", "=", "role"), ("value", "=", "10451")])
+        cls.directory.write({
+            "extension_policy": "range",
+            "role_mapping_ids": [
+                Command.create({
+                    "group_dn": f"cn=pbx-operators,{GROUPS}",
+                    "group_ids": [Command.set(
+                        cls.env.ref("mango_telephony.group_mango_user").ids)],
+                }),
+                Command.create({
+                    "group_dn": f"cn=pbx-supervisors,{GROUPS}",
+                    "group_ids": [Command.set(
+                        cls.env.ref("mango_telephony.group_mango_supervisor").ids)],
+                    "pbx_role_option_id": cls.role_staff.id,
+                }),
+            ],
+        })
+        cls.admin = LdapAdmin(env["LDAP_URI"], env["LDAP_ROOT_DN"], env["LDAP_ROOT_PW"],
+                              env["LDAP_CA_FILE"])
+        cls.addClassCleanup(cls.admin.close)
+
+    def test_connection_report(self):
+        action = self.directory.action_test_connection()
+        self.assertEqual(action["params"]["type"], "success", self.directory.test_result)
+        self.assertIn("TLS", self.directory.test_result)
+        self.assertRegex(self.directory.test_result, r"matching the filters: \d+")
+
+    def test_first_import(self):
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        links = self.links()
+        self.assertGreaterEqual(len(links), 18)
+        link = self.link_for("user0001")
+        self.assertTrue(link.user_id.active)
+        self.assertEqual(link.user_id.login, "user0001")
+        self.assertEqual(link.user_id.name, "Given1 Surname1")
+        self.assertEqual(link.employee_id.user_id, link.user_id)
+        self.assertEqual(link.employee_id.job_title, "Engineer")
+        self.assertEqual(link.employee_id.department_id.name, "R&D")
+        self.assertTrue(link.employee_id.mobile_phone)
+        # nested: user0005 is in sales-team ⊂ pbx-operators
+        self.assertTrue(self.link_for("user0005").user_id.has_group("mango_telephony.group_mango_user"))
+        self.assertTrue(link.user_id.has_group("mango_telephony.group_mango_supervisor"))
+        self.assertFalse(self.link_for("user0004").user_id.has_group(
+            "mango_telephony.group_mango_user"))
+        # PBX: every linked person got a PBX user with a range extension and a SIP account
+        pbx = self.pbx_users()
+        self.assertEqual(link.pbx_state, "active")
+        member = pbx[int(link.pbx_user_id)]
+        self.assertEqual(member["extension"], link.extension)
+        self.assertTrue(300 <= int(link.extension) <= 399)
+        self.assertEqual(str(member["access_role_id"]), "10451")
+        self.assertTrue(link.sip_login)
+        self.assertEqual(len({l.extension for l in links}), len(links))
+        # passwords: shown once, then gone
+        self.assertEqual(run.secret_count, len(links))
+        wizard = self.env["mango.ldap.sip.reveal"].with_context(default_run_id=run.id).new({})
+        values = self.env["mango.ldap.sip.reveal"].with_context(
+            default_run_id=run.id).default_get(["run_id", "credentials"])
+        self.assertIn(link.sip_login, values["credentials"])
+        self.assertTrue(wizard)
+        run.invalidate_recordset(["secret_count"])
+        self.assertEqual(run.secret_count, 0)
+        again = self.env["mango.ldap.sip.reveal"].with_context(
+            default_run_id=run.id).default_get(["credentials"])
+        self.assertNotIn(link.sip_login, again["credentials"])
+        # a second run changes nothing
+        second = self.run_sync()
+        self.assertEqual(second.state, "done", second.message)
+        self.assertEqual((second.created_count, second.updated_count, second.archived_count,
+                          second.pbx_count), (0, 0, 0, 0))
+
+    def test_preview_changes_nothing(self):
+        users_before = self.env["res.users"].search_count([])
+        pbx_before = len(self.pbx_users())
+        run = self.run_sync(dry_run=True)
+        self.assertEqual(run.state, "preview", run.message)
+        self.assertEqual(self.env["res.users"].search_count([]), users_before)
+        self.assertEqual(len(self.pbx_users()), pbx_before)
+        self.assertFalse(self.links())
+        creates = run.line_ids.filtered(lambda line: line.action == "create")
+        self.assertGreaterEqual(len(creates), 18)
+        line = creates.filtered(lambda line: line.entry_name == "Given2 Surname2")
+        self.assertIn("user.login: ∅ → user0002", line.changes_display)
+        self.assertTrue(run.line_ids.filtered(lambda line: line.action == "pbx_create"))
+        self.assertTrue(run.line_ids.filtered(lambda line: line.action == "sip_create"))
+        self.assertNotIn("password", " ".join(run.line_ids.mapped("changes") and
+                                             [c or "" for c in run.line_ids.mapped("changes")]))
+
+    def test_sync_rules(self):
+        mappings = self.directory.mapping_ids
+        title = mappings.filtered(lambda m: m.attribute == "title" and m.target == "employee")
+        mail = mappings.filtered(lambda m: m.attribute == "mail" and m.target == "employee")
+        mobile = mappings.filtered(lambda m: m.attribute == "mobile" and m.target == "employee")
+        phone = mappings.filtered(lambda m: m.attribute == "telephoneNumber")
+        title.rule, mail.rule, mobile.rule, phone.rule = "always", "create_only", "when_empty", "ignore"
+        self.run_sync()
+        link = self.link_for("user0007")
+        employee = link.employee_id
+        self.assertFalse(employee.work_phone, "ignored mapping wrote a value")
+        original_mobile = employee.mobile_phone
+        self.admin.modify(user_dn(7), title="Lead engineer", mail="new.mail@example.test",
+                          mobile="+7 916 555-00-07", telephoneNumber="+7 495 555-00-07")
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertEqual(employee.job_title, "Lead engineer")          # always
+        self.assertEqual(employee.work_email, "user0007@example.test")  # create only
+        self.assertEqual(employee.mobile_phone, original_mobile)       # when empty: kept
+        self.assertFalse(employee.work_phone)                          # ignore
+        line = run.line_ids.filtered(lambda l: l.link_id == link and l.action == "update")
+        self.assertIn("employee.job_title: Engineer → Lead engineer", line.changes_display)
+        employee.mobile_phone = False
+        self.run_sync()
+        self.assertEqual(employee.mobile_phone, "+79165550007")       # when empty: filled
+        # the PBX position follows the title (always)
+        self.assertEqual(self.pbx_users()[int(link.pbx_user_id)]["position"], "Lead engineer")
+
+    def test_rename_and_move_keep_identity(self):
+        self.run_sync()
+        link = self.link_for("user0008")
+        user, employee, pbx_id = link.user_id, link.employee_id, link.pbx_user_id
+        self.admin.modify(user_dn(8), cn="Renamed Eight", displayName="Renamed Eight")
+        self.admin.rename(user_dn(8), "uid=user0008", new_superior=SALES)
+        self.addCleanup(self.admin.rename, f"uid=user0008,{SALES}", "uid=user0008",
+                        new_superior=PEOPLE)
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        link.invalidate_recordset()
+        self.assertEqual(link.dn.lower(), f"uid=user0008,{SALES}".lower())
+        self.assertEqual(link.user_id, user)
+        self.assertEqual(link.employee_id, employee)
+        self.assertEqual(link.pbx_user_id, pbx_id)
+        self.assertEqual(user.name, "Renamed Eight")
+        self.assertEqual(self.pbx_users()[int(pbx_id)]["name"], "Renamed Eight")
+        self.assertEqual(len(self.links().filtered(lambda l: l.login == "user0008")), 1)
+
+    def test_group_change_updates_roles(self):
+        self.run_sync()
+        link = self.link_for("user0009")
+        user = link.user_id
+        supervisor = self.env.ref("mango_telephony.group_mango_supervisor")
+        listener = self.env.ref("mango_telephony.group_mango_recording_listener")
+        self.assertFalse(user.has_group("mango_telephony.group_mango_supervisor"))
+        user.groups_id = [Command.link(listener.id)]  # granted by hand: never revoked
+        self.admin.add_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
+        self.addCleanup(self.admin.remove_member, f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertIn(supervisor, user.groups_id)
+        self.assertIn(supervisor, link.grant_ids.group_id)
+        self.assertEqual(str(self.pbx_users()[int(link.pbx_user_id)]["access_role_id"]), "10451")
+        self.admin.remove_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertNotIn(supervisor, user.groups_id)
+        self.assertIn(listener, user.groups_id)
+        self.assertFalse(link.grant_ids.filtered(lambda g: g.group_id == supervisor))
+
+    def test_deletion_archives_and_reserves_extension(self):
+        self.directory.departed_pbx_action = "delete"
+        self.run_sync()
+        link = self.link_for("user0011")
+        user, employee, pbx_id, extension = (link.user_id, link.employee_id, link.pbx_user_id,
+                                             link.extension)
+        self.admin.delete(user_dn(11))
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertFalse(user.active)
+        self.assertFalse(employee.active)
+        self.assertEqual(link.state, "departed")
+        self.assertNotIn(int(pbx_id), self.pbx_users())
+        self.assertEqual(link.extension, extension)
+        self.assertTrue(link.reserved_until)
+        archive = run.line_ids.filtered(lambda l: l.action == "archive" and l.link_id == link)
+        self.assertEqual(archive.status, "done")
+        # nobody else gets the reserved extension while the grace period runs
+        self.admin.add(f"uid=newcomer,{PEOPLE}", ["inetOrgPerson"],
+                       {"uid": "newcomer", "cn": "New Comer", "sn": "Comer",
+                        "mail": "newcomer@example.test"})
+        self.addCleanup(self.admin.delete, f"uid=newcomer,{PEOPLE}")
+        self.run_sync()
+        newcomer = self.link_for("newcomer")
+        self.assertTrue(newcomer.extension)
+        self.assertNotEqual(newcomer.extension, extension)
+
+    def test_disable_departed_on_pbx(self):
+        self.directory.departed_pbx_action = "disable"
+        self.run_sync()
+        link = self.link_for("user0012")
+        pbx_id = int(link.pbx_user_id)
+        self.admin.delete(user_dn(12))
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        member = self.pbx_users()[pbx_id]
+        self.assertEqual(link.pbx_state, "disabled")
+        self.assertEqual(str(member["access_role_id"]), "3")
+        self.assertFalse([s for s in self.pbx_sips().values() if s["user_id"] == pbx_id])
+        self.assertEqual(member["extension"], link.extension)
+
+    def test_outage_mid_run_removes_nobody(self):
+        self.run_sync()
+        linked = self.links()
+        server = self.server
+
+        def interrupting(self_sync, callback):
+            def on_page(pages, entries):
+                callback(pages, entries)
+                if pages == 1:
+                    server.pause()
+            return on_page
+
+        self.addCleanup(server.resume)
+        with patch.object(DirectorySync, "_on_page", interrupting):
+            run = self.run_sync()
+        server.resume()
+        self.assertIn(run.state, ("partial", "failed"))
+        self.assertIn("incomplete", run.message)
+        self.assertFalse(linked.filtered(lambda l: l.state != "active"))
+        self.assertTrue(all(linked.user_id.mapped("active")))
+        # the next run completes normally
+        after = self.run_sync()
+        self.assertEqual(after.state, "done", after.message)
+
+    def test_unreachable_directory_fails_cleanly(self):
+        self.run_sync()
+        self.server.pause()
+        self.addCleanup(self.server.resume)
+        run = self.run_sync()
+        self.server.resume()
+        self.assertIn(run.state, ("partial", "failed"))
+        self.assertEqual(run.archived_count, 0)
+        self.assertFalse(self.links().filtered(lambda l: l.state != "active"))
+
+    def test_empty_result_removes_nobody(self):
+        self.run_sync()
+        base = self.directory.base_dn_ids
+        base.dn = f"ou=groups,dc=example,dc=test"  # exists, holds no people
+        run = self.run_sync()
+        self.assertNotEqual(run.state, "failed", run.message)
+        self.assertEqual(run.archived_count, 0)
+        self.assertFalse(self.links().filtered(lambda l: l.state != "active"))
+
+    def test_threshold_hold_and_confirm(self):
+        self.run_sync()
+        doomed = [13, 14, 16, 17]
+        links = self.env["mango.ldap.link"].browse(
+            [self.link_for(f"user{i:04d}").id for i in doomed])
+        for i in doomed:
+            self.admin.delete(user_dn(i))
+        run = self.run_sync()
+        self.assertEqual(run.state, "waiting", run.message)
+        self.assertEqual(run.held_count, 4)
+        self.assertTrue(all(links.user_id.mapped("active")))
+        held = run.line_ids.filtered(lambda l: l.status == "held")
+        self.assertEqual(set(held.mapped("anchor")), set(links.mapped("anchor")))
+        confirm_action = run.action_confirm_removals()
+        confirmed = self.env["mango.ldap.sync.run"].browse(confirm_action["res_id"])
+        self.assertEqual(confirmed.state, "done", confirmed.message)
+        self.assertEqual(confirmed.archived_count, 4)
+        self.assertFalse(any(links.user_id.with_context(active_test=False).mapped("active")))
+        self.assertEqual(run.state, "done")
+
+    def test_filter_change_holds_removals(self):
+        self.run_sync()
+        self.directory.user_filter = "(title=Sales manager)"
+        self.assertTrue(self.directory.scope_changed)
+        run = self.run_sync()
+        self.assertEqual(run.state, "waiting", run.message)
+        self.assertGreaterEqual(run.held_count, 10)
+        self.assertTrue(all(self.links().user_id.mapped("active")))
+        run.action_discard_removals()
+        self.assertEqual(run.state, "done")
+        self.directory.user_filter = False
+
+    def test_extension_collision(self):
+        self.directory.extension_policy = "attribute"
+        self.directory.extension_attribute = "employeeNumber"  # 1001, 1002, …
+        other = self.env["res.users"].create({
+            "name": "Local person", "login": "local.person", "mango_extension": "1003",
+        })
+        run = self.run_sync()
+        self.assertEqual(run.state, "partial", run.message)
+        conflict = run.line_ids.filtered(lambda l: l.status == "error")
+        self.assertTrue(conflict)
+        self.assertIn("1003", " ".join(conflict.mapped("message")))
+        self.assertEqual(other.mango_extension, "1003")
+        three = self.link_for("user0003")
+        self.assertNotEqual(three.extension, "1003")
+        self.assertEqual(self.link_for("user0004").extension, "1004")
+
+    def test_pbx_rejection_recorded_and_retried(self):
+        self.mango_sim.state.employee_limit = len(self.pbx_users()) + 5
+        run = self.run_sync()
+        self.assertEqual(run.state, "partial", run.message)
+        rejected = self.links().filtered(lambda l: l.pbx_state == "error")
+        self.assertTrue(rejected)
+        self.assertIn("5228", rejected[0].pbx_error)
+        error_line = run.line_ids.filtered(
+            lambda l: l.action == "pbx_create" and l.status == "error")
+        self.assertTrue(error_line)
+        self.assertFalse(rejected.filtered("pbx_user_id"))
+        self.assertTrue(all(rejected.user_id.mapped("active")))  # Odoo side went ahead
+        self.mango_sim.state.employee_limit = 500
+        retry = self.run_sync()
+        self.assertEqual(retry.state, "done", retry.message)
+        self.assertFalse(self.links().filtered(lambda l: l.pbx_state == "error"))
+        self.assertEqual(len(self.links().filtered("pbx_user_id")), len(self.links()))
+
+    def test_resume_without_duplicates(self):
+        """A PBX user created just before a crash is matched, not created twice."""
+        self.run_sync()
+        link = self.link_for("user0018")
+        pbx_id = link.pbx_user_id
+        # as if the transaction that recorded the PBX user had been lost
+        link.write({"pbx_user_id": False, "pbx_state": "none", "sip_login": False})
+        count = len(self.pbx_users())
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertEqual(len(self.pbx_users()), count)
+        self.assertEqual(link.pbx_user_id, pbx_id)
+
+    def test_certificate_mismatch_refused(self):
+        env = self.server.env
+        host, port = host_port(env["LDAPS_ALT_URI"])  # 127.0.0.2 is not in the certificate
+        directory = self.directory.copy({"name": "Wrong host"})
+        directory.server_ids = [Command.clear(), Command.create({"host": host, "port": port})]
+        directory.ca_certificate = self.ca_pem
+        directory.bind_password_input = env["LDAP_BIND_PW"]
+        action = directory.action_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        run = self.run_sync(directory)
+        self.assertIn(run.state, ("failed", "partial"))
+        self.assertFalse(self.links(directory))
+        # a CA that did not sign the server certificate is refused as well
+        with open(env["LDAP_WRONG_CA_FILE"], encoding="ascii") as handle:
+            wrong_ca = handle.read()
+        good_host, good_port = host_port(env["LDAPS_URI"])
+        directory.server_ids = [Command.clear(), Command.create({"host": good_host,
+                                                                  "port": good_port})]
+        directory.ca_certificate = wrong_ca
+        self.assertEqual(directory.action_test_connection()["params"]["type"], "danger")
+        run = self.run_sync(directory)
+        self.assertFalse(self.links(directory))
+
+    def test_one_sync_at_a_time(self):
+        with self.registry.cursor() as other:
+            other.execute("SELECT pg_advisory_lock(%s, %s)",
+                          (0x6D6C6470 & 0x7FFFFFFF, self.directory.id))
+            try:
+                with self.assertRaises(UserError):
+                    self.run_sync()
+            finally:
+                other.execute("SELECT pg_advisory_unlock(%s, %s)",
+                              (0x6D6C6470 & 0x7FFFFFFF, self.directory.id))
+
+    def test_delta_sync(self):
+        self.run_sync()
+        self.assertTrue(self.directory.watermark)
+        self.admin.modify(user_dn(19), title="Architect")
+        run = self.run_sync(mode="delta")
+        self.assertIn(run.state, ("done",), run.message)
+        self.assertEqual(self.link_for("user0019").employee_id.job_title, "Architect")
+        self.assertLessEqual(run.updated_count, 1)
+
+    def test_sign_in_with_directory_password(self):
+        self.directory.signin_enabled = True
+        config = self.directory.ldap_config_id
+        self.assertTrue(config)
+        self.run_sync()
+        Ldap = self.env["res.company.ldap"]
+        conf = next(c for c in Ldap._get_ldap_dicts() if c.get("mango_directory_id"))
+        self.assertTrue(Ldap._authenticate(conf, "user0002", "Pw-user0002-1"))
+        self.assertFalse(Ldap._authenticate(conf, "user0002", "wrong"))
+        # an Odoo user the sync does not own cannot use a directory password
+        self.link_for("user0002").state = "departed"
+        self.assertFalse(Ldap._authenticate(conf, "user0002", "Pw-user0002-1"))
+        self.directory.signin_enabled = False
+        self.assertFalse(config.exists())
+
+    def test_run_lines_json(self):
+        run = self.run_sync(dry_run=True)
+        for line in run.line_ids.filtered("changes"):
+            json.loads(line.changes)

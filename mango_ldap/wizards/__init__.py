@@ -1,0 +1,1 @@
+from . import mango_ldap_sip_reveal

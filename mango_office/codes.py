@@ -1,0 +1,190 @@
+"""Mango result codes (reference §5) and their interpretation by class.
+
+An unknown code is explained by its nearest known ancestor: 2219 → 2210 → 2200 →
+2000, 1090 → 1000 (the reference's rule for codes newer than our table).
+"""
+
+SUCCESS = 1000
+
+RESULT_CODES = {
+    1000: "Action completed successfully",
+    1001: "Action completed with remarks",
+    1100: "Call ended normally",
+    1110: "The caller hung up",
+    1111: "No answer within the timeout",
+    1120: "The called party hung up",
+    1121: "The called party is busy",
+    1122: "The called party rejected the call",
+    1123: "The called party is in Do Not Disturb mode",
+    1124: "The called party is in contact-centre Do Not Disturb mode",
+    1125: "The operator stopped the outbound task",
+    1130: "Restrictions on the called number",
+    1131: "The called number is unavailable",
+    1132: "The called number is not served",
+    1133: "The called number does not exist",
+    1134: "Too many forwards",
+    1135: "Forwarding is forbidden",
+    1140: "Calls to this region are forbidden",
+    1150: "Restrictions on the calling number",
+    1151: "The caller is blacklisted",
+    1152: "The caller is not on the whitelist",
+    1160: "The group call failed",
+    1161: "Queueing is forbidden",
+    1162: "The queue is full",
+    1163: "Queue timeout",
+    1164: "All operators are unavailable",
+    1170: "Call ended by the forwarding scheme",
+    1171: "The forwarding scheme is misconfigured",
+    1180: "Call ended by a user command",
+    1181: "Call ended by the external system",
+    1182: "Intercepted by another operator",
+    1183: "A new operator was assigned",
+    1190: "The number is inactive or outside its schedule",
+    1191: "The number is inactive",
+    1192: "The number is inactive by schedule",
+    1193: "Busy with auto-reject",
+    1200: "Contact-centre session ended",
+    1300: "Call ended normally",
+    1310: "Answering machine detected",
+    2000: "Billing restriction",
+    2100: "No access to the account",
+    2110: "The account is blocked",
+    2120: "The account is closed",
+    2130: "The account is frozen",
+    2140: "The account is invalid",
+    2200: "The account is restricted",
+    2210: "Usage period restriction",
+    2211: "Daily limit reached",
+    2212: "Monthly limit reached",
+    2220: "Concurrent calls limited",
+    2230: "Service unavailable on this account",
+    2240: "Insufficient funds",
+    2250: "Usage count limit reached",
+    2251: "IVR scheme limit reached",
+    2252: "More schedules than licences",
+    2253: "No space left for the screen service",
+    2300: "Calls in this direction are blocked",
+    2400: "Billing error",
+    3000: "Invalid request",
+    3100: "Invalid parameters",
+    3101: "The request is not a POST",
+    3102: "Signature mismatch: check the API salt",
+    3103: "A required parameter is missing",
+    3104: "A parameter has the wrong format",
+    3105: "Invalid API key",
+    3106: "The value is already in use",
+    3107: "Invalid quantity",
+    3108: "The value is too small",
+    3109: "The value is too large",
+    3110: "Confirmation does not match",
+    3111: "Invalid period: check the from/to dates",
+    3112: "Invalid e-mail address",
+    3120: "The password does not meet the policy (8+ characters, lower and upper case, digits)",
+    3121: "Invalid SIP login",
+    3122: "Invalid SIP domain",
+    3123: "Only one of the parameters may be given",
+    3124: "This line cannot be used as an outgoing line",
+    3125: "These parameters are required together",
+    3126: "The IVR scheme would loop",
+    3127: "Invalid auth_token",
+    3128: "Invalid URL",
+    3129: "Invalid number of audio channels",
+    3130: "Password change error",
+    3135: "One of the parameters is required",
+    3136: "Invalid number format",
+    3200: "Wrong subscriber number",
+    3300: "The object does not exist",
+    3310: "Call not found",
+    3320: "Recording not found",
+    3330: "Number not found",
+    3340: "File not found",
+    3400: "Invalid JSON",
+    3503: "The search request is too big",
+    4000: "The command cannot be performed",
+    4001: "The command is not supported",
+    4002: "The recording is too short",
+    4100: "Impossible by the PBX logic",
+    4101: "The call has ended or does not exist",
+    4102: "The call is already being recorded",
+    4104: "Too many forwards",
+    4200: "The subscriber is unreachable",
+    4290: "Rate limit exceeded",
+    4300: "SMS sending failed",
+    4301: "SMS expired",
+    4400: "Conference error",
+    4500: "Security restriction",
+    4501: "Call-rate limit",
+    4502: "The caller is on the incoming blacklist",
+    4503: "File too large",
+    4504: "Wrong file format",
+    4506: "Security profile restriction",
+    4507: "The subscriber is blocked",
+    5000: "Server error",
+    5001: "Server overloaded",
+    5002: "Server restarting",
+    5003: "Technical problems",
+    5004: "Database error",
+    5005: "Service mode",
+    5006: "Service access error",
+    5007: "Remote internal error",
+    5008: "Service unavailable: slow down",
+    5009: "The service cannot be added",
+    5010: "Not enough money for the service",
+    5011: "Timeout",
+    5200: "Groups are not enabled (ALLOW_GROUPS)",
+    5201: "Enable «PBX services via API» in Mango's API connector settings",
+    5202: "The group or employee is used in a forwarding scheme",
+    5203: "The group or employee is used in ANI routing",
+    5204: "The group or employee is used by a callback widget",
+    5205: "The group or employee is used in a campaign",
+    5206: "The group or employee is used in the contact centre",
+    5207: "The group or employee is in use",
+    5208: "The default number cannot be deleted",
+    5209: "ANI routing already exists",
+    5210: "An administrator cannot be deleted",
+    5211: "No domain to create the user in",
+    5212: "No active numbers",
+    5213: "The SIP account is already used as an external number",
+    5214: "The number cannot be deleted",
+    5215: "General SIP is forbidden",
+    5216: "It is the only active number",
+    5217: "Cannot get widgets",
+    5218: "At least one contact must remain",
+    5219: "The default number cannot be deleted",
+    5220: "The main number belongs to another employee",
+    5221: "Black/white lists not connected or employee limit reached",
+    5222: "Black/white list limit of 20,000 reached",
+    5223: "Used in regional forwarding",
+    5227: "Used in an autosecretary rule",
+    5228: "The tariff's employee limit is exceeded",
+    5300: "API_CONNECT is not connected",
+    5302: "A robot employee cannot be created or deleted",
+    6000: "Fax error",
+}
+
+# Codes by which Mango asks the client to slow down rather than reporting a fault.
+SLOW_DOWN_CODES = frozenset({4290, 5001, 5008})
+
+
+def code_class(code):
+    """1 … 6, the thousands digit that says what kind of outcome a code is."""
+    return int(code) // 1000
+
+
+def describe(code):
+    """Words for a result code; unknown codes by their nearest known ancestor."""
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        return f"Unknown result {code!r}"
+    for candidate in (code, code // 10 * 10, code // 100 * 100, code // 1000 * 1000):
+        if candidate in RESULT_CODES:
+            return RESULT_CODES[candidate]
+    return f"Unknown result {code}"
+
+
+def is_success(code):
+    try:
+        return code_class(code) == 1
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,2217 @@
+"""Directory (Active Directory / OpenLDAP) → Odoo users, employees and Mango PBX users.
+
+Two halves, split so that the decisions can be tested without a server or a database:
+
+* reading: :mod:`mango_office.ldap_reader` (ldap3) turns a directory into
+  :class:`DirectoryEntry`
+  values keyed by an immutable anchor (AD ``objectGUID`` / OpenLDAP ``entryUUID``), with
+  a
+  completeness flag and a delta watermark;
+* planning: :func:`build_plan` here, pure, compares those entries with the records the
+  sync
+  already linked and returns a :class:`Plan` (creates, field-by-field updates,
+  reactivations,
+  archives, role grants/revocations, PBX operations, held items). The Odoo addon
+  previews it or
+  applies it in batches.
+
+API summary (the contract ``mango_ldap`` codes against)
+=======================================================
+
+Reading — ``DirectoryReader(config)`` (context manager; reader names are re-exported
+here lazily)
+
+- ``DirectoryConfig(servers, bind_dn="", bind_password="", kind="ad"|"openldap",
+  bases=(), user_filter="",
+  root_filter=None, attributes=(), group_dns=(), group_bases=(), ca_pem=None,
+  ca_file=None,
+  verify_certificate=True, check_hostname=True, page_size=500, timeout=10,
+  clock_skew=300)``.
+  ``servers`` is the ordered failover list: ``DirectoryServer(host, port=None,
+  security="ldaps"|"starttls"|"plain")``
+  or URIs ``ldaps://h:636``, ``ldap+starttls://h:389``, ``ldap://h:389`` (plain).
+  ``bases``: ``SearchBase(dn,
+  scope="subtree"|"onelevel"|"base")`` or DN strings. Users searched =
+  ``(&<root_filter><user_filter>)``: the
+  root filter (preset default) says what a person is in this directory, the user filter
+  narrows who is synced.
+  ``group_dns``: the role-mapping group DNs whose nested membership is resolved (AD:
+  matching rule in chain;
+  OpenLDAP: iterative over groupOfNames/groupOfUniqueNames).
+  ``config.scope_fingerprint()`` changes when
+  kind/bases/scopes/filters change: pass ``filter_changed=True`` to the planner on the
+  next run.
+- ``reader.test_connection() -> ConnectionReport(ok, server, security, tls_version,
+  bound_as, match_count, warnings, error)``.
+- ``reader.full_scan(progress=None) -> ScanResult``; ``reader.delta_scan(watermark,
+  progress=None) -> ScanResult``
+  (escalates to a full scan when the DC changed or a resolved group changed;
+  ``result.escalated`` says why).
+  Server failures never raise here: they give ``complete=False`` and ``errors``. Save
+  ``result.watermark``
+  (``Watermark.to_json()`` / ``Watermark.from_json()``) only if ``complete`` and the
+  apply succeeded.
+- ``reader.confirm_departures(anchors) -> {anchor:
+  "absent"|"out_of_scope"|"disabled"|"present"|"error"}``;
+  ``reader.lookup(anchor) -> DirectoryEntry | None``. Errors: ``DirectoryError`` >
+  ``DirectoryConnectionError`` >
+  ``DirectoryCertificateError``; ``DirectoryBindError``; ``DirectorySearchError`` >
+  ``DirectoryIncompleteError``.
+
+Planning — ``build_plan(entries, linked, settings, *, mode="full", scan_complete=True,
+pbx_users=(), odoo_users=(),
+confirmations=None, filter_changed=False, approved_departures=(), missing_groups=(),
+now=None, password_factory=None)``
+and ``plan_from_scan(scan, linked, settings, **kw)``.
+
+- ``LinkedRecord(anchor, user_id, employee_id, active, archived_by_sync, values={target:
+  current}, roles, sync_roles,
+  pbx_user_id, sip_logins, dn)``; targets are ``user.<field>``, ``employee.<field>``,
+  ``pbx.<field>`` and ``extension``.
+- ``SyncSettings(field_mappings, role_mappings, extension=ExtensionPolicy(),
+  deletion=DeletionPolicy(), pbx=PbxPolicy(),
+  protected_user_ids, protected_anchors, link_existing="none"|"login"|"email",
+  create_employees=True, default_region="RU")``;
+  ``FieldMapping(attribute, target, transforms=("first", "trim"),
+  rule="always"|"create_only"|"when_empty"|"ignore")``;
+  ``RoleMapping(group_dn, groups=(xmlids), mango_role=None)``.
+- ``Plan``: ``creates``, ``links``, ``updates`` (``FieldChange(target, old, new)``),
+  ``reactivations``, ``archives``,
+  ``role_changes`` (store ``sync_roles``), ``pbx`` (``PbxOperation(op, anchor, key,
+  pbx_user_id, payload, after)``,
+  op in link/member_create/member_update/member_delete/sip_create), ``held``,
+  ``skipped``, ``needs_lookup``,
+  ``requires_confirmation``, ``summary()``, ``to_dict(include_secrets=False)``.
+
+Two-pass departures: plan → ``reader.confirm_departures(plan.needs_lookup)`` → plan
+again with ``confirmations``.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+
+from . import phones
+
+SYNC_RULES = ("always", "create_only", "when_empty", "ignore")
+TRANSFORMS = ("first", "joined", "trim", "lower", "upper", "phone", "digits")
+SCOPES = ("subtree", "onelevel", "base")
+KINDS = ("ad", "openldap")
+
+# userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16)
+UAC_ACCOUNTDISABLE = 0x2
+# accountExpires "never": 0 or the largest 64-bit value (MS-ADA1 accountExpires)
+_NEVER_EXPIRES = {0, 0x7FFFFFFFFFFFFFFF}
+_FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
+MATCHING_RULE_IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+# Targets Odoo or Mango cannot do without: the directory blanking them is ignored, not
+# applied.
+REQUIRED_TARGETS = frozenset({"user.login", "user.name", "pbx.name", "extension"})
+PBX_FIELDS = ("name", "email", "mobile", "department", "position")
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# identifiers, DNs, account state
+# --------------------------------------------------------------------------------------
+# -------
+
+
+def normalize_guid(value):
+    """Canonical anchor: lower-case UUID text.
+
+    AD sends ``objectGUID`` as 16 bytes in Microsoft's mixed-endian layout
+    (``bytes_le``);
+    OpenLDAP's ``entryUUID`` is already text. Braced, hex or base64 forms (seen in
+    exports
+    and ldap3's formatted output) are accepted too so the same person never gets two
+    keys.
+    """
+    if value is None:
+        raise ValueError("empty directory identifier")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+        if len(raw) == 16:
+            return str(uuid.UUID(bytes_le=raw))
+        value = raw.decode("ascii", "strict")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty directory identifier")
+    try:
+        return str(uuid.UUID(text.strip("{}")))
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) == 16:
+        return str(uuid.UUID(bytes_le=raw))
+    # Directories with other unique-id attributes (nsUniqueId, ipaUniqueID): keep as
+    # text.
+    return text.lower()
+
+
+def guid_to_ad_bytes(anchor):
+    """The 16 bytes AD stores for an anchor produced by :func:`normalize_guid`."""
+    return uuid.UUID(anchor).bytes_le
+
+
+_DN_SPLIT = re.compile(r"(?<!\\),")
+
+
+def normalize_dn(dn):
+    """A comparable DN: attribute types and values lower-cased, spaces around separators
+    removed.
+
+    DNs are case-insensitive for the attribute types used in practice (cn, ou, dc, uid),
+    and
+    directories echo them back with varying case/spacing (``CN=PBX,OU=x`` vs ``cn=pbx,
+    ou=x``).
+    """
+    if not dn:
+        return ""
+    parts = []
+    for rdn in _DN_SPLIT.split(str(dn)):
+        pieces = []
+        for ava in re.split(r"(?<!\\)\+", rdn):
+            if "=" not in ava:
+                pieces.append(ava.strip().lower())
+                continue
+            attr, _sep, val = ava.partition("=")
+            pieces.append(f"{attr.strip().lower()}={val.strip().lower()}")
+        parts.append("+".join(sorted(pieces)))
+    return ",".join(parts)
+
+
+def filetime_to_datetime(value):
+    """AD 100-ns FILETIME (as int or text) → aware datetime, ``None`` for "never"."""
+    try:
+        ticks = int(value)
+    except (TypeError, ValueError):
+        return None
+    if ticks in _NEVER_EXPIRES or ticks < 0:
+        return None
+    try:
+        return _FILETIME_EPOCH + dt.timedelta(microseconds=ticks // 10)
+    except OverflowError:
+        return None
+
+
+def _as_datetime(now):
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    if isinstance(now, (int, float)):
+        return dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=dt.timezone.utc)
+    return now
+
+
+def ad_account_disabled(attributes, now=None):
+    """Why AD considers this account unusable: ``"disabled"``, ``"expired"`` or
+    ``None``.
+
+    ``attributes`` maps lower-case names to value lists (as in :class:`DirectoryEntry`).
+    """
+    attrs = {str(k).lower(): v for k, v in (attributes or {}).items()}
+    uac = _first(attrs.get("useraccountcontrol"))
+    if uac not in (None, ""):
+        try:
+            if int(uac) & UAC_ACCOUNTDISABLE:
+                return "disabled"
+        except ValueError:
+            pass
+    expires = filetime_to_datetime(_first(attrs.get("accountexpires")))
+    if expires is not None and expires <= _as_datetime(now):
+        return "expired"
+    return None
+
+
+def _first(values):
+    if values is None:
+        return None
+    if isinstance(values, (list, tuple)):
+        return values[0] if values else None
+    return values
+
+
+def _as_list(values):
+    if values is None:
+        return []
+    if isinstance(values, (list, tuple, set, frozenset)):
+        return [v for v in values if v is not None]
+    return [values]
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# what the reader produces
+# --------------------------------------------------------------------------------------
+# -------
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One person as read from the directory. ``attributes`` keys are lower-case."""
+
+    anchor: str
+    dn: str = ""
+    attributes: Mapping = field(default_factory=dict)
+    groups: frozenset = frozenset()
+    disabled: bool = False
+    disabled_reason: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "anchor", normalize_guid(self.anchor))
+        attrs = {
+            str(k).lower(): [_text(v) for v in _as_list(vals)]
+            for k, vals in (self.attributes or {}).items()
+        }
+        object.__setattr__(self, "attributes", attrs)
+        object.__setattr__(
+            self, "groups", frozenset(normalize_dn(g) for g in self.groups or ())
+        )
+        if self.disabled_reason and not self.disabled:
+            object.__setattr__(self, "disabled", True)
+
+    def values(self, name):
+        if name.lower() == "dn":
+            return [self.dn] if self.dn else []
+        return list(self.attributes.get(name.lower(), []))
+
+    def get(self, name, default=None):
+        vals = self.values(name)
+        return vals[0] if vals else default
+
+    def to_dict(self):
+        return {
+            "anchor": self.anchor,
+            "dn": self.dn,
+            "attributes": {k: list(v) for k, v in sorted(self.attributes.items())},
+            "groups": sorted(self.groups),
+            "disabled": self.disabled,
+            "disabled_reason": self.disabled_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data, anchor=None):
+        if isinstance(data, cls):
+            return data
+        data = dict(data)
+        return cls(
+            anchor=data.get("anchor") or anchor,
+            dn=data.get("dn", ""),
+            attributes=data.get("attributes") or {},
+            groups=frozenset(data.get("groups") or ()),
+            disabled=bool(data.get("disabled")),
+            disabled_reason=data.get("disabled_reason"),
+        )
+
+
+def _text(value):
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where the next delta read starts.
+
+    ``usn``: AD ``highestCommittedUSN`` taken *before* the read (uSNChanged is per DC,
+    so
+    ``server`` pins the DC's ``dsServiceName``); ``time``: the server's (AD
+    ``currentTime``) or,
+    for OpenLDAP, the client's clock at the start of the read, as generalized time.
+    """
+
+    kind: str  # "ad" | "openldap"
+    time: str  # YYYYmmddHHMMSSZ
+    usn: int | None = None
+    server: str = ""
+    fingerprint: str = ""
+
+    def to_dict(self):
+        return {
+            "kind": self.kind,
+            "time": self.time,
+            "usn": self.usn,
+            "server": self.server,
+            "fingerprint": self.fingerprint,
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        if not text:
+            return None
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        return cls(
+            kind=data["kind"],
+            time=data["time"],
+            usn=data.get("usn"),
+            server=data.get("server") or "",
+            fingerprint=data.get("fingerprint") or "",
+        )
+
+
+@dataclass
+class ScanResult:
+    mode: str  # "full" | "delta"
+    entries: dict = field(default_factory=dict)
+    complete: bool = False
+    errors: list = field(default_factory=list)
+    watermark: Watermark | None = None
+    server: str = ""
+    pages: int = 0
+    missing_groups: tuple = ()
+    escalated: str | None = None
+    duration: float = 0.0
+
+    def to_dict(self):
+        return {
+            "mode": self.mode,
+            "entries": len(self.entries),
+            "complete": self.complete,
+            "errors": list(self.errors),
+            "watermark": self.watermark.to_dict() if self.watermark else None,
+            "server": self.server,
+            "pages": self.pages,
+            "missing_groups": list(self.missing_groups),
+            "escalated": self.escalated,
+            "duration": round(self.duration, 3),
+        }
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# settings
+# --------------------------------------------------------------------------------------
+# -------
+
+
+def _tuple(value):
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    attribute: str
+    target: str
+    transforms: tuple = ("first", "trim")
+    rule: str = "always"
+    separator: str = " "
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "transforms", _tuple(self.transforms) or ("first", "trim")
+        )
+        target = _canonical_target(self.target)
+        object.__setattr__(self, "target", target)
+        if self.rule not in SYNC_RULES:
+            raise ValueError(
+                f"unknown sync rule {self.rule!r} (expected one of "
+                f"{', '.join(SYNC_RULES)})"
+            )
+        unknown = [t for t in self.transforms if t not in TRANSFORMS]
+        if unknown:
+            raise ValueError(
+                f"unknown transform {unknown[0]!r} (expected one of "
+                f"{', '.join(TRANSFORMS)})"
+            )
+        if not self.attribute:
+            raise ValueError("a field mapping needs a directory attribute")
+
+
+def _canonical_target(target):
+    target = (target or "").strip()
+    # One extension per person, shown in Odoo and on the PBX: both spellings mean the
+    # same thing.
+    if target in ("pbx.extension", "user.mango_extension"):
+        return "extension"
+    if target == "extension":
+        return target
+    prefix, _sep, name = target.partition(".")
+    if prefix not in ("user", "employee", "pbx") or not name:
+        raise ValueError(
+            f"mapping target {target!r} must look like user.<field>, "
+            "employee.<field>, pbx.<field> or extension"
+        )
+    if prefix == "pbx" and name not in PBX_FIELDS + ("access_role_id",):
+        raise ValueError(
+            f"PBX field {name!r} is not one Mango accepts ({', '.join(PBX_FIELDS)})"
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class RoleMapping:
+    group_dn: str
+    groups: tuple = ()
+    mango_role: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "groups", _tuple(self.groups))
+        if self.mango_role is not None:
+            object.__setattr__(self, "mango_role", str(self.mango_role))
+
+    @property
+    def key(self):
+        return normalize_dn(self.group_dn)
+
+
+@dataclass(frozen=True)
+class ExtensionPolicy:
+    source: str = "attribute_or_range"  # attribute | range | attribute_or_range | none
+    range_start: int = 100
+    range_end: int = 999
+    rule: str | None = (
+        None  # None: the rule of the "extension" mapping line, else create_only
+    )
+
+    def __post_init__(self):
+        if self.source not in ("attribute", "range", "attribute_or_range", "none"):
+            raise ValueError(f"unknown extension source {self.source!r}")
+        if self.source != "attribute" and self.range_start > self.range_end:
+            raise ValueError("extension range start is above its end")
+
+
+@dataclass(frozen=True)
+class DeletionPolicy:
+    max_count: int | None = None
+    max_percent: float | None = None
+    require_confirmation: bool = True
+
+
+@dataclass(frozen=True)
+class PbxPolicy:
+    enabled: bool = False
+    sip: bool = True
+    sip_domain: str | None = None
+    default_access_role: str | None = None
+    on_departure: str = "delete"  # delete | keep
+    require_groups: tuple = ()
+    match_existing: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "require_groups", _tuple(self.require_groups))
+        if self.on_departure not in ("delete", "keep"):
+            raise ValueError("on_departure must be 'delete' or 'keep'")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    field_mappings: tuple = ()
+    role_mappings: tuple = ()
+    extension: ExtensionPolicy = ExtensionPolicy()
+    deletion: DeletionPolicy = DeletionPolicy()
+    pbx: PbxPolicy = PbxPolicy()
+    protected_user_ids: frozenset = frozenset()
+    protected_anchors: frozenset = frozenset()
+    link_existing: str = "none"  # none | login | email
+    create_employees: bool = True
+    default_region: str = "RU"
+
+    def __post_init__(self):
+        object.__setattr__(self, "field_mappings", tuple(self.field_mappings))
+        object.__setattr__(self, "role_mappings", tuple(self.role_mappings))
+        object.__setattr__(
+            self, "protected_user_ids", frozenset(self.protected_user_ids)
+        )
+        object.__setattr__(
+            self,
+            "protected_anchors",
+            frozenset(normalize_guid(a) for a in self.protected_anchors),
+        )
+        if self.link_existing not in ("none", "login", "email"):
+            raise ValueError("link_existing must be 'none', 'login' or 'email'")
+
+    @property
+    def managed_roles(self):
+        return frozenset(g for line in self.role_mappings for g in line.groups)
+
+    def rule_for(self, target):
+        for line in self.field_mappings:
+            if line.target == target:
+                return line.rule
+        return None
+
+    def group_dns(self):
+        """Every group DN whose (nested) membership the reader must resolve."""
+        dns = [line.group_dn for line in self.role_mappings] + list(
+            self.pbx.require_groups
+        )
+        seen, out = set(), []
+        for dn in dns:
+            if normalize_dn(dn) not in seen:
+                seen.add(normalize_dn(dn))
+                out.append(dn)
+        return tuple(out)
+
+    def attributes(self):
+        """Every attribute the mapping lines read (give them to
+        ``DirectoryConfig.attributes``)."""
+        return tuple(
+            sorted(
+                {
+                    line.attribute
+                    for line in self.field_mappings
+                    if line.attribute.lower() != "dn"
+                }
+            )
+        )
+
+
+@dataclass(frozen=True)
+class DirectoryPreset:
+    kind: str
+    anchor_attribute: str
+    login_attribute: str
+    root_filter: str
+    group_filter: str
+    attributes: tuple
+    field_mappings: tuple
+
+
+PRESETS = {
+    "ad": DirectoryPreset(
+        kind="ad",
+        anchor_attribute="objectGUID",
+        login_attribute="sAMAccountName",
+        root_filter="(&(objectCategory=person)(objectClass=user))",
+        group_filter="(objectClass=group)",
+        attributes=(
+            "objectGUID",
+            "sAMAccountName",
+            "userPrincipalName",
+            "displayName",
+            "cn",
+            "givenName",
+            "sn",
+            "mail",
+            "telephoneNumber",
+            "ipPhone",
+            "mobile",
+            "title",
+            "department",
+            "company",
+            "employeeID",
+            "userAccountControl",
+            "accountExpires",
+            "memberOf",
+            "whenChanged",
+            "uSNChanged",
+        ),
+        field_mappings=(
+            FieldMapping("sAMAccountName", "user.login", ("first", "trim", "lower")),
+            FieldMapping("displayName", "user.name"),
+            FieldMapping("cn", "user.name"),
+            FieldMapping("mail", "user.email", ("first", "trim", "lower")),
+            FieldMapping("telephoneNumber", "employee.work_phone", ("first", "phone")),
+            FieldMapping("mobile", "employee.mobile_phone", ("first", "phone")),
+            FieldMapping("mobile", "pbx.mobile", ("first", "phone")),
+            FieldMapping("title", "employee.job_title"),
+            FieldMapping("title", "pbx.position"),
+            FieldMapping("department", "pbx.department"),
+            FieldMapping("ipPhone", "extension", ("first", "digits"), rule="always"),
+        ),
+    ),
+    "openldap": DirectoryPreset(
+        kind="openldap",
+        anchor_attribute="entryUUID",
+        login_attribute="uid",
+        root_filter="(objectClass=inetOrgPerson)",
+        group_filter="(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+        attributes=(
+            "entryUUID",
+            "uid",
+            "cn",
+            "displayName",
+            "givenName",
+            "sn",
+            "mail",
+            "telephoneNumber",
+            "mobile",
+            "title",
+            "ou",
+            "departmentNumber",
+            "employeeNumber",
+            "memberOf",
+            "modifyTimestamp",
+        ),
+        field_mappings=(
+            FieldMapping("uid", "user.login", ("first", "trim", "lower")),
+            FieldMapping("displayName", "user.name"),
+            FieldMapping("cn", "user.name"),
+            FieldMapping("mail", "user.email", ("first", "trim", "lower")),
+            FieldMapping("telephoneNumber", "employee.work_phone", ("first", "phone")),
+            FieldMapping("mobile", "employee.mobile_phone", ("first", "phone")),
+            FieldMapping("mobile", "pbx.mobile", ("first", "phone")),
+            FieldMapping("title", "employee.job_title"),
+            FieldMapping("title", "pbx.position"),
+            FieldMapping("ou", "pbx.department"),
+        ),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# what Odoo and Mango hold now
+# --------------------------------------------------------------------------------------
+# -------
+
+
+@dataclass(frozen=True)
+class LinkedRecord:
+    """A directory identity the sync created or linked, with what Odoo/Mango hold."""
+
+    anchor: str
+    user_id: int | None = None
+    employee_id: int | None = None
+    active: bool = True
+    archived_by_sync: bool = False
+    values: Mapping = field(default_factory=dict)
+    roles: frozenset = frozenset()
+    sync_roles: frozenset = frozenset()
+    pbx_user_id: str | None = None
+    sip_logins: tuple = ()
+    dn: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "anchor", normalize_guid(self.anchor))
+        # "pbx.extension" stays apart here: it is what Mango has now, "extension" what
+        # Odoo has.
+        values = {
+            ("extension" if k == "user.mango_extension" else k): v
+            for k, v in (self.values or {}).items()
+        }
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "roles", frozenset(self.roles or ()))
+        object.__setattr__(self, "sync_roles", frozenset(self.sync_roles or ()))
+        object.__setattr__(self, "sip_logins", tuple(self.sip_logins or ()))
+        if self.pbx_user_id not in (None, "", False):
+            object.__setattr__(self, "pbx_user_id", str(self.pbx_user_id))
+        else:
+            object.__setattr__(self, "pbx_user_id", None)
+
+
+@dataclass(frozen=True)
+class PbxUser:
+    user_id: str
+    extension: str | None = None
+    name: str | None = None
+    email: str | None = None
+    sip_logins: tuple = ()
+    mobile: str | None = None
+    department: str | None = None
+    position: str | None = None
+    access_role_id: str | None = None
+
+    @classmethod
+    def from_mango(cls, item):
+        """One element of ``config/users/request``'s ``users`` list (ext_fields
+        general.user_id, general.sips)."""
+        general = item.get("general") or {}
+        telephony = item.get("telephony") or {}
+        sips = []
+        for sip in general.get("sips") or []:
+            number = sip.get("number") if isinstance(sip, dict) else sip
+            if number:
+                sips.append(str(number).removeprefix("sip:"))
+        role = general.get("access_role_id")
+        return cls(
+            user_id=str(general.get("user_id") or ""),
+            extension=_clean(telephony.get("extension")),
+            name=_clean(general.get("name")),
+            email=_clean(general.get("email")),
+            sip_logins=tuple(sips),
+            mobile=_clean(general.get("mobile")),
+            department=_clean(general.get("department")),
+            position=_clean(general.get("position")),
+            access_role_id=str(role) if role not in (None, "") else None,
+        )
+
+    def field(self, name):
+        return getattr(self, name, None)
+
+
+@dataclass(frozen=True)
+class OdooUser:
+    """An Odoo user not linked to this directory (login/e-mail/extension collisions,
+    adoption). Include archived users: Odoo logins are unique across them too."""
+
+    user_id: int
+    login: str
+    email: str | None = None
+    extension: str | None = None
+    active: bool = True
+    roles: frozenset = frozenset()
+    employee_id: int | None = None
+
+
+def _clean(value):
+    if value is None or value is False:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# the plan
+# --------------------------------------------------------------------------------------
+# -------
+
+
+def _plain(value):
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {
+            str(k): _plain(v)
+            for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    target: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class PlannedCreate:
+    anchor: str
+    dn: str
+    login: str
+    values: Mapping
+    roles: tuple = ()
+    mango_role: str | None = None
+    extension: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedLink:
+    """Adopt an Odoo user that existed before the sync (settings.link_existing)."""
+
+    anchor: str
+    dn: str
+    user_id: int
+    employee_id: int | None
+    matched_by: str
+    changes: tuple = ()
+
+
+@dataclass(frozen=True)
+class PlannedUpdate:
+    anchor: str
+    user_id: int | None
+    employee_id: int | None
+    changes: tuple = ()
+
+
+@dataclass(frozen=True)
+class PlannedReactivation:
+    anchor: str
+    user_id: int | None
+    employee_id: int | None
+
+
+@dataclass(frozen=True)
+class PlannedArchive:
+    anchor: str
+    user_id: int | None
+    employee_id: int | None
+    reason: str  # absent | out_of_scope | disabled | expired
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    anchor: str
+    user_id: int | None
+    grant: tuple = ()
+    revoke: tuple = ()
+    sync_roles: tuple = ()
+
+
+@dataclass(frozen=True)
+class PbxOperation:
+    op: str  # link | member_create | member_update | member_delete | sip_create
+    anchor: str
+    key: str
+    pbx_user_id: str | None = None
+    payload: Mapping = field(default_factory=dict)
+    after: str | None = None
+
+    def to_dict(self, include_secrets=False):
+        data = _plain(self)
+        if not include_secrets and "password" in data["payload"]:
+            data["payload"]["password"] = "********"
+        return data
+
+
+@dataclass(frozen=True)
+class Held:
+    anchor: str
+    action: str  # archive | revoke | create | update | pbx | link | reactivate
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    mode: str = "full"
+    complete: bool = True
+    creates: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+    reactivations: list = field(default_factory=list)
+    archives: list = field(default_factory=list)
+    role_changes: list = field(default_factory=list)
+    pbx: list = field(default_factory=list)
+    held: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (anchor, reason)
+    needs_lookup: list = field(default_factory=list)
+    requires_confirmation: bool = False
+    unchanged: int = 0
+    warnings: list = field(default_factory=list)
+
+    def summary(self):
+        return {
+            "creates": len(self.creates),
+            "links": len(self.links),
+            "updates": len(self.updates),
+            "reactivations": len(self.reactivations),
+            "archives": len(self.archives),
+            "role_changes": len(self.role_changes),
+            "pbx": len(self.pbx),
+            "held": len(self.held),
+            "skipped": len(self.skipped),
+            "unchanged": self.unchanged,
+        }
+
+    @property
+    def is_empty(self):
+        return not (
+            self.creates
+            or self.links
+            or self.updates
+            or self.reactivations
+            or self.archives
+            or self.role_changes
+            or self.pbx
+        )
+
+    def held_for(self, anchor, action=None):
+        return [
+            h
+            for h in self.held
+            if h.anchor == anchor and (action is None or h.action == action)
+        ]
+
+    def to_dict(self, include_secrets=False):
+        return {
+            "mode": self.mode,
+            "complete": self.complete,
+            "summary": self.summary(),
+            "requires_confirmation": self.requires_confirmation,
+            "needs_lookup": sorted(self.needs_lookup),
+            "creates": [_plain(x) for x in self.creates],
+            "links": [_plain(x) for x in self.links],
+            "updates": [_plain(x) for x in self.updates],
+            "reactivations": [_plain(x) for x in self.reactivations],
+            "archives": [_plain(x) for x in self.archives],
+            "role_changes": [_plain(x) for x in self.role_changes],
+            "pbx": [op.to_dict(include_secrets) for op in self.pbx],
+            "held": [_plain(x) for x in self.held],
+            "skipped": [list(x) for x in self.skipped],
+            "unchanged": self.unchanged,
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self, include_secrets=False):
+        return json.dumps(
+            self.to_dict(include_secrets),
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# Mango credentials rules
+# --------------------------------------------------------------------------------------
+# -------
+
+
+def is_valid_mango_password(password):
+    """Mango result 3120: at least 8 characters with lower, upper case and digits."""
+    return (
+        isinstance(password, str)
+        and len(password) >= 8
+        and any(c.islower() for c in password)
+        and any(c.isupper() for c in password)
+        and any(c.isdigit() for c in password)
+    )
+
+
+def generate_sip_password(length=16):
+    # No look-alike characters: the password is read off the screen once and typed into
+    # a phone.
+    lower = "abcdefghijkmnpqrstuvwxyz"
+    upper = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+    digits = "23456789"
+    pool = lower + upper + digits
+    length = max(length, 8)
+    while True:
+        chars = [secrets.choice(lower), secrets.choice(upper), secrets.choice(digits)]
+        chars += [secrets.choice(pool) for _i in range(length - 3)]
+        secrets.SystemRandom().shuffle(chars)
+        password = "".join(chars)
+        if is_valid_mango_password(password):
+            return password
+
+
+_SIP_LOGIN_CHARS = re.compile(r"[^a-z0-9]")
+
+
+def is_valid_sip_login(login):
+    """Mango result 3121: ≥4 characters; starts with a Latin letter, or starts with a
+    digit but
+    contains a letter, or is all digits starting with ``000``."""
+    if (
+        not isinstance(login, str)
+        or len(login) < 4
+        or not re.fullmatch(r"[A-Za-z0-9._-]+", login)
+    ):
+        return False
+    if login[0].isascii() and login[0].isalpha():
+        return True
+    if login[0].isdigit():
+        if any(c.isascii() and c.isalpha() for c in login):
+            return True
+        return login.isdigit() and login.startswith("000")
+    return False
+
+
+_CYRILLIC = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "-",
+            "y",
+            "-",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=True,
+    )
+)
+
+
+def _ascii_slug(text):
+    text = (text or "").lower()
+    out = []
+    for char in text:
+        repl = _CYRILLIC.get(char)
+        if repl is not None:
+            out.append("" if repl == "-" else repl)
+        else:
+            out.append(
+                unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+            )
+    return _SIP_LOGIN_CHARS.sub("", "".join(out))
+
+
+def sip_login_for(login, extension, taken=()):
+    """A SIP login Mango accepts (3121) that nobody on the PBX uses yet.
+
+    The person's own login reads best in a softphone; the extension makes it unique and
+    valid
+    when the login is short, numeric or not transliterable.
+    """
+    taken = {t.lower().split("@")[0] for t in taken}
+    local = re.split(r"[@\\]", login or "")[-1 if "\\" in (login or "") else 0]
+    base = _ascii_slug(local)
+    ext = re.sub(r"\D", "", str(extension or ""))
+    candidates = []
+    if base:
+        candidates.append(base)
+        if ext:
+            candidates.append(f"{base}{ext}")
+    if ext:
+        candidates.append(f"sip{ext}")
+    candidates.append("sipuser")
+    for cand in candidates:
+        if is_valid_sip_login(cand) and cand not in taken:
+            return cand
+    stem = next(c for c in candidates if is_valid_sip_login(c))
+    n = 2
+    while f"{stem}{n}" in taken:
+        n += 1
+    return f"{stem}{n}"
+
+
+# --------------------------------------------------------------------------------------
+# -------
+# planner
+# --------------------------------------------------------------------------------------
+# -------
+
+
+class _EntryError(ValueError):
+    pass
+
+
+def apply_transforms(values, mapping, default_region="RU"):
+    """Directory value list → one field value (``None`` when empty), per the mapping
+    line."""
+    values = [v for v in (_text(x) for x in _as_list(values)) if v.strip() != ""]
+    if "joined" in mapping.transforms:
+        value = mapping.separator.join(v.strip() for v in values) if values else None
+    else:
+        value = values[0] if values else None
+    if value is None:
+        return None
+    for step in mapping.transforms:
+        if step in ("first", "joined"):
+            continue
+        if step == "trim":
+            value = " ".join(value.split())
+        elif step == "lower":
+            value = value.lower()
+        elif step == "upper":
+            value = value.upper()
+        elif step == "digits":
+            value = re.sub(r"\D", "", value)
+        elif step == "phone":
+            normalized = phones.normalize(value, default_region)
+            if not normalized:
+                raise _EntryError(
+                    f"{mapping.attribute}: {value!r} is not a phone number"
+                )
+            value = normalized
+        if value == "":
+            return None
+    return value
+
+
+def _norm(value):
+    if value is None or value is False:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _same(a, b):
+    a, b = _norm(a), _norm(b)
+    if isinstance(a, str) or isinstance(b, str):
+        return (str(a) if a is not None else None) == (
+            str(b) if b is not None else None
+        )
+    return a == b
+
+
+class _Planner:
+    def __init__(
+        self,
+        settings,
+        *,
+        mode,
+        scan_complete,
+        pbx_users,
+        odoo_users,
+        confirmations,
+        filter_changed,
+        approved_departures,
+        missing_groups,
+        now,
+        password_factory,
+    ):
+        if mode not in ("full", "delta"):
+            raise ValueError("mode must be 'full' or 'delta'")
+        self.s = settings
+        self.mode = mode
+        self.complete = bool(scan_complete)
+        self.now = _as_datetime(now)
+        self.confirmations = (
+            {normalize_guid(k): v for k, v in confirmations.items()}
+            if confirmations is not None
+            else None
+        )
+        self.filter_changed = filter_changed
+        self.approved = frozenset(normalize_guid(a) for a in approved_departures or ())
+        self.missing_groups = frozenset(normalize_dn(g) for g in missing_groups or ())
+        self.password_factory = password_factory or generate_sip_password
+        self.plan = Plan(mode=mode, complete=self.complete)
+        self.pbx_users = {str(u.user_id): u for u in pbx_users or () if u.user_id}
+        self.pbx_list_known = bool(self.pbx_users)
+        self.odoo_users = list(odoo_users or ())
+        self.role_lines = list(settings.role_mappings)
+        self.required_pbx_groups = frozenset(
+            normalize_dn(g) for g in settings.pbx.require_groups
+        )
+
+        self.ext_owners = {}  # extension -> set of owner keys
+        self.login_owners = {}  # lower login -> owner key
+        self.sip_taken = set()
+        self.linked_pbx_ids = set()
+
+    # -- registries --------------------------------------------------------------------
+
+    def _own_ext(self, ext, owner):
+        if ext:
+            self.ext_owners.setdefault(str(ext), set()).add(owner)
+
+    def _register(self, linked):
+        for user in self.pbx_users.values():
+            self._own_ext(user.extension, f"pbx:{user.user_id}")
+            self.sip_taken.update(s.lower().split("@")[0] for s in user.sip_logins)
+        for user in self.odoo_users:
+            self._own_ext(_clean(user.extension), f"odoo:{user.user_id}")
+            if user.login:
+                self.login_owners.setdefault(user.login.lower(), f"odoo:{user.user_id}")
+        for rec in linked.values():
+            owner = f"anchor:{rec.anchor}"
+            self._own_ext(_clean(rec.values.get("extension")), owner)
+            self._own_ext(_clean(rec.values.get("pbx.extension")), owner)
+            login = _clean(rec.values.get("user.login"))
+            if login:
+                self.login_owners[login.lower()] = owner
+            if rec.pbx_user_id:
+                self.linked_pbx_ids.add(rec.pbx_user_id)
+            self.sip_taken.update(s.lower().split("@")[0] for s in rec.sip_logins)
+
+    def _self_owners(self, anchor, rec=None, pbx_user_id=None):
+        owners = {f"anchor:{anchor}"}
+        if rec is not None:
+            if rec.pbx_user_id:
+                owners.add(f"pbx:{rec.pbx_user_id}")
+            if rec.user_id:
+                owners.add(f"odoo:{rec.user_id}")
+        if pbx_user_id:
+            owners.add(f"pbx:{pbx_user_id}")
+        return owners
+
+    def _ext_free(self, ext, owners):
+        return not (self.ext_owners.get(str(ext), set()) - owners)
+
+    def _describe_owner(self, ext, owners):
+        others = sorted(self.ext_owners.get(str(ext), set()) - owners)
+        return ", ".join(others)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def hold(self, anchor, action, reason, message):
+        self.plan.held.append(Held(anchor, action, reason, message))
+
+    def desired_values(self, entry):
+        values = {}
+        sources = {}
+        for line in self.s.field_mappings:
+            if line.rule == "ignore":
+                continue
+            if values.get(line.target) is not None:
+                # an earlier line for this target already gave a value
+                # (fallback chain)
+                continue
+            try:
+                value = apply_transforms(
+                    entry.values(line.attribute), line, self.s.default_region
+                )
+            except _EntryError as exc:
+                # An unreadable value says nothing about the field: leave it alone
+                # (an "always" line must not blank a phone because AD holds a typo).
+                self.plan.warnings.append(f"{entry.anchor}: {exc}")
+                continue
+            values[line.target] = value
+            sources.setdefault(line.target, line.rule)
+        # Mango and the employee need a name/e-mail even when only the user's are
+        # mapped.
+        for derived, base in (
+            ("pbx.name", "user.name"),
+            ("pbx.email", "user.email"),
+            ("employee.name", "user.name"),
+        ):
+            if derived == "employee.name" and not self.s.create_employees:
+                continue
+            if derived not in sources and base in sources:
+                values[derived] = values.get(base)
+                sources[derived] = sources[base]
+        return values, sources
+
+    def desired_roles(self, entry):
+        roles, mango_role = set(), None
+        undecidable = set()
+        for line in self.role_lines:
+            if line.key in self.missing_groups:
+                undecidable.update(line.groups)
+                continue
+            if line.key in entry.groups:
+                roles.update(line.groups)
+                if mango_role is None and line.mango_role:
+                    mango_role = line.mango_role
+        return roles, mango_role or self.s.pbx.default_access_role, undecidable
+
+    def wants_pbx(self, entry):
+        if not self.s.pbx.enabled:
+            return False
+        if not self.required_pbx_groups:
+            return True
+        return bool(self.required_pbx_groups & entry.groups)
+
+    def protected(self, anchor, rec):
+        return anchor in self.s.protected_anchors or (
+            rec is not None and rec.user_id in self.s.protected_user_ids
+        )
+
+    def ext_rule(self, sources):
+        return self.s.extension.rule or sources.get("extension") or "create_only"
+
+    def generate_extension(self, owners):
+        policy = self.s.extension
+        for number in range(policy.range_start, policy.range_end + 1):
+            if self._ext_free(str(number), owners):
+                return str(number)
+        return None
+
+    def resolve_extension(self, anchor, attr_ext, current, owners, rule):
+        """(extension, hold_reason) for this person; current is kept unless the rule
+        says otherwise."""
+        source = self.s.extension.source
+        if source == "none":
+            return current, None
+        if attr_ext and not re.fullmatch(r"\d{1,8}", attr_ext):
+            self.plan.warnings.append(
+                f"{anchor}: extension {attr_ext!r} is not a number, ignored"
+            )
+            attr_ext = None
+        if source == "range":
+            attr_ext = None
+        if current and (
+            rule in ("create_only", "when_empty") or not attr_ext or attr_ext == current
+        ):
+            return current, None
+        if attr_ext:
+            if self._ext_free(attr_ext, owners):
+                return attr_ext, None
+            if source == "attribute" or current:
+                return current, (
+                    "extension_conflict",
+                    (
+                        f"Extension {attr_ext} from the directory is already used by "
+                        f"{self._describe_owner(attr_ext, owners)}"
+                    ),
+                )
+        if current:
+            return current, None
+        if source in ("range", "attribute_or_range"):
+            generated = self.generate_extension(owners)
+            if generated is None:
+                return None, (
+                    "extension_exhausted",
+                    (
+                        "No free extension left in "
+                        f"{self.s.extension.range_start}-{self.s.extension.range_end}"
+                    ),
+                )
+            return generated, None
+        return None, None
+
+    # -- PBX ---------------------------------------------------------------------------
+
+    def pbx_payload(self, values, extension, mango_role):
+        payload = {}
+        for name in PBX_FIELDS:
+            value = _norm(values.get(f"pbx.{name}"))
+            if value is None:
+                continue
+            if name == "mobile":
+                value = phones.to_mango(value, self.s.default_region) or value
+            payload[name] = value
+        if extension:
+            payload["extension"] = str(extension)
+        if mango_role:
+            payload["access_role_id"] = str(mango_role)
+        return payload
+
+    def match_pbx_user(self, anchor, attr_ext, email):
+        if not self.s.pbx.match_existing:
+            return None, None
+        if attr_ext:
+            for user in self.pbx_users.values():
+                if (
+                    user.extension == attr_ext
+                    and user.user_id not in self.linked_pbx_ids
+                ):
+                    return user, "extension"
+        if email:
+            found = [
+                u
+                for u in self.pbx_users.values()
+                if u.email
+                and u.email.lower() == email.lower()
+                and u.user_id not in self.linked_pbx_ids
+            ]
+            if len(found) > 1:
+                self.hold(
+                    anchor,
+                    "pbx",
+                    "pbx_match_ambiguous",
+                    f"{len(found)} PBX users have the e-mail {email}",
+                )
+                return None, "ambiguous"
+            if found:
+                return found[0], "email"
+        return None, None
+
+    def sip_create(self, anchor, login, extension, pbx_user_id=None, after=None):
+        if not self.s.pbx.sip:
+            return
+        if not self.s.pbx.sip_domain:
+            self.hold(
+                anchor,
+                "pbx",
+                "pbx_no_sip_domain",
+                "No SIP domain configured: SIP account not created",
+            )
+            return
+        sip_login = sip_login_for(login, extension, self.sip_taken)
+        self.sip_taken.add(sip_login)
+        password = self.password_factory()
+        self.plan.pbx.append(
+            PbxOperation(
+                "sip_create",
+                anchor,
+                f"sip_create:{anchor}",
+                pbx_user_id,
+                {
+                    "login": sip_login,
+                    "domain": self.s.pbx.sip_domain,
+                    "password": password,
+                    "description": login or "",
+                },
+                after,
+            )
+        )
+
+    def provision_pbx(self, anchor, login, values, extension, mango_role, matched):
+        """PBX operations for a person who has no PBX user linked yet."""
+        if matched is not None:
+            self.linked_pbx_ids.add(matched.user_id)
+            self.plan.pbx.append(
+                PbxOperation(
+                    "link",
+                    anchor,
+                    f"link:{anchor}",
+                    matched.user_id,
+                    {"extension": matched.extension or ""},
+                )
+            )
+            desired = self.pbx_payload(values, extension, mango_role)
+            changes = {
+                k: v for k, v in desired.items() if not _same(matched.field(k), v)
+            }
+            if changes:
+                self.plan.pbx.append(
+                    PbxOperation(
+                        "member_update",
+                        anchor,
+                        f"member_update:{anchor}",
+                        matched.user_id,
+                        changes,
+                    )
+                )
+            if not matched.sip_logins:
+                self.sip_create(anchor, login, extension, pbx_user_id=matched.user_id)
+            return
+        if not extension:
+            self.hold(
+                anchor, "pbx", "pbx_no_extension", "No extension for the PBX user"
+            )
+            return
+        if not mango_role:
+            self.hold(
+                anchor,
+                "pbx",
+                "pbx_no_role",
+                "No Mango access role: set a default or map a group to one",
+            )
+            return
+        payload = self.pbx_payload(values, extension, mango_role)
+        if "name" not in payload:
+            self.hold(anchor, "pbx", "pbx_no_name", "No name for the PBX user")
+            return
+        key = f"member_create:{anchor}"
+        self.plan.pbx.append(PbxOperation("member_create", anchor, key, None, payload))
+        self.sip_create(anchor, login, extension, after=key)
+
+    # -- per entry ---------------------------------------------------------------------
+
+    def link_target(self, anchor, login, values):
+        """(OdooUser to adopt or None, how, ok): ok False means the entry is held."""
+        owner = self.login_owners.get(login.lower())
+        if owner is not None:
+            if owner.startswith("odoo:") and self.s.link_existing == "login":
+                user = next(u for u in self.odoo_users if f"odoo:{u.user_id}" == owner)
+                return user, "login", True
+            what = (
+                "another directory account"
+                if owner.startswith("anchor:")
+                else "an Odoo user not linked to the directory"
+            )
+            self.hold(
+                anchor,
+                "create",
+                "login_conflict",
+                f"Login {login!r} is already used by {what}",
+            )
+            return None, None, False
+        email = (values.get("user.email") or "").lower()
+        if self.s.link_existing != "email" or not email:
+            return None, None, True
+        found = [u for u in self.odoo_users if u.email and u.email.lower() == email]
+        if len(found) > 1:
+            self.hold(
+                anchor,
+                "create",
+                "email_ambiguous",
+                f"{len(found)} Odoo users have the e-mail {email}",
+            )
+            return None, None, False
+        if found:
+            return found[0], "email", True
+        return None, None, True
+
+    def create(self, entry, values, sources):
+        anchor = entry.anchor
+        login = _norm(values.get("user.login"))
+        if not login:
+            self.hold(
+                anchor,
+                "create",
+                "no_login",
+                "The directory entry has no value for the login",
+            )
+            return
+        link_user, matched_by, ok = self.link_target(anchor, login, values)
+        if not ok:
+            return
+        self.login_owners[login.lower()] = f"anchor:{anchor}"
+        roles, mango_role, _undecidable = self.desired_roles(entry)
+
+        attr_ext = _norm(values.get("extension"))
+        matched, how = (None, None)
+        pbx_wanted = self.wants_pbx(entry)
+        if pbx_wanted:
+            matched, how = self.match_pbx_user(
+                anchor, attr_ext, values.get("pbx.email")
+            )
+        owners = self._self_owners(
+            anchor, pbx_user_id=matched.user_id if matched else None
+        )
+        current = None
+        if matched is not None and matched.extension and not attr_ext:
+            current = matched.extension  # adopt the number the PBX user already dials
+        elif link_user is not None:
+            owners.add(f"odoo:{link_user.user_id}")
+            current = _clean(link_user.extension)
+        extension, problem = self.resolve_extension(
+            anchor, attr_ext, current, owners, self.ext_rule(sources)
+        )
+        if problem:
+            self.hold(anchor, "pbx", *problem)
+        self._own_ext(extension, f"anchor:{anchor}")
+
+        if link_user is not None:
+            self.record_link(
+                entry, link_user, matched_by, values, sources, extension, roles
+            )
+        else:
+            odoo_values = {
+                k: v
+                for k, v in sorted(values.items())
+                if (
+                    k.startswith("user.")
+                    or (k.startswith("employee.") and self.s.create_employees)
+                )
+                and v is not None
+            }
+            self.plan.creates.append(
+                PlannedCreate(
+                    anchor,
+                    entry.dn,
+                    login,
+                    odoo_values,
+                    tuple(sorted(roles)),
+                    mango_role,
+                    extension,
+                )
+            )
+        if pbx_wanted and how != "ambiguous" and (extension or matched or not problem):
+            self.provision_pbx(anchor, login, values, extension, mango_role, matched)
+
+    def record_link(self, entry, user, matched_by, values, sources, extension, roles):
+        """Adopting an existing Odoo user: only "always" lines overwrite what it has."""
+        changes = [
+            FieldChange(target, None, value)
+            for target, value in sorted(values.items())
+            if not target.startswith("pbx.")
+            and target != "extension"
+            and sources.get(target) == "always"
+            and value is not None
+        ]
+        if extension and not _same(user.extension, extension):
+            changes.append(FieldChange("extension", user.extension, extension))
+        self.plan.links.append(
+            PlannedLink(
+                entry.anchor,
+                entry.dn,
+                user.user_id,
+                user.employee_id,
+                matched_by,
+                tuple(changes),
+            )
+        )
+        grant = tuple(sorted(roles - set(user.roles)))
+        if grant:
+            self.plan.role_changes.append(
+                RoleChange(entry.anchor, user.user_id, grant, (), grant)
+            )
+
+    def same_value(self, target, current, value):
+        if target in ("pbx.mobile",) or target.endswith(("phone", ".mobile")):
+            # Mango answers 7XXXXXXXXXX, Odoo may hold +7 XXX…: same number, no change
+            region = self.s.default_region
+            current = phones.normalize(current, region) or current
+            value = phones.normalize(value, region) or value
+        return _same(current, value)
+
+    def field_changes(self, anchor, rec, values, sources, live, protected):
+        changes = []
+        for target, value in sorted(values.items()):
+            rule = sources.get(target)
+            if target == "extension" or rule in (None, "create_only", "ignore"):
+                continue
+            if target.startswith("pbx."):
+                if not rec.pbx_user_id:
+                    continue
+                current = (
+                    live.field(target[4:])
+                    if live is not None
+                    else rec.values.get(target)
+                )
+            else:
+                current = rec.values.get(target)
+            if rule == "when_empty" and _norm(current) is not None:
+                continue
+            if self.same_value(target, current, value):
+                continue
+            if value is None and target in REQUIRED_TARGETS:
+                self.plan.warnings.append(
+                    f"{anchor}: the directory has no value for {target}; kept "
+                    f"{current!r}"
+                )
+                continue
+            if target == "user.login" and not self.claim_login(
+                anchor, current, value, protected
+            ):
+                continue
+            changes.append(FieldChange(target, current, value))
+        return changes
+
+    def claim_login(self, anchor, current, value, protected):
+        if protected:
+            self.hold(
+                anchor,
+                "update",
+                "protected",
+                f"Protected user: login stays {current!r}",
+            )
+            return False
+        owner = self.login_owners.get(value.lower())
+        if owner not in (None, f"anchor:{anchor}"):
+            self.hold(
+                anchor,
+                "update",
+                "login_conflict",
+                f"New login {value!r} is already used",
+            )
+            return False
+        if current:
+            self.login_owners.pop(str(current).lower(), None)
+        self.login_owners[value.lower()] = f"anchor:{anchor}"
+        return True
+
+    def pbx_changes(self, rec, live, changes, extension, mango_role):
+        """Mango member/update payload for a linked PBX user; appends the PBX-only
+        FieldChanges."""
+        payload = {}
+        for change in list(changes):
+            if change.target.startswith("pbx."):
+                value = change.new
+                if change.target == "pbx.mobile" and value:
+                    value = phones.to_mango(value, self.s.default_region) or value
+                payload[change.target[4:]] = value if value is not None else ""
+        pbx_ext = (
+            live.extension
+            if live is not None
+            else _clean(rec.values.get("pbx.extension"))
+        )
+        if extension and not _same(pbx_ext, extension):
+            payload["extension"] = extension
+            changes.append(FieldChange("pbx.extension", pbx_ext, extension))
+        current_role = (
+            live.access_role_id
+            if live is not None
+            else _clean(rec.values.get("pbx.access_role_id"))
+        )
+        if mango_role and not _same(current_role, mango_role):
+            payload["access_role_id"] = str(mango_role)
+            changes.append(
+                FieldChange("pbx.access_role_id", current_role, str(mango_role))
+            )
+        return payload
+
+    def update(self, entry, rec, values, sources):
+        anchor = entry.anchor
+        protected = self.protected(anchor, rec)
+        live = self.pbx_users.get(rec.pbx_user_id) if rec.pbx_user_id else None
+        pbx_wanted = self.wants_pbx(entry)
+        leaving_pbx = bool(rec.pbx_user_id) and self.s.pbx.enabled and not pbx_wanted
+        pbx_missing = bool(rec.pbx_user_id) and self.pbx_list_known and live is None
+        changes = self.field_changes(anchor, rec, values, sources, live, protected)
+        roles, mango_role, undecidable = self.desired_roles(entry)
+
+        current_ext = _clean(rec.values.get("extension")) or _clean(
+            rec.values.get("pbx.extension")
+        )
+        if live is not None and live.extension:
+            current_ext = current_ext or live.extension
+        attr_ext = _norm(values.get("extension"))
+        extension, problem = self.resolve_extension(
+            anchor,
+            attr_ext,
+            current_ext,
+            self._self_owners(anchor, rec),
+            self.ext_rule(sources),
+        )
+        if problem:
+            self.hold(anchor, "update", *problem)
+        self._own_ext(extension, f"anchor:{anchor}")
+        if extension and not _same(rec.values.get("extension"), extension):
+            changes.append(
+                FieldChange("extension", rec.values.get("extension"), extension)
+            )
+
+        payload = {}
+        if leaving_pbx or pbx_missing:
+            changes = [c for c in changes if not c.target.startswith("pbx.")]
+        elif rec.pbx_user_id:
+            payload = self.pbx_changes(rec, live, changes, extension, mango_role)
+        if changes:
+            self.plan.updates.append(
+                PlannedUpdate(anchor, rec.user_id, rec.employee_id, tuple(changes))
+            )
+
+        if pbx_missing:
+            self.hold(
+                anchor,
+                "pbx",
+                "pbx_user_missing",
+                f"PBX user {rec.pbx_user_id} no longer exists in Mango",
+            )
+        elif leaving_pbx:
+            self.pbx_removal(anchor, rec, protected)
+        elif payload:
+            self.plan.pbx.append(
+                PbxOperation(
+                    "member_update",
+                    anchor,
+                    f"member_update:{anchor}",
+                    rec.pbx_user_id,
+                    payload,
+                )
+            )
+        elif not rec.pbx_user_id and pbx_wanted:
+            self.pbx_for_linked(
+                anchor, rec, values, attr_ext, extension, mango_role, problem
+            )
+        if (
+            rec.pbx_user_id
+            and pbx_wanted
+            and not rec.sip_logins
+            and live is not None
+            and not live.sip_logins
+        ):
+            login = _norm(values.get("user.login")) or _clean(
+                rec.values.get("user.login")
+            )
+            self.sip_create(anchor, login, extension, pbx_user_id=rec.pbx_user_id)
+
+        role_change = self.role_change(anchor, rec, roles, undecidable, protected)
+        return bool(changes or payload or role_change)
+
+    def pbx_for_linked(
+        self, anchor, rec, values, attr_ext, extension, mango_role, problem
+    ):
+        login = _norm(values.get("user.login")) or _clean(rec.values.get("user.login"))
+        matched, how = self.match_pbx_user(
+            anchor, attr_ext or extension, values.get("pbx.email")
+        )
+        if how == "ambiguous":
+            return
+        if extension or matched:
+            self.provision_pbx(anchor, login, values, extension, mango_role, matched)
+        elif not problem:
+            self.hold(
+                anchor, "pbx", "pbx_no_extension", "No extension for the PBX user"
+            )
+
+    def role_change(self, anchor, rec, roles, undecidable, protected):
+        """Grant what membership gives and the user lacks; revoke only what the sync
+        itself gave."""
+        grant = set(roles) - set(rec.roles)
+        revoke = set(rec.sync_roles) - set(roles)
+        keep = set()
+        for role in sorted(undecidable & revoke):
+            self.hold(
+                anchor,
+                "revoke",
+                "missing_group",
+                f"Role {role}: its mapped group is missing from the directory",
+            )
+            keep.add(role)
+        if revoke - keep and not self.complete:
+            self.hold(
+                anchor,
+                "revoke",
+                "incomplete_scan",
+                "The directory read was incomplete: roles are not removed",
+            )
+            keep |= revoke
+        if revoke - keep and protected:
+            self.hold(
+                anchor, "revoke", "protected", "Protected user: roles are not removed"
+            )
+            keep |= revoke
+        revoke -= keep
+        sync_after = (set(rec.sync_roles) & set(roles)) | grant | keep
+        if not (grant or revoke or sync_after != set(rec.sync_roles)):
+            return None
+        change = RoleChange(
+            anchor,
+            rec.user_id,
+            tuple(sorted(grant)),
+            tuple(sorted(revoke)),
+            tuple(sorted(sync_after)),
+        )
+        self.plan.role_changes.append(change)
+        return change
+
+    def pbx_removal(self, anchor, rec, protected):
+        if self.s.pbx.on_departure != "delete":
+            return
+        if self.mode != "full" or not self.complete:
+            self.hold(
+                anchor,
+                "pbx",
+                "incomplete_scan",
+                "PBX user removal waits for a complete full scan",
+            )
+        elif protected:
+            self.hold(anchor, "pbx", "protected", "Protected user: PBX user kept")
+        else:
+            self.plan.pbx.append(
+                PbxOperation(
+                    "member_delete",
+                    anchor,
+                    f"member_delete:{anchor}",
+                    rec.pbx_user_id,
+                    {},
+                )
+            )
+
+    # -- departures --------------------------------------------------------------------
+
+    def departures(self, candidates, linked, entries_count):
+        """candidates: list of (record, reason or None (absent: needs a lookup))."""
+        if not candidates or self.departures_blocked(candidates, entries_count):
+            return
+        confirmed = []
+        for rec, reason in candidates:
+            if self.protected(rec.anchor, rec):
+                self.hold(
+                    rec.anchor,
+                    "archive",
+                    "protected",
+                    "Protected user: never archived by the sync",
+                )
+                continue
+            reason = reason or self.confirmed_absence(rec)
+            if reason:
+                confirmed.append((rec, reason))
+        if confirmed:
+            self.archive(confirmed, linked)
+
+    def departures_blocked(self, candidates, entries_count):
+        """Whole-run gates: any of them and nobody is archived this run."""
+        if self.mode != "full":
+            # absence is never inferred from a delta;
+            # disabled accounts wait for the full sync
+            for rec, reason in candidates:
+                if reason:
+                    self.hold(
+                        rec.anchor,
+                        "archive",
+                        "full_scan_required",
+                        f"Account {reason}: archived by the next full sync",
+                    )
+            return True
+        gate = None
+        if not self.complete:
+            gate = (
+                "incomplete_scan",
+                "The directory read was incomplete or failed: nobody is archived",
+            )
+        elif self.filter_changed:
+            gate = (
+                "filter_changed",
+                "Base DN or filter changed: removals are suspended for this run",
+            )
+        elif entries_count == 0:
+            gate = (
+                "empty_result",
+                "The directory returned no users: nobody is archived",
+            )
+        if gate:
+            for rec, _reason in candidates:
+                self.hold(rec.anchor, "archive", *gate)
+        return gate is not None
+
+    def confirmed_absence(self, rec):
+        """Why a record missing from the full scan left, per its lookup (None: hold)."""
+        status = (
+            None if self.confirmations is None else self.confirmations.get(rec.anchor)
+        )
+        if status is None and not self.s.deletion.require_confirmation:
+            status = "absent"
+        if status is None:
+            self.plan.needs_lookup.append(rec.anchor)
+            self.hold(
+                rec.anchor,
+                "archive",
+                "awaiting_lookup",
+                "Not seen in the full scan: confirming by GUID",
+            )
+            return None
+        if status == "present":
+            self.hold(
+                rec.anchor,
+                "archive",
+                "still_present",
+                "The GUID lookup still finds this account",
+            )
+            return None
+        if status not in ("absent", "out_of_scope", "disabled", "expired"):
+            self.hold(
+                rec.anchor,
+                "archive",
+                "lookup_failed",
+                "The GUID lookup failed: not archived",
+            )
+            return None
+        return status
+
+    def archive(self, confirmed, linked):
+        active_linked = sum(1 for r in linked.values() if r.active) or 1
+        count = len(confirmed)
+        percent = 100.0 * count / active_linked
+        policy = self.s.deletion
+        over = (policy.max_count is not None and count > policy.max_count) or (
+            policy.max_percent is not None and percent > policy.max_percent
+        )
+        for rec, reason in confirmed:
+            if over and rec.anchor not in self.approved:
+                self.plan.requires_confirmation = True
+                self.hold(
+                    rec.anchor,
+                    "archive",
+                    "threshold",
+                    f"{count} departures ({percent:.0f}% of linked users) exceed the "
+                    "safety limit: waiting for approval",
+                )
+                continue
+            self.plan.archives.append(
+                PlannedArchive(rec.anchor, rec.user_id, rec.employee_id, reason)
+            )
+            if (
+                rec.pbx_user_id
+                and self.s.pbx.enabled
+                and self.s.pbx.on_departure == "delete"
+            ):
+                self.plan.pbx.append(
+                    PbxOperation(
+                        "member_delete",
+                        rec.anchor,
+                        f"member_delete:{rec.anchor}",
+                        rec.pbx_user_id,
+                        {},
+                    )
+                )
+
+    # -- run ---------------------------------------------------------------------------
+
+    def run(self, entries, linked):
+        self._register(linked)
+        departures = []
+        ordered = sorted(a for a in entries if a in linked) + sorted(
+            a for a in entries if a not in linked
+        )
+        for anchor in ordered:
+            entry = entries[anchor]
+            rec = linked.get(anchor)
+            values, sources = self.desired_values(entry)
+            gone = (
+                entry.disabled_reason
+                or ("disabled" if entry.disabled else None)
+                or ad_account_disabled(entry.attributes, self.now)
+            )
+            if gone:
+                if rec is not None and rec.active:
+                    departures.append((rec, gone))
+                elif rec is None:
+                    self.plan.skipped.append((anchor, f"account_{gone}"))
+                continue
+            if rec is None:
+                self.create(entry, values, sources)
+                continue
+            if not rec.active:
+                if not rec.archived_by_sync:
+                    self.hold(
+                        anchor,
+                        "reactivate",
+                        "archived_manually",
+                        "Archived in Odoo by hand: not reactivated",
+                    )
+                    continue
+                self.plan.reactivations.append(
+                    PlannedReactivation(anchor, rec.user_id, rec.employee_id)
+                )
+                self.update(entry, rec, values, sources)
+                continue
+            if not self.update(entry, rec, values, sources):
+                self.plan.unchanged += 1
+        if self.mode == "full":
+            for anchor in sorted(linked):
+                rec = linked[anchor]
+                if anchor not in entries and rec.active:
+                    departures.append((rec, None))
+        departures.sort(key=lambda item: item[0].anchor)
+        self.departures(departures, linked, len(entries))
+        return self.plan
+
+
+def _coerce_entries(entries):
+    if isinstance(entries, Mapping):
+        items = [DirectoryEntry.from_dict(v, anchor=k) for k, v in entries.items()]
+    else:
+        items = [DirectoryEntry.from_dict(v) for v in entries or ()]
+    return {e.anchor: e for e in items}
+
+
+def build_plan(
+    entries,
+    linked,
+    settings,
+    *,
+    mode="full",
+    scan_complete=True,
+    pbx_users=(),
+    odoo_users=(),
+    confirmations=None,
+    filter_changed=False,
+    approved_departures=(),
+    missing_groups=(),
+    now=None,
+    password_factory=None,
+):
+    """Compare directory entries with the linked records and say what to do. No I/O."""
+    linked_map = {}
+    for rec in linked or ():
+        if rec.anchor in linked_map:
+            raise ValueError(f"two linked records share the anchor {rec.anchor}")
+        linked_map[rec.anchor] = rec
+    planner = _Planner(
+        settings,
+        mode=mode,
+        scan_complete=scan_complete,
+        pbx_users=pbx_users,
+        odoo_users=odoo_users,
+        confirmations=confirmations,
+        filter_changed=filter_changed,
+        approved_departures=approved_departures,
+        missing_groups=missing_groups,
+        now=now,
+        password_factory=password_factory,
+    )
+    return planner.run(_coerce_entries(entries), linked_map)
+
+
+def plan_from_scan(scan, linked, settings, **kwargs):
+    kwargs.setdefault("mode", scan.mode)
+    kwargs.setdefault("scan_complete", scan.complete)
+    kwargs.setdefault("missing_groups", scan.missing_groups)
+    return build_plan(scan.entries, linked, settings, **kwargs)
+
+
+def read_and_plan(reader, linked, settings, *, watermark=None, progress=None, **kwargs):
+    """Read (delta when a watermark is given, else full), plan, confirm departures by
+    GUID, plan again: ``(scan, plan)``. Save ``scan.watermark`` only after applying the
+    plan successfully, and only if ``scan.complete``."""
+    linked = list(linked)
+    if watermark is None:
+        scan = reader.full_scan(progress=progress)
+    else:
+        scan = reader.delta_scan(watermark, progress=progress)
+    plan = plan_from_scan(scan, linked, settings, **kwargs)
+    if plan.needs_lookup:
+        confirmations = reader.confirm_departures(plan.needs_lookup)
+        plan = plan_from_scan(
+            scan, linked, settings, confirmations=confirmations, **kwargs
+        )
+    return scan, plan
+
+
+def settings_fingerprint(*parts):
+    """Stable short hash of configuration values (used for scope fingerprints)."""
+    digest = hashlib.sha256(
+        json.dumps(_plain(list(parts)), sort_keys=True, default=str).encode()
+    ).hexdigest()
+    return digest[:32]
+
+
+_READER_NAMES = {
+    "DirectoryReader",
+    "DirectoryConfig",
+    "DirectoryServer",
+    "SearchBase",
+    "ConnectionReport",
+    "DirectoryError",
+    "DirectoryConnectionError",
+    "DirectoryCertificateError",
+    "DirectoryBindError",
+    "DirectorySearchError",
+    "DirectoryIncompleteError",
+}
+
+
+def __getattr__(name):
+    # The reader imports this module for its value types; importing it lazily keeps the
+    # planner usable (and importable) without touching ldap3.
+    if name in _READER_NAMES:
+        from . import ldap_reader
+
+        return getattr(ldap_reader, name)
+    raise AttributeError(name)
+
+
+# The reader's names (DirectoryReader, DirectoryConfig, …) resolve lazily, see above.
+__all__ = [
+    "PRESETS",
+    "DeletionPolicy",
+    "DirectoryEntry",
+    "DirectoryPreset",
+    "ExtensionPolicy",
+    "FieldChange",
+    "FieldMapping",
+    "Held",
+    "LinkedRecord",
+    "OdooUser",
+    "PbxOperation",
+    "PbxPolicy",
+    "PbxUser",
+    "Plan",
+    "PlannedArchive",
+    "PlannedCreate",
+    "PlannedLink",
+    "PlannedReactivation",
+    "PlannedUpdate",
+    "RoleChange",
+    "RoleMapping",
+    "ScanResult",
+    "SyncSettings",
+    "Watermark",
+    "ad_account_disabled",
+    "apply_transforms",
+    "build_plan",
+    "filetime_to_datetime",
+    "generate_sip_password",
+    "guid_to_ad_bytes",
+    "is_valid_mango_password",
+    "is_valid_sip_login",
+    "normalize_dn",
+    "normalize_guid",
+    "plan_from_scan",
+    "read_and_plan",
+    "settings_fingerprint",
+    "sip_login_for",
+]

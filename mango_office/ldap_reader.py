@@ -1,0 +1,1033 @@
+"""Reading Active Directory / OpenLDAP with ldap3, safely.
+
+Rules this module keeps (reference ldap-sync.md §4, §5):
+
+* certificates are verified by default, against a CA given as PEM data or file, with the
+  host
+  name checked by the standard library (ldap3's own ``Tls()`` verifies nothing by
+  default);
+* every page of a paged search is checked: ``sizeLimitExceeded`` and any other
+  non-success
+  result make the scan *incomplete*, never silently shorter;
+* an outage or error never raises out of a scan: the caller gets ``complete=False`` and
+  the
+  entries read so far (enough to create/update, never enough to archive anyone);
+* identities are keyed by ``objectGUID`` / ``entryUUID``, never by DN or login.
+"""
+
+import datetime as dt
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core.exceptions import (
+    LDAPException,
+    LDAPInvalidCredentialsResult,
+    LDAPStartTLSError,
+)
+from ldap3.utils.conv import escape_bytes, escape_filter_chars
+
+from .directory import (
+    KINDS,
+    MATCHING_RULE_IN_CHAIN,
+    PRESETS,
+    SCOPES,
+    DirectoryEntry,
+    ScanResult,
+    Watermark,
+    ad_account_disabled,
+    guid_to_ad_bytes,
+    normalize_dn,
+    normalize_guid,
+    settings_fingerprint,
+)
+
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+_SCOPE_MAP = {"subtree": ldap3.SUBTREE, "onelevel": ldap3.LEVEL, "base": ldap3.BASE}
+_DEFAULT_PORTS = {"ldaps": 636, "starttls": 389, "plain": 389}
+_RESULT_NAMES = {
+    3: "timeLimitExceeded",
+    4: "sizeLimitExceeded",
+    10: "referral",
+    11: "adminLimitExceeded",
+    32: "noSuchObject",
+    50: "insufficientAccessRights",
+    51: "busy",
+    52: "unavailable",
+}
+
+
+class DirectoryError(Exception):
+    """Base of every directory failure; messages never contain the bind password."""
+
+
+class DirectoryConnectionError(DirectoryError):
+    pass
+
+
+class DirectoryCertificateError(DirectoryConnectionError):
+    pass
+
+
+class DirectoryBindError(DirectoryError):
+    pass
+
+
+class DirectorySearchError(DirectoryError):
+    pass
+
+
+class DirectoryIncompleteError(DirectorySearchError):
+    """A search ended early (size/time/admin limit, missing paging cookie, lost
+    connection)."""
+
+
+@dataclass(frozen=True)
+class DirectoryServer:
+    host: str
+    port: int | None = None
+    security: str = "ldaps"  # ldaps | starttls | plain
+
+    def __post_init__(self):
+        if self.security not in _DEFAULT_PORTS:
+            raise ValueError(
+                f"unknown security {self.security!r}: use ldaps, starttls or plain"
+            )
+        if not self.host:
+            raise ValueError("a directory server needs a host")
+        if self.port is None:
+            object.__setattr__(self, "port", _DEFAULT_PORTS[self.security])
+        object.__setattr__(self, "port", int(self.port))
+
+    @classmethod
+    def from_uri(cls, uri, security=None):
+        """``ldaps://h:636`` → LDAPS, ``ldap+starttls://h`` → StartTLS, ``ldap://h`` →
+        plain (unless
+        ``security`` says otherwise)."""
+        parts = urlsplit(uri.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in ("ldap", "ldaps", "ldap+starttls"):
+            raise ValueError(f"unsupported directory URI {uri!r}")
+        guessed = {"ldaps": "ldaps", "ldap+starttls": "starttls", "ldap": "plain"}[
+            scheme
+        ]
+        return cls(parts.hostname or "", parts.port, security or guessed)
+
+    @property
+    def uri(self):
+        scheme = {"ldaps": "ldaps", "starttls": "ldap+starttls", "plain": "ldap"}[
+            self.security
+        ]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SearchBase:
+    dn: str
+    scope: str = "subtree"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(
+                f"unknown scope {self.scope!r}: use subtree, onelevel or base"
+            )
+
+
+def _as_server(value):
+    if isinstance(value, DirectoryServer):
+        return value
+    return DirectoryServer.from_uri(str(value))
+
+
+def _as_base(value):
+    if isinstance(value, SearchBase):
+        return value
+    if isinstance(value, (tuple, list)):
+        return SearchBase(*value)
+    return SearchBase(str(value))
+
+
+@dataclass
+class DirectoryConfig:
+    servers: tuple
+    bind_dn: str = ""
+    bind_password: str = field(default="", repr=False)
+    kind: str = "openldap"
+    bases: tuple = ()
+    user_filter: str = ""
+    root_filter: str | None = None
+    attributes: tuple = ()
+    group_dns: tuple = ()
+    group_bases: tuple = ()
+    ca_pem: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    verify_certificate: bool = True
+    check_hostname: bool = True
+    page_size: int = 500
+    timeout: float = 10.0
+    clock_skew: int = 300
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"unknown directory kind {self.kind!r}: use 'ad' or 'openldap'"
+            )
+        if isinstance(self.servers, (str, DirectoryServer)):
+            self.servers = (self.servers,)
+        self.servers = tuple(_as_server(s) for s in self.servers)
+        if not self.servers:
+            raise ValueError("at least one directory server is needed")
+        if isinstance(self.bases, (str, SearchBase)):
+            self.bases = (self.bases,)
+        self.bases = tuple(_as_base(b) for b in self.bases)
+        if not self.bases:
+            raise ValueError("at least one base DN is needed")
+        self.group_bases = tuple(_as_base(b) for b in self.group_bases or ())
+        self.attributes = tuple(self.attributes or ())
+        self.group_dns = tuple(self.group_dns or ())
+        for flt in (self.user_filter, self.root_filter):
+            if flt:
+                _check_filter(flt)
+        if not 1 <= int(self.page_size) <= 5000:
+            raise ValueError("page size must be between 1 and 5000")
+
+    @property
+    def preset(self):
+        return PRESETS[self.kind]
+
+    @property
+    def effective_root_filter(self):
+        return _wrap(self.root_filter or self.preset.root_filter)
+
+    @property
+    def search_filter(self):
+        parts = [self.effective_root_filter]
+        if self.user_filter and self.user_filter.strip():
+            parts.append(_wrap(self.user_filter))
+        return parts[0] if len(parts) == 1 else "(&" + "".join(parts) + ")"
+
+    def read_attributes(self):
+        names = {a.lower(): a for a in self.preset.attributes}
+        for extra in self.attributes:
+            if extra and extra.lower() != "dn":
+                names.setdefault(extra.lower(), extra)
+        return sorted(names.values(), key=str.lower)
+
+    def scope_fingerprint(self):
+        """Changes whenever who is in scope could change (kind, bases, filters)."""
+        return settings_fingerprint(
+            self.kind,
+            sorted((normalize_dn(b.dn), b.scope) for b in self.bases),
+            " ".join(self.effective_root_filter.split()),
+            " ".join((self.user_filter or "").split()),
+        )
+
+    def warnings(self):
+        out = []
+        for server in self.servers:
+            if server.security == "plain":
+                out.append(
+                    f"{server.uri}: plain LDAP sends the bind password and the "
+                    "directory unencrypted;"
+                    " use LDAPS or StartTLS"
+                )
+        if not self.verify_certificate:
+            out.append(
+                "Certificate verification is off: anyone on the network path can "
+                "impersonate the server"
+            )
+        elif not self.check_hostname:
+            out.append(
+                "Host name checking is off: any certificate from the trusted CA is "
+                "accepted"
+            )
+        if not self.bind_dn:
+            out.append(
+                "Anonymous bind: most directories hide users and groups from "
+                "anonymous reads"
+            )
+        return out
+
+
+def _wrap(flt):
+    flt = flt.strip()
+    return flt if flt.startswith("(") else f"({flt})"
+
+
+def _check_filter(flt):
+    depth = 0
+    for char in _wrap(flt).replace("\\(", "").replace("\\)", ""):
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in LDAP filter {flt!r}")
+
+
+@dataclass
+class ConnectionReport:
+    ok: bool
+    server: str = ""
+    security: str = ""
+    tls_version: str | None = None
+    bound_as: str | None = None
+    match_count: int | None = None
+    warnings: list = field(default_factory=list)
+    error: str | None = None
+    errors: list = field(default_factory=list)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+class _VerifyingTls(ldap3.Tls):
+    """TLS through a standard-library context: chain *and* host name verified by
+    OpenSSL.
+
+    ldap3's own check uses ``ssl.match_hostname`` (gone in Python 3.12) and only when it
+    does
+    the handshake itself; the context below checks on every path (LDAPS and StartTLS).
+    """
+
+    def __init__(self, ca_pem=None, ca_file=None, verify=True, check_hostname=True):
+        super().__init__(validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+        self._ca_pem = ca_pem
+        self._ca_file = ca_file
+        self._verify = verify
+        self._check_hostname = verify and check_hostname
+
+    def _context(self):
+        if self._verify:
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH, cafile=self._ca_file, cadata=self._ca_pem
+            )
+            context.check_hostname = self._check_hostname
+            context.verify_mode = ssl.CERT_REQUIRED
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def wrap_socket(self, connection, do_handshake=False):
+        connection.socket = self._context().wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=True,
+            server_hostname=connection.server.host,
+        )
+
+
+def _is_certificate_problem(exc):
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in (
+            "certificate verify failed",
+            "certificate_verify_failed",
+            "hostname mismatch",
+            "doesn't match",
+            "ip address mismatch",
+        )
+    )
+
+
+def _first(values):
+    return values[0] if values else None
+
+
+def _generalized_time(moment):
+    return moment.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def _parse_generalized(text):
+    match = re.match(r"(\d{14})", text or "")
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(
+        tzinfo=dt.timezone.utc
+    )
+
+
+class _Session:
+    """One bound connection to one server."""
+
+    def __init__(self, conn, server):
+        self.conn = conn
+        self.server = server
+
+    def close(self):
+        try:
+            self.conn.unbind()
+        except LDAPException:
+            pass
+        except OSError:
+            pass
+
+
+class DirectoryReader:
+    def __init__(self, config, *, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.clock = clock
+        self._session = None
+        self._root_dse = None
+
+    # -- connection --------------------------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._root_dse = None
+
+    def _tls(self):
+        cfg = self.config
+        return _VerifyingTls(
+            cfg.ca_pem or None,
+            cfg.ca_file or None,
+            cfg.verify_certificate,
+            cfg.check_hostname,
+        )
+
+    def _open(self, server):
+        cfg = self.config
+        srv = ldap3.Server(
+            server.host,
+            port=server.port,
+            use_ssl=server.security == "ldaps",
+            tls=None if server.security == "plain" else self._tls(),
+            get_info=ldap3.NONE,
+            connect_timeout=cfg.timeout,
+        )
+        conn = ldap3.Connection(
+            srv,
+            user=cfg.bind_dn or None,
+            password=cfg.bind_password or None,
+            authentication=ldap3.SIMPLE if cfg.bind_dn else ldap3.ANONYMOUS,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            raise_exceptions=False,
+            read_only=True,
+            receive_timeout=max(1, int(cfg.timeout)),
+            auto_referrals=False,
+            return_empty_attributes=False,
+        )
+        try:
+            conn.open()
+            if server.security == "starttls" and not conn.start_tls():
+                raise DirectoryConnectionError(f"{server.uri}: StartTLS refused")
+        except DirectoryError:
+            _quiet_close(conn)
+            raise
+        except (LDAPException, OSError, ssl.SSLError) as exc:
+            _quiet_close(conn)
+            if _is_certificate_problem(exc):
+                raise DirectoryCertificateError(
+                    f"{server.uri}: certificate rejected: {_short(exc)}"
+                ) from None
+            if isinstance(exc, LDAPStartTLSError):
+                raise DirectoryConnectionError(
+                    f"{server.uri}: StartTLS failed: {_short(exc)}"
+                ) from None
+            raise DirectoryConnectionError(
+                f"{server.uri}: cannot connect: {_short(exc)}"
+            ) from None
+        try:
+            ok = conn.bind()
+        except LDAPInvalidCredentialsResult:
+            ok = False
+        except (LDAPException, OSError) as exc:
+            _quiet_close(conn)
+            if _is_certificate_problem(exc):
+                raise DirectoryCertificateError(
+                    f"{server.uri}: certificate rejected: {_short(exc)}"
+                ) from None
+            raise DirectoryConnectionError(
+                f"{server.uri}: connection lost during bind: {_short(exc)}"
+            ) from None
+        if not ok:
+            result = conn.result or {}
+            _quiet_close(conn)
+            raise DirectoryBindError(
+                f"{server.uri}: bind as {self.config.bind_dn or 'anonymous'} refused: "
+                f"{result.get('description')} {result.get('message') or ''}".strip()
+            )
+        return _Session(conn, server)
+
+    def connect(self):
+        """Bind to the first server of the failover list that answers; errors name every
+        server tried."""
+        if self._session is not None:
+            return self._session
+        failures = []
+        for server in self.config.servers:
+            try:
+                self._session = self._open(server)
+                self._root_dse = None
+                return self._session
+            except DirectoryError as exc:
+                failures.append(exc)
+        message = "; ".join(str(f) for f in failures)
+        kinds = {type(f) for f in failures}
+        if DirectoryBindError in kinds:
+            raise DirectoryBindError(message)
+        if kinds == {DirectoryCertificateError}:
+            raise DirectoryCertificateError(message)
+        raise DirectoryConnectionError(message)
+
+    # -- low-level searches ------------------------------------------------------------
+
+    def _search_pages(
+        self, base, scope, flt, attributes, progress=None, page_size=None
+    ):
+        """Yield pages of (dn, raw_attributes); raise DirectoryIncompleteError on
+        anything but success."""
+        session = self.connect()
+        conn = session.conn
+        cookie = None
+        page_size = page_size or self.config.page_size
+        while True:
+            try:
+                conn.search(
+                    base,
+                    flt,
+                    search_scope=_SCOPE_MAP[scope],
+                    attributes=attributes,
+                    paged_size=page_size,
+                    paged_cookie=cookie,
+                    time_limit=int(self.config.timeout * 6),
+                )
+            except (LDAPException, OSError) as exc:
+                self.close()
+                raise DirectoryIncompleteError(
+                    f"{session.server.uri}: connection lost while reading {base}: "
+                    f"{_short(exc)}"
+                ) from None
+            result = conn.result or {}
+            code = result.get("result")
+            if code != 0:
+                name = _RESULT_NAMES.get(code) or result.get("description") or code
+                raise DirectoryIncompleteError(
+                    f"{session.server.uri}: search under {base} ended with {name}"
+                    + (f" ({result.get('message')})" if result.get("message") else "")
+                )
+            page = [
+                (item["dn"], item.get("raw_attributes") or {})
+                for item in conn.response or ()
+                if item.get("type") == "searchResEntry"
+            ]
+            yield page
+            control = (result.get("controls") or {}).get(PAGED_RESULTS_OID)
+            cookie = control["value"]["cookie"] if control else None
+            if not cookie:
+                break
+
+    def _search_all(self, base, scope, flt, attributes):
+        out = []
+        for page in self._search_pages(base, scope, flt, attributes):
+            out.extend(page)
+        return out
+
+    def root_dse(self, fresh=False):
+        """Root DSE attributes; ``fresh`` re-reads the moving ones (USN, time) instead
+        of the cached copy."""
+        if self._root_dse is None or fresh:
+            conn = self.connect().conn
+            attrs = [
+                "namingContexts",
+                "defaultNamingContext",
+                "highestCommittedUSN",
+                "dsServiceName",
+                "currentTime",
+                "supportedControl",
+            ]
+            try:
+                conn.search(
+                    "", "(objectClass=*)", search_scope=ldap3.BASE, attributes=attrs
+                )
+            except (LDAPException, OSError) as exc:
+                self.close()
+                raise DirectoryConnectionError(
+                    f"cannot read the root DSE: {_short(exc)}"
+                ) from None
+            raw = conn.response[0].get("raw_attributes", {}) if conn.response else {}
+            self._root_dse = {
+                k.lower(): [_decode(v) for v in vals] for k, vals in raw.items()
+            }
+        return self._root_dse
+
+    def naming_contexts(self):
+        dse = self.root_dse()
+        default = dse.get("defaultnamingcontext")
+        if default:
+            return default
+        contexts = dse.get("namingcontexts") or []
+        useful = [
+            c
+            for c in contexts
+            if not c.lower().startswith(("cn=config", "cn=monitor", "cn=subschema"))
+        ]
+        if useful:
+            return useful
+        return sorted({b.dn for b in self.config.bases})
+
+    # -- entries -----------------------------------------------------------------------
+
+    def _entry(self, dn, raw):
+        anchor_attr = self.config.preset.anchor_attribute.lower()
+        attributes = {}
+        anchor_raw = None
+        for name, values in raw.items():
+            key = name.split(";", 1)[0].lower()
+            if key == anchor_attr:
+                anchor_raw = values[0] if values else None
+                continue
+            if key == "objectguid" or key == "objectsid":
+                continue
+            attributes.setdefault(key, []).extend(_decode(v) for v in values)
+        if anchor_raw is None:
+            raise DirectorySearchError(
+                f"{dn}: no {self.config.preset.anchor_attribute} returned (access "
+                "rights?)"
+            )
+        if anchor_attr == "objectguid":
+            anchor = normalize_guid(bytes(anchor_raw))
+        else:
+            anchor = normalize_guid(_decode(anchor_raw))
+        attributes[anchor_attr] = [anchor]
+        reason = (
+            ad_account_disabled(attributes, self.clock())
+            if self.config.kind == "ad"
+            else None
+        )
+        groups = frozenset(normalize_dn(g) for g in attributes.get("memberof", []))
+        return DirectoryEntry(anchor, dn, attributes, groups, bool(reason), reason)
+
+    def _read_users(self, extra_filter, result, progress):
+        cfg = self.config
+        flt = (
+            cfg.search_filter
+            if not extra_filter
+            else f"(&{cfg.search_filter}{extra_filter})"
+        )
+        attrs = cfg.read_attributes()
+        for base in cfg.bases:
+            for page in self._search_pages(base.dn, base.scope, flt, attrs):
+                result.pages += 1
+                for dn, raw in page:
+                    entry = self._entry(dn, raw)
+                    result.entries[entry.anchor] = entry
+                if progress:
+                    progress(result.pages, len(result.entries))
+
+    # -- nested groups -----------------------------------------------------------------
+
+    def _group_exists(self, dn):
+        conn = self.connect().conn
+        try:
+            conn.search(
+                dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"]
+            )
+        except (LDAPException, OSError) as exc:
+            self.close()
+            raise DirectoryIncompleteError(
+                f"checking group {dn}: {_short(exc)}"
+            ) from None
+        code = (conn.result or {}).get("result")
+        if code == 32:
+            return False
+        if code != 0:
+            raise DirectoryIncompleteError(
+                f"checking group {dn}: {(conn.result or {}).get('description')}"
+            )
+        return bool(conn.response and conn.response[0].get("type") == "searchResEntry")
+
+    def _resolve_ad(self, result, extra_filter):
+        """Transitive membership of each mapped group, asked of AD itself (matching rule
+        in chain)."""
+        cfg = self.config
+        anchor_attr = cfg.preset.anchor_attribute
+        missing = []
+        members = {}
+        for group in cfg.group_dns:
+            if not self._group_exists(group):
+                missing.append(group)
+                continue
+            chain = f"(memberOf:{MATCHING_RULE_IN_CHAIN}:={escape_filter_chars(group)})"
+            flt = f"(&{cfg.search_filter}{extra_filter or ''}{chain})"
+            found = set()
+            for base in cfg.bases:
+                for _dn, raw in self._search_all(
+                    base.dn, base.scope, flt, [anchor_attr]
+                ):
+                    value = _first(
+                        raw.get(anchor_attr)
+                        or next(
+                            (
+                                v
+                                for k, v in raw.items()
+                                if k.lower() == anchor_attr.lower()
+                            ),
+                            [],
+                        )
+                    )
+                    if value is not None:
+                        found.add(normalize_guid(bytes(value)))
+            members[normalize_dn(group)] = found
+        return members, missing
+
+    def _group_graph(self):
+        """All groups under the group bases: normalised DN → (member DNs,
+        modifyTimestamp)."""
+        cfg = self.config
+        bases = cfg.group_bases or tuple(
+            SearchBase(dn) for dn in self.naming_contexts()
+        )
+        graph = {}
+        for base in bases:
+            rows = self._search_all(
+                base.dn,
+                base.scope,
+                cfg.preset.group_filter,
+                ["member", "uniqueMember", "modifyTimestamp", "uSNChanged"],
+            )
+            for dn, raw in rows:
+                attrs = {
+                    k.split(";", 1)[0].lower(): [_decode(v) for v in vals]
+                    for k, vals in raw.items()
+                }
+                member_dns = set()
+                for value in attrs.get("member", []) + attrs.get("uniquemember", []):
+                    # uniqueMember may carry "#'0101'B" optional UID suffixes
+                    member_dns.add(normalize_dn(value.split("#", 1)[0]))
+                graph[normalize_dn(dn)] = (
+                    member_dns,
+                    _first(attrs.get("modifytimestamp")),
+                    _first(attrs.get("usnchanged")),
+                )
+        return graph
+
+    @staticmethod
+    def _closure(graph, group):
+        seen_groups, members, stack = {group}, set(), [group]
+        while stack:
+            current = stack.pop()
+            for member in graph.get(current, ((), None, None))[0]:
+                if member in graph:
+                    if member not in seen_groups:
+                        seen_groups.add(member)
+                        stack.append(member)
+                else:
+                    members.add(member)
+        return members, seen_groups
+
+    def _apply_groups(self, result, graph=None, extra_filter=None):
+        cfg = self.config
+        if not cfg.group_dns:
+            return
+        if cfg.kind == "ad":
+            members, missing = self._resolve_ad(result, extra_filter)
+            for group_key, anchors in members.items():
+                for anchor in anchors:
+                    entry = result.entries.get(anchor)
+                    if entry is not None:
+                        result.entries[anchor] = _with_group(entry, group_key)
+        else:
+            graph = graph if graph is not None else self._group_graph()
+            missing = []
+            by_dn = {normalize_dn(e.dn): e.anchor for e in result.entries.values()}
+            for group in cfg.group_dns:
+                key = normalize_dn(group)
+                if key not in graph:
+                    missing.append(group)
+                    continue
+                users, _groups = self._closure(graph, key)
+                for user_dn in users:
+                    anchor = by_dn.get(user_dn)
+                    if anchor is not None:
+                        result.entries[anchor] = _with_group(
+                            result.entries[anchor], key
+                        )
+        result.missing_groups = tuple(missing)
+
+    # -- watermarks --------------------------------------------------------------------
+
+    def _watermark(self):
+        cfg = self.config
+        if cfg.kind == "ad":
+            dse = self.root_dse(fresh=True)
+            usn = _first(dse.get("highestcommittedusn"))
+            server_time = _parse_generalized(_first(dse.get("currenttime")))
+            moment = server_time or dt.datetime.fromtimestamp(
+                self.clock(), dt.timezone.utc
+            )
+            return Watermark(
+                "ad",
+                _generalized_time(moment),
+                int(usn) if usn else None,
+                _first(dse.get("dsservicename")) or self.connect().server.uri,
+                cfg.scope_fingerprint(),
+            )
+        moment = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
+        return Watermark(
+            "openldap",
+            _generalized_time(moment),
+            None,
+            self.connect().server.uri,
+            cfg.scope_fingerprint(),
+        )
+
+    # -- public API --------------------------------------------------------------------
+
+    def test_connection(self):
+        report = ConnectionReport(ok=False, warnings=self.config.warnings())
+        try:
+            session = self.connect()
+        except DirectoryError as exc:
+            report.error = str(exc)
+            return report
+        report.server = session.server.uri
+        report.security = session.server.security
+        sock = session.conn.socket
+        if isinstance(sock, ssl.SSLSocket):
+            report.tls_version = sock.version()
+        try:
+            who = session.conn.extend.standard.who_am_i()
+            report.bound_as = (
+                (who or "").removeprefix("dn:").removeprefix("u:")
+                or self.config.bind_dn
+                or "anonymous"
+            )
+        except (LDAPException, OSError):
+            report.bound_as = self.config.bind_dn or "anonymous"
+        try:
+            count = 0
+            for base in self.config.bases:
+                for page in self._search_pages(
+                    base.dn, base.scope, self.config.search_filter, ["1.1"]
+                ):
+                    count += len(page)
+            report.match_count = count
+        except DirectoryError as exc:
+            report.error = str(exc)
+            return report
+        report.ok = True
+        return report
+
+    def full_scan(self, progress=None):
+        started = time.monotonic()
+        result = ScanResult(mode="full")
+        try:
+            session = self.connect()
+            result.server = session.server.uri
+            watermark = (
+                self._watermark()
+            )  # taken before reading: changes made meanwhile are re-read next time
+            self._read_users(None, result, progress)
+            self._apply_groups(result)
+            result.watermark = watermark
+            result.complete = True
+        except DirectoryError as exc:
+            result.errors.append(str(exc))
+            result.complete = False
+        result.duration = time.monotonic() - started
+        return result
+
+    def delta_scan(self, watermark, progress=None):
+        """Entries changed since ``watermark``; escalates to a full scan when a delta
+        could miss something."""
+        if isinstance(watermark, str):
+            watermark = Watermark.from_json(watermark)
+        cfg = self.config
+        reason = None
+        if watermark is None:
+            reason = "no watermark yet"
+        elif (
+            watermark.kind != cfg.kind
+            or watermark.fingerprint != cfg.scope_fingerprint()
+        ):
+            reason = "the directory settings changed since the watermark"
+        if reason:
+            return self._escalate(reason, progress)
+        started = time.monotonic()
+        result = ScanResult(mode="delta")
+        try:
+            session = self.connect()
+            result.server = session.server.uri
+            new_mark = self._watermark()
+            since = _parse_generalized(watermark.time) or dt.datetime.fromtimestamp(
+                0, dt.timezone.utc
+            )
+            since -= dt.timedelta(seconds=cfg.clock_skew)
+            if cfg.kind == "ad":
+                if (
+                    watermark.usn is not None
+                    and watermark.server
+                    and watermark.server == new_mark.server
+                ):
+                    # uSNChanged is local to one DC (not replicated): only valid against
+                    # the same DC.
+                    change_filter = f"(uSNChanged>={watermark.usn + 1})"
+                else:
+                    change_filter = (
+                        f"(whenChanged>={since.strftime('%Y%m%d%H%M%S')}.0Z)"
+                    )
+                changed = self._changed_ad_groups(change_filter)
+                if changed:
+                    self.close()
+                    return self._escalate(f"group {changed} changed", progress)
+                self._read_users(change_filter, result, progress)
+                self._apply_groups(result, extra_filter=change_filter)
+            else:
+                graph = self._group_graph() if cfg.group_dns else {}
+                changed = self._changed_ldap_groups(graph, since)
+                if changed:
+                    self.close()
+                    return self._escalate(f"group {changed} changed", progress)
+                change_filter = f"(modifyTimestamp>={_generalized_time(since)})"
+                self._read_users(change_filter, result, progress)
+                self._apply_groups(result, graph=graph)
+            result.watermark = new_mark
+            result.complete = True
+        except DirectoryError as exc:
+            result.errors.append(str(exc))
+        result.duration = time.monotonic() - started
+        return result
+
+    def _escalate(self, reason, progress):
+        result = self.full_scan(progress)
+        result.escalated = reason
+        return result
+
+    def _changed_ad_groups(self, change_filter):
+        """A mapped group, or a group nested in one, changed: memberships may have
+        changed without
+        touching the users (memberOf is a back-link, user uSNChanged does not move)."""
+        cfg = self.config
+        for group in cfg.group_dns:
+            if not self._group_exists(group):
+                continue
+            chain = f"(memberOf:{MATCHING_RULE_IN_CHAIN}:={escape_filter_chars(group)})"
+            for context in self.naming_contexts():
+                itself = f"(distinguishedName={escape_filter_chars(group)})"
+                flt = f"(&(objectClass=group){change_filter}(|{chain}{itself}))"
+                rows = self._search_all(context, "subtree", flt, ["1.1"])
+                if rows:
+                    return rows[0][0]
+        return None
+
+    def _changed_ldap_groups(self, graph, since):
+        for group in self.config.group_dns:
+            key = normalize_dn(group)
+            if key not in graph:
+                continue
+            _users, groups = self._closure(graph, key)
+            for sub in sorted(groups):
+                stamp = _parse_generalized(graph[sub][1])
+                if stamp is None or stamp >= since:
+                    return sub
+        return None
+
+    def lookup(self, anchor):
+        """The entry with this anchor anywhere in the directory (ignores bases and
+        filters), or None."""
+        anchor = normalize_guid(anchor)
+        flt = self._anchor_filter(anchor)
+        for context in self.naming_contexts():
+            rows = self._search_all(
+                context, "subtree", flt, self.config.read_attributes()
+            )
+            if rows:
+                return self._entry(*rows[0])
+        return None
+
+    def _anchor_filter(self, anchor):
+        if self.config.kind == "ad":
+            return f"(objectGUID={escape_bytes(guid_to_ad_bytes(anchor))})"
+        return f"(entryUUID={escape_filter_chars(anchor)})"
+
+    def in_scope(self, anchor):
+        cfg = self.config
+        flt = f"(&{cfg.search_filter}{self._anchor_filter(normalize_guid(anchor))})"
+        for base in cfg.bases:
+            try:
+                if self._search_all(base.dn, base.scope, flt, ["1.1"]):
+                    return True
+            except DirectoryIncompleteError as exc:
+                if "noSuchObject" in str(exc):
+                    continue
+                raise
+        return False
+
+    def confirm_departures(self, anchors):
+        """Look every candidate up by GUID before anyone is archived (a move between OUs
+        keeps the GUID)."""
+        out = {}
+        for anchor in anchors:
+            key = normalize_guid(anchor)
+            try:
+                entry = self.lookup(key)
+                if entry is None:
+                    out[key] = "absent"
+                elif entry.disabled:
+                    out[key] = entry.disabled_reason or "disabled"
+                elif self.in_scope(key):
+                    out[key] = "present"
+                else:
+                    out[key] = "out_of_scope"
+            except DirectoryError:
+                out[key] = "error"
+        return out
+
+
+def _with_group(entry, group_key):
+    return DirectoryEntry(
+        entry.anchor,
+        entry.dn,
+        entry.attributes,
+        entry.groups | {group_key},
+        entry.disabled,
+        entry.disabled_reason,
+    )
+
+
+def _decode(value):
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value).hex()
+    return str(value)
+
+
+def _short(exc):
+    # ldap3 wraps socket/TLS errors in several layers of tuples; keep the human part.
+    text = " ".join(str(exc).split())
+    text = re.sub(r"""^[(\["',\s]+|[)\]"',\s]+$""", "", text).replace("\\'", "'")
+    return text[:300]
+
+
+def _quiet_close(conn):
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        pass
+    sock = getattr(conn, "socket", None)
+    if isinstance(sock, socket.socket):
+        try:
+            sock.close()
+        except OSError:
+            pass

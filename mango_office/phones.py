@@ -1,0 +1,146 @@
+"""Phone numbers as Mango sends them and as people type them, made comparable.
+
+Mango writes Russian numbers as ``7XXXXXXXXXX`` (11 digits, no ``+``) and SIP
+parties as ``sip:user@domain`` (reference §2.4, §6); people type ``8 (495) …``.
+Everything is normalised to E.164 (``+74951234567``) so a caller can be matched
+to a partner, and turned back into Mango's form when a command is sent.
+"""
+
+import re
+
+import phonenumbers
+
+_SEPARATORS = re.compile(r"[\s()\-.\u00a0\u2010-\u2015/]")
+_SIP_RE = re.compile(r"^sips?:[^\s@]+(@[^\s@]+)?$", re.IGNORECASE)
+
+
+def _text(number):
+    if number is None or isinstance(number, bool):
+        return ""
+    if isinstance(number, int):
+        return str(number)
+    if not isinstance(number, str):
+        return ""
+    return number.strip()
+
+
+def _parse(text, default_region):
+    """The parsed number and whether the input was unambiguously international."""
+    if text.lower().startswith("tel:"):
+        text = text[4:].strip()
+    compact = _SEPARATORS.sub("", text)
+    if not compact:
+        return None, False
+    if compact.startswith("+"):
+        candidates = [(text, None, True)]
+    elif compact.isdigit() and len(compact) == 11 and compact[0] == "7":
+        # Mango's own form: country code 7 without the plus, whatever the company.
+        candidates = [("+" + compact, None, True)]
+    else:
+        region = (default_region or "RU").upper()
+        candidates = [(text, region, False)]
+        if compact.startswith("00") and compact.isdigit():
+            # "00" is the international prefix in most of the world, though not in
+            # Russia (810); typed on a Russian PBX it still means "+".
+            candidates.append(("+" + compact[2:], None, True))
+        if (
+            region != "RU"
+            and compact.isdigit()
+            and len(compact) == 11
+            and compact[0] == "8"
+        ):
+            # "8 (495) …" is the Russian trunk prefix; a PBX on Mango is Russian
+            # first, even for a company registered elsewhere.
+            candidates.append((text, "RU", False))
+    for candidate, region, international in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return parsed, international
+        # New ranges (and Mango's own test numbers) fail the metadata check: an
+        # explicitly international number of a possible length is still taken.
+        if international and phonenumbers.is_possible_number(parsed):
+            return parsed, international
+    return None, False
+
+
+def normalize(number, default_region="RU"):
+    """``+E164`` for a phone number, the lowercased URI for ``sip:``, else None."""
+    text = _text(number)
+    if not text:
+        return None
+    if text.lower().startswith(("sip:", "sips:")):
+        return text.lower() if _SIP_RE.match(text) else None
+    parsed, _ = _parse(text, default_region)
+    if parsed is None:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def to_mango(number, default_region="RU"):
+    """The form commands take: ``74951234567`` (digits, no plus) or the SIP URI."""
+    normalized = normalize(number, default_region)
+    if normalized is None or normalized.startswith(("sip:", "sips:")):
+        return normalized
+    return normalized.lstrip("+")
+
+
+def is_valid(number, region="RU"):
+    text = _text(number)
+    if not text or text.lower().startswith(("sip:", "sips:")):
+        return bool(text) and bool(_SIP_RE.match(text))
+    parsed, _ = _parse(text, region)
+    return parsed is not None and phonenumbers.is_valid_number(parsed)
+
+
+def region_of(number, default_region="RU"):
+    """ISO country of a number (``RU``, ``FI`` …), None for SIP URIs and garbage."""
+    normalized = normalize(number, default_region)
+    if normalized is None or not normalized.startswith("+"):
+        return None
+    return phonenumbers.region_code_for_number(phonenumbers.parse(normalized, None))
+
+
+def display(number, default_region="RU"):
+    """For people: ``+7 495 123-45-67``; SIP URIs as they are; garbage as typed."""
+    normalized = normalize(number, default_region)
+    if normalized is None:
+        return _text(number) or None
+    if not normalized.startswith("+"):
+        return normalized
+    return phonenumbers.format_number(
+        phonenumbers.parse(normalized, None),
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    )
+
+
+def same_number(a, b, default_region="RU"):
+    left = normalize(a, default_region)
+    return left is not None and left == normalize(b, default_region)
+
+
+def search_variants(number, default_region="RU"):
+    """Spellings under which a number may already be stored, for matching partners.
+
+    Partners' phones are free text; a caller ``+74951234567`` may be saved as
+    ``84951234567``, ``74951234567`` or ``4951234567`` (then with separators, which
+    the caller strips before comparing).
+    """
+    normalized = normalize(number, default_region)
+    if normalized is None:
+        return []
+    if not normalized.startswith("+"):
+        return [normalized]
+    parsed = phonenumbers.parse(normalized, None)
+    national = str(parsed.national_number)
+    variants = [normalized, normalized[1:], national]
+    if parsed.country_code == 7:
+        variants.append("8" + national)
+    return list(dict.fromkeys(variants))
+
+
+def digits(number):
+    """Only the digits of free text, for comparing against stored variants."""
+    return re.sub(r"\D", "", _text(number))

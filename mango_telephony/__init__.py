@@ -1,0 +1,13 @@
+import importlib.util
+import os
+import sys
+
+# The shared core `mango_office` ships beside the addons. `pip install .` puts it on
+# the path; when the repository is only on Odoo's addons path, expose it from there
+# so both ways of installing work. It must be imported under this one name only, or
+# its exception classes would exist twice and never match.
+if importlib.util.find_spec("mango_office") is None:
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from . import models  # noqa: E402
+from . import controllers  # noqa: E402

@@ -1,0 +1,145 @@
+"""Mango's webhooks: verify → store the raw event → answer 200, nothing more.
+
+Mango posts ``application/x-www-form-urlencoded`` with ``vpbx_api_key``, ``sign``
+and ``json`` to ``<base>/events/…``, ``<base>/result/…`` and ``<base>/ping``
+(reference §2.2–2.3) and only looks at the HTTP status. Processing happens
+after the commit, in the event worker (``mango.event``), so the answer is fast and
+a processing failure never loses the event.
+
+Source address: with ``--proxy-mode`` Odoo 18 runs werkzeug's ProxyFix
+(``x_for=1``) on every request that carries ``X-Forwarded-Host``, which replaces
+``remote_addr`` by the address the trusted proxy appended to
+``X-Forwarded-For``. So ``request.httprequest.remote_addr`` is already the right
+address in both set-ups, and reading ``X-Forwarded-For`` here would let anyone
+spoof it when Odoo is reached directly. The proxy must send ``X-Forwarded-Host``
+(Odoo's documented nginx configuration does).
+"""
+
+import logging
+
+from odoo import http
+from odoo.http import request
+
+from mango_office import signing
+from mango_office.events import EventParseError
+
+_logger = logging.getLogger(__name__)
+
+WEBHOOK_BASE = "/mango"
+# A Mango event is a few hundred bytes; anything near this is not from Mango.
+MAX_BODY = 256 * 1024
+FORM_FIELDS = ("vpbx_api_key", "sign", "json")
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _plain(status, text):
+    return request.make_response(
+        text,
+        headers=[("Content-Type", "text/plain; charset=utf-8")],
+        status=status,
+    )
+
+
+class MangoWebhookController(http.Controller):
+    @http.route(
+        [
+            f"{WEBHOOK_BASE}/events/<path:subpath>",
+            f"{WEBHOOK_BASE}/result/<path:subpath>",
+        ],
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        max_content_length=MAX_BODY,
+    )
+    def mango_event(self, subpath=None, **_kwargs):
+        path = request.httprequest.path[len(WEBHOOK_BASE) + 1 :].strip("/")
+        try:
+            return self._mango_receive(path)
+        except Exception:
+            # The boundary: whatever went wrong, Mango (or a prober) gets a short
+            # answer, never a traceback; the server log keeps the details.
+            _logger.exception("Mango webhook %s failed", path)
+            request.env.cr.rollback()
+            return _plain(500, "Internal error")
+
+    @http.route(
+        f"{WEBHOOK_BASE}/ping",
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        csrf=False,
+        save_session=False,
+        max_content_length=MAX_BODY,
+    )
+    def mango_ping(self, **_kwargs):
+        """Mango's "check connection" must succeed before the cabinet saves the
+        address, and its body is undocumented: always 200. A correctly signed ping
+        is stored (as ignored) so the settings page shows that it arrived."""
+        try:
+            if request.httprequest.method == "POST":
+                form = request.httprequest.form
+                if all(isinstance(form.get(name), str) for name in FORM_FIELDS):
+                    account = self._mango_verified_account(form)
+                    if account and account._mango_ip_allowed(self._mango_address()):
+                        request.env["mango.event"].sudo()._mango_ingest(
+                            account, "ping", form["json"], self._mango_address()
+                        )
+        except Exception:
+            _logger.exception("Mango ping could not be recorded")
+            request.env.cr.rollback()
+        return _plain(200, "OK")
+
+    # ------------------------------------------------------------------ steps
+
+    @staticmethod
+    def _mango_address():
+        return request.httprequest.remote_addr
+
+    def _mango_refuse(self, status, reason, account_id=None):
+        request.env["mango.account"].sudo()._mango_record_refusal(
+            reason, self._mango_address(), account_id
+        )
+        text = {
+            "bad_signature": "Forbidden: bad signature",
+            "unknown_key": "Forbidden: unknown key",
+            "address_not_allowed": "Forbidden: address not allowed",
+            "malformed": "Bad request: malformed body",
+        }[reason]
+        return _plain(status, text)
+
+    def _mango_verified_account(self, form):
+        Account = request.env["mango.account"].sudo()
+        account_id, salt = Account._mango_match_webhook_key(form["vpbx_api_key"])
+        if account_id is None or not signing.verify(
+            form["vpbx_api_key"], form["json"], form["sign"], salt
+        ):
+            return Account.browse()
+        return Account.browse(account_id)
+
+    def _mango_receive(self, path):
+        httprequest = request.httprequest
+        form = httprequest.form
+        json_str = form.get("json")
+        if httprequest.mimetype not in FORM_MIMETYPES or not isinstance(json_str, str):
+            return self._mango_refuse(400, "malformed")
+        api_key = form.get("vpbx_api_key") or ""
+        Account = request.env["mango.account"].sudo()
+        account_id, salt = Account._mango_match_webhook_key(api_key)
+        if account_id is None:
+            return self._mango_refuse(403, "unknown_key")
+        if not signing.verify(api_key, json_str, form.get("sign") or "", salt):
+            return self._mango_refuse(403, "bad_signature", account_id)
+        account = Account.browse(account_id)
+        address = self._mango_address()
+        if not account._mango_ip_allowed(address):
+            return self._mango_refuse(403, "address_not_allowed", account_id)
+        Event = request.env["mango.event"].sudo()
+        try:
+            _event_id, pending = Event._mango_ingest(account, path, json_str, address)
+        except EventParseError:
+            return self._mango_refuse(400, "malformed", account_id)
+        if pending:
+            Event._mango_trigger_processing()
+        return _plain(200, "OK")

@@ -1,0 +1,360 @@
+"""What the call log adds to a Mango account: webhook health and extension mapping."""
+
+import hmac
+import logging
+import threading
+import time
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+REFUSAL_REASONS = [
+    ("bad_signature", "Bad signature"),
+    ("unknown_key", "Unknown API key"),
+    ("address_not_allowed", "Address not allowed"),
+    ("malformed", "Malformed request"),
+]
+# A refused request costs at most one short database write per account and reason
+# in this interval (per worker process): a flood of forged requests must not turn
+# into a flood of writes.
+REFUSAL_WRITE_INTERVAL = 10.0
+UNATTRIBUTED_PARAM = "mango_telephony.webhook_last_unattributed_refusal"
+
+
+def _clean_extension(extension):
+    if extension is None or extension is False:
+        return None
+    return str(extension).strip() or None
+
+
+class RefusalThrottle:
+    """Per-process memory of refusals: which ones may be written now, and how many
+    were swallowed since the last write (so the count shown stays true)."""
+
+    def __init__(self, interval=REFUSAL_WRITE_INTERVAL):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last = {}
+        self._pending = {}
+
+    def admit(self, key):
+        """:return: 0 when this refusal must not be written, else how many refusals
+        (this one included) the write accounts for."""
+        now = time.monotonic()
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + 1
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                return 0
+            self._last[key] = now
+            return self._pending.pop(key)
+
+    def clear(self):
+        with self._lock:
+            self._last.clear()
+            self._pending.clear()
+
+
+refusal_throttle = RefusalThrottle()
+
+
+class MangoAccount(models.Model):
+    _inherit = "mango.account"
+
+    last_event_at = fields.Datetime(
+        string="Last event received",
+        compute="_compute_last_event_at",
+        help="When Mango's last correctly signed request arrived.",
+    )
+    last_refused_at = fields.Datetime(
+        string="Last refused request", readonly=True, copy=False
+    )
+    last_refused_reason = fields.Selection(
+        REFUSAL_REASONS, string="Refused because", readonly=True, copy=False
+    )
+    last_refused_address = fields.Char(
+        string="Refused request from", readonly=True, copy=False
+    )
+    refused_count = fields.Integer(
+        string="Refused requests",
+        readonly=True,
+        copy=False,
+        help="Requests refused for this account since it was created.",
+    )
+    unattributed_refused_at = fields.Datetime(
+        string="Last refused request without a known key",
+        compute="_compute_unattributed_refusal",
+        help="Requests whose key matches no account (or that carry no key) cannot "
+        "be told apart by account; this is the latest for the whole database.",
+    )
+    unattributed_refused_reason = fields.Selection(
+        REFUSAL_REASONS,
+        string="Refused because (no known key)",
+        compute="_compute_unattributed_refusal",
+    )
+    unattributed_refused_address = fields.Char(
+        string="Sent from (no known key)", compute="_compute_unattributed_refusal"
+    )
+    event_pending_count = fields.Integer(
+        string="Events waiting", compute="_compute_event_counts"
+    )
+    event_failed_count = fields.Integer(
+        string="Failed events", compute="_compute_event_counts"
+    )
+    account_user_ids = fields.One2many(
+        "mango.account.user", "account_id", string="Extensions"
+    )
+
+    def _compute_last_event_at(self):
+        received = {}
+        if self.ids:
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT account_id, max(received_at) FROM mango_event
+                     WHERE account_id IN %s GROUP BY account_id
+                    """,
+                    tuple(self.ids),
+                )
+            )
+            received = dict(self.env.cr.fetchall())
+        for account in self:
+            account.last_event_at = received.get(account.id, False)
+
+    def _compute_unattributed_refusal(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(UNATTRIBUTED_PARAM)
+        at, reason, address = ((value or "").split("|", 2) + ["", "", ""])[:3]
+        reason = reason if reason in dict(REFUSAL_REASONS) else False
+        for account in self:
+            account.unattributed_refused_at = (
+                fields.Datetime.to_datetime(at) if at else False
+            )
+            account.unattributed_refused_reason = reason
+            account.unattributed_refused_address = address or False
+
+    def _compute_event_counts(self):
+        counts = {}
+        if self.ids:
+            groups = (
+                self.env["mango.event"]
+                .sudo()
+                ._read_group(
+                    [
+                        ("account_id", "in", self.ids),
+                        ("state", "in", ("pending", "failed")),
+                    ],
+                    ["account_id", "state"],
+                    ["__count"],
+                )
+            )
+            counts = {(account.id, state): n for account, state, n in groups}
+        for account in self:
+            account.event_pending_count = counts.get((account.id, "pending"), 0)
+            account.event_failed_count = counts.get((account.id, "failed"), 0)
+
+    # ------------------------------------------------------------------ webhook
+
+    @api.model
+    def _mango_webhook_accounts(self):
+        """(id, key, salt) of every active account with credentials."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id, api_key, api_salt FROM mango_account
+                 WHERE active AND api_key IS NOT NULL AND api_salt IS NOT NULL
+                 ORDER BY id
+                """
+            )
+        )
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _mango_match_webhook_key(self, api_key):
+        """The account whose key equals ``api_key`` and its salt.
+
+        Every active key is compared in constant time and the loop never stops
+        early, so the answer time does not tell how much of a key was right nor
+        which account matched.
+
+        :return: ``(account_id, salt)`` or ``(None, None)``
+        """
+        received = (api_key or "").encode()
+        found = (None, None)
+        for account_id, key, salt in self._mango_webhook_accounts():
+            if hmac.compare_digest(received, key.encode()):
+                found = (account_id, salt)
+        return found
+
+    @api.model
+    def _mango_record_refusal(self, reason, address, account_id=None):
+        """Note a refused webhook request for the settings page and the log.
+
+        Throttled per process and written in its own short transaction: the
+        request's transaction is rolled back by the refusal, and a flood of forged
+        requests costs at most one write per interval.
+        """
+        key = (self.env.cr.dbname, account_id, reason)
+        count = refusal_throttle.admit(key)
+        if not count:
+            return False
+        _logger.warning(
+            "Mango webhook refused (%s) from %s for account %s; %d refusal(s) "
+            "since the last report",
+            reason,
+            address,
+            account_id or "-",
+            count,
+        )
+        now = fields.Datetime.now()
+        with self.env.registry.cursor() as cr:
+            if account_id:
+                cr.execute(
+                    SQL(
+                        """
+                        UPDATE mango_account
+                           SET last_refused_at = %(now)s,
+                               last_refused_reason = %(reason)s,
+                               last_refused_address = %(address)s,
+                               refused_count = COALESCE(refused_count, 0) + %(count)s
+                         WHERE id = %(id)s
+                        """,
+                        now=now,
+                        reason=reason,
+                        address=(address or "")[:64],
+                        count=count,
+                        id=account_id,
+                    )
+                )
+            else:
+                env = self.env(cr=cr, su=True)
+                env["ir.config_parameter"].set_param(
+                    UNATTRIBUTED_PARAM,
+                    f"{fields.Datetime.to_string(now)}|{reason}|{(address or '')[:64]}",
+                )
+        return True
+
+    # ------------------------------------------------------------------ users
+
+    def _mango_user_for_extension(self, extension):
+        """The Odoo user behind a PBX extension of this account.
+
+        The account's own mapping wins; otherwise a user of the account's company
+        whose preference names that extension.
+
+        :rtype: res.users (empty when nobody has the extension)
+        """
+        self.ensure_one()
+        users = self._mango_users_for_extensions([extension])
+        return users.get(_clean_extension(extension)) or self.env["res.users"]
+
+    def _mango_users_for_extensions(self, extensions):
+        """:return: ``{extension: res.users}`` for those of ``extensions`` that
+        belong to someone (two queries whatever their number)."""
+        self.ensure_one()
+        wanted = {e for e in map(_clean_extension, extensions) if e}
+        if not wanted:
+            return {}
+        found = {
+            m.extension: m.user_id
+            for m in self.env["mango.account.user"]
+            .sudo()
+            .search([("account_id", "=", self.id), ("extension", "in", list(wanted))])
+        }
+        rest = wanted - set(found)
+        if rest:
+            users = (
+                self.env["res.users"]
+                .sudo()
+                .search(
+                    [
+                        ("mango_extension", "in", list(rest)),
+                        ("company_ids", "in", self.company_id.ids),
+                    ],
+                    order="id desc",
+                )
+            )
+            # The oldest user wins when two claim one extension.
+            for user in users:
+                found[user.mango_extension] = user
+        return found
+
+    def action_view_events(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Raw events"),
+            "res_model": "mango.event",
+            "view_mode": "list,form",
+            "domain": [("account_id", "=", self.id)],
+        }
+
+
+class MangoAccountUser(models.Model):
+    _name = "mango.account.user"
+    _description = "Mango extension of a user"
+    _order = "account_id, extension"
+    _rec_name = "extension"
+
+    account_id = fields.Many2one(
+        "mango.account", required=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    user_id = fields.Many2one(
+        "res.users", required=True, ondelete="cascade", index=True
+    )
+    extension = fields.Char(
+        required=True, help="The user's internal number on this Mango account."
+    )
+
+    _sql_constraints = [
+        (
+            "account_extension_uniq",
+            "unique(account_id, extension)",
+            "An extension belongs to one user per account.",
+        ),
+        (
+            "account_user_uniq",
+            "unique(account_id, user_id)",
+            "A user has one extension per account.",
+        ),
+    ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("extension"):
+                vals["extension"] = vals["extension"].strip()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get("extension"):
+            vals["extension"] = vals["extension"].strip()
+        return super().write(vals)
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    mango_last_event_at = fields.Datetime(related="mango_account_id.last_event_at")
+    mango_last_refused_at = fields.Datetime(related="mango_account_id.last_refused_at")
+    mango_last_refused_reason = fields.Selection(
+        related="mango_account_id.last_refused_reason"
+    )
+    mango_last_refused_address = fields.Char(
+        related="mango_account_id.last_refused_address"
+    )
+    mango_refused_count = fields.Integer(related="mango_account_id.refused_count")
+    mango_unattributed_refused_at = fields.Datetime(
+        related="mango_account_id.unattributed_refused_at"
+    )
+    mango_unattributed_refused_reason = fields.Selection(
+        related="mango_account_id.unattributed_refused_reason"
+    )
+    mango_unattributed_refused_address = fields.Char(
+        related="mango_account_id.unattributed_refused_address"
+    )
+    mango_event_failed_count = fields.Integer(
+        related="mango_account_id.event_failed_count"
+    )

@@ -1,0 +1,355 @@
+"""The call log: one ``mango.call`` per Mango call group (``entry_id``) with its legs.
+
+Records are written only by the event worker from the core fold
+(``mango_office.calls``); nothing here re-implements Mango's semantics.
+"""
+
+from datetime import datetime, timezone
+
+from odoo import _, api, fields, models
+
+from mango_office import codes, phones
+
+DIRECTIONS = [
+    ("incoming", "Incoming"),
+    ("outgoing", "Outgoing"),
+    ("internal", "Internal"),
+]
+STATUSES = [
+    ("ringing", "Ringing"),
+    ("in_progress", "In progress"),
+    ("answered", "Answered"),
+    ("missed", "Missed"),
+    ("failed", "Failed"),
+]
+# Every documented result code as a selection: its labels are translated by
+# Odoo like any selection, where the core only has English words.
+DISCONNECT_REASONS = [
+    (str(code), f"{code} · {text}") for code, text in sorted(codes.RESULT_CODES.items())
+]
+LEG_STATES = [
+    ("Appeared", "Ringing"),
+    ("Connected", "Connected"),
+    ("OnHold", "On hold"),
+    ("Disconnected", "Disconnected"),
+]
+
+
+def _from_epoch(value):
+    if value is None:
+        return False
+    return datetime.fromtimestamp(int(value), tz=timezone.utc).replace(tzinfo=None)
+
+
+def known_reason_code(code):
+    """The documented code explaining ``code`` (its nearest ancestor, reference §5)."""
+    if code is None:
+        return False
+    for candidate in (code, code // 10 * 10, code // 100 * 100, code // 1000 * 1000):
+        if candidate in codes.RESULT_CODES:
+            return str(candidate)
+    return False
+
+
+class MangoCall(models.Model):
+    _name = "mango.call"
+    _description = "Phone call"
+    _inherit = ["mail.thread"]
+    _order = "start_time desc, id desc"
+
+    account_id = fields.Many2one(
+        "mango.account", required=True, ondelete="restrict", index=True, readonly=True
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, readonly=True
+    )
+    entry_id = fields.Char(string="Entry ID", required=True, readonly=True)
+    direction = fields.Selection(DIRECTIONS, readonly=True, index=True)
+    status = fields.Selection(
+        STATUSES, required=True, default="ringing", readonly=True, index=True
+    )
+    caller_number = fields.Char(readonly=True)
+    caller_number_e164 = fields.Char(
+        string="Caller (E.164)", readonly=True, index="btree_not_null"
+    )
+    called_number = fields.Char(readonly=True)
+    called_number_e164 = fields.Char(
+        string="Called (E.164)", readonly=True, index="btree_not_null"
+    )
+    customer_number_e164 = fields.Char(
+        string="Customer number",
+        readonly=True,
+        index="btree_not_null",
+        help="The outside party: the caller of an incoming call, "
+        "the callee of an outgoing one.",
+    )
+    line_number = fields.Char(string="Line", readonly=True, index="btree_not_null")
+    user_id = fields.Many2one(
+        "res.users",
+        string="Answered by",
+        readonly=True,
+        index="btree_not_null",
+        help="The user whose extension answered the call.",
+    )
+    employee_user_id = fields.Many2one(
+        "res.users",
+        string="Employee",
+        readonly=True,
+        index="btree_not_null",
+        help="Who made the call, answered it, or was rung first when nobody did.",
+    )
+    answered_extension = fields.Char(readonly=True)
+    employee_extension = fields.Char(readonly=True)
+    group_extension = fields.Char(string="Group", readonly=True)
+    start_time = fields.Datetime(readonly=True, index=True)
+    answer_time = fields.Datetime(readonly=True)
+    end_time = fields.Datetime(readonly=True)
+    wait_duration = fields.Float(string="Waiting (s)", readonly=True, aggregator="avg")
+    talk_duration = fields.Float(string="Talk (s)", readonly=True, aggregator="sum")
+    disconnect_reason = fields.Integer(readonly=True, aggregator=None)
+    disconnect_reason_code = fields.Selection(
+        DISCONNECT_REASONS,
+        string="Disconnect reason",
+        readonly=True,
+        help="The documented Mango result code explaining how the call ended.",
+    )
+    disconnect_reason_text = fields.Char(readonly=True)
+    callback_initiator = fields.Char(readonly=True)
+    partner_id = fields.Many2one(
+        "res.partner", string="Contact", index="btree_not_null", tracking=True
+    )
+    lead_id = fields.Many2one(
+        "crm.lead", string="Lead/Opportunity", index="btree_not_null", tracking=True
+    )
+    leg_ids = fields.One2many("mango.call.leg", "call_id", string="Legs", readonly=True)
+    command_id = fields.Char(
+        readonly=True,
+        index="btree_not_null",
+        help="The id of our command (click-to-call, callback) that started the call.",
+    )
+    origin_model = fields.Char(readonly=True)
+    origin_res_id = fields.Many2oneReference(model_field="origin_model", readonly=True)
+    fold_state = fields.Json(
+        readonly=True,
+        copy=False,
+        help="The core fold of every stored event of this call.",
+    )
+    event_ids = fields.One2many("mango.event", "call_id", readonly=True)
+    event_count = fields.Integer(compute="_compute_event_count")
+
+    _sql_constraints = [
+        (
+            "entry_account_uniq",
+            "unique(account_id, entry_id)",
+            "A call is recorded once per account.",
+        ),
+    ]
+
+    @api.depends("direction", "customer_number_e164", "caller_number", "start_time")
+    def _compute_display_name(self):
+        directions = dict(self._fields["direction"]._description_selection(self.env))
+        for call in self:
+            number = (
+                call.partner_id.display_name
+                or call.customer_number_e164
+                or call.caller_number
+                or call.entry_id
+            )
+            label = directions.get(call.direction) or _("Call")
+            call.display_name = f"{label}: {number}"
+
+    def _compute_event_count(self):
+        if not self.ids:
+            self.event_count = 0
+            return
+        counts = dict(
+            self.env["mango.event"]
+            .sudo()
+            ._read_group([("call_id", "in", self.ids)], ["call_id"], ["__count"])
+        )
+        for call in self:
+            call.event_count = counts.get(call, 0)
+
+    # ------------------------------------------------------------------ fold
+
+    @api.model
+    def _mango_write_fold(self, account, folded):
+        """Create or update the call of ``folded`` (a core ``Call``) and its legs,
+        then run the side-effect hook.
+
+        :param account: the ``mango.account`` the events came from
+        :param folded: ``mango_office.calls.Call`` folded from every stored event
+        :return: the ``mango.call`` record
+        """
+        call = self.with_context(active_test=False).search(
+            [("account_id", "=", account.id), ("entry_id", "=", folded.entry_id)],
+            limit=1,
+        )
+        state = folded.to_dict()
+        if call and call.fold_state == state:
+            return call
+        extensions = {folded.answered_extension, folded.employee_extension}
+        for leg in folded.legs.values():
+            extensions.add(leg.to_extension or leg.from_extension)
+        users = account._mango_users_for_extensions(extensions)
+        vals = self._mango_values_from_fold(account, folded, users)
+        vals["fold_state"] = state
+        previous = {}
+        if call:
+            previous[call.id] = {"status": call.status, "is_new": False}
+            call.write(vals)
+        else:
+            call = self.create(
+                {**vals, "account_id": account.id, "entry_id": folded.entry_id}
+            )
+            previous[call.id] = {"status": False, "is_new": True}
+        call._mango_sync_legs(folded, users)
+        call._mango_on_call_updated(previous)
+        return call
+
+    @api.model
+    def _mango_values_from_fold(self, account, folded, users):
+        company = account.company_id
+        region = company.country_id.code or "RU"
+
+        def e164(number):
+            return phones.normalize(number, region) or False
+
+        def find_user(extension):
+            return users.get(str(extension).strip()) if extension else None
+
+        reason = folded.disconnect_reason
+        return {
+            "company_id": company.id,
+            "direction": folded.direction or False,
+            "status": folded.status,
+            "caller_number": folded.caller_number or False,
+            "caller_number_e164": e164(folded.caller_number),
+            "called_number": folded.called_number or False,
+            "called_number_e164": e164(folded.called_number),
+            "customer_number_e164": e164(folded.customer_number),
+            "line_number": folded.line_number or False,
+            "answered_extension": folded.answered_extension or False,
+            "employee_extension": folded.employee_extension or False,
+            "group_extension": folded.group_extension or False,
+            "user_id": (
+                find_user(folded.answered_extension) or self.env["res.users"]
+            ).id,
+            "employee_user_id": (
+                find_user(folded.employee_extension) or self.env["res.users"]
+            ).id,
+            "start_time": _from_epoch(folded.start_time),
+            "answer_time": _from_epoch(folded.answer_time),
+            "end_time": _from_epoch(folded.end_time),
+            "wait_duration": folded.wait_seconds or 0.0,
+            "talk_duration": folded.talk_seconds or 0.0,
+            "disconnect_reason": reason or 0,
+            "disconnect_reason_code": known_reason_code(reason),
+            "disconnect_reason_text": folded.disconnect_reason_text or False,
+            "callback_initiator": folded.callback_initiator or False,
+            "command_id": min(folded.command_ids) if folded.command_ids else False,
+        }
+
+    def _mango_sync_legs(self, folded, users):
+        self.ensure_one()
+        existing = {leg.mango_call_id: leg for leg in self.leg_ids}
+        commands = []
+        for leg_id, leg in folded.legs.items():
+            vals = {
+                "mango_call_id": leg_id,
+                "seq": leg.seq,
+                "state": leg.state if leg.state in dict(LEG_STATES) else False,
+                "location": leg.location or False,
+                "from_number": leg.from_number or False,
+                "from_extension": leg.from_extension or False,
+                "to_number": leg.to_number or False,
+                "to_extension": leg.to_extension or False,
+                "line_number": leg.line_number or False,
+                "acd_group": leg.acd_group or False,
+                "taken_from_call_id": leg.taken_from_call_id or False,
+                "command_id": leg.command_id or False,
+                "appeared_at": _from_epoch(leg.appeared_at),
+                "connected_at": _from_epoch(leg.connected_at),
+                "disconnected_at": _from_epoch(leg.disconnected_at),
+                "disconnect_reason": leg.disconnect_reason or 0,
+                "user_id": (
+                    users.get(str(leg.to_extension or leg.from_extension or "").strip())
+                    or self.env["res.users"]
+                ).id,
+            }
+            record = existing.pop(leg_id, None)
+            if record is None:
+                commands.append(fields.Command.create(vals))
+            elif (
+                any(record[k] != v for k, v in vals.items() if k != "user_id")
+                or (record.user_id.id or False) != vals["user_id"]
+            ):
+                commands.append(fields.Command.update(record.id, vals))
+        commands.extend(fields.Command.delete(leg.id) for leg in existing.values())
+        if commands:
+            self.write({"leg_ids": commands})
+
+    def _mango_on_call_updated(self, previous):
+        """Hook run after every fold write, for side effects (partner match,
+        chatter, activities, recordings…), each idempotent.
+
+        :param dict previous: ``{call.id: {"status": str|False, "is_new": bool}}``,
+            the calls' state before this write
+        """
+        return True
+
+    # ------------------------------------------------------------------ actions
+
+    def action_view_events(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Raw events"),
+            "res_model": "mango.event",
+            "view_mode": "list,form",
+            "domain": [("call_id", "=", self.id)],
+        }
+
+
+class MangoCallLeg(models.Model):
+    _name = "mango.call.leg"
+    _description = "Phone call leg"
+    _order = "appeared_at, id"
+    _rec_name = "mango_call_id"
+
+    call_id = fields.Many2one(
+        "mango.call", required=True, ondelete="cascade", index=True, readonly=True
+    )
+    company_id = fields.Many2one(related="call_id.company_id", store=True)
+    mango_call_id = fields.Char(
+        string="Leg ID",
+        required=True,
+        readonly=True,
+        help="Mango's call_id of the leg.",
+    )
+    seq = fields.Integer(readonly=True)
+    state = fields.Selection(LEG_STATES, readonly=True)
+    location = fields.Char(readonly=True)
+    from_number = fields.Char(readonly=True)
+    from_extension = fields.Char(readonly=True)
+    to_number = fields.Char(readonly=True)
+    to_extension = fields.Char(readonly=True)
+    line_number = fields.Char(string="Line", readonly=True)
+    acd_group = fields.Char(string="Group", readonly=True)
+    taken_from_call_id = fields.Char(string="Transferred from", readonly=True)
+    command_id = fields.Char(readonly=True)
+    appeared_at = fields.Datetime(readonly=True)
+    connected_at = fields.Datetime(readonly=True)
+    disconnected_at = fields.Datetime(readonly=True)
+    disconnect_reason = fields.Integer(readonly=True, aggregator=None)
+    user_id = fields.Many2one(
+        "res.users", string="Employee", readonly=True, index="btree_not_null"
+    )
+
+    _sql_constraints = [
+        (
+            "call_leg_uniq",
+            "unique(call_id, mango_call_id)",
+            "A leg is recorded once per call.",
+        ),
+    ]

@@ -1,0 +1,395 @@
+"""Raw webhook events from Mango and the worker that folds them into calls.
+
+A webhook only stores the event (so nothing is lost if processing fails or the
+worker dies); folding happens afterwards, in the cron worker, in batches claimed
+with ``FOR UPDATE SKIP LOCKED`` so several workers never take the same event and
+a worker that dies simply releases its claim with its transaction.
+"""
+
+import hashlib
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+from odoo.tools.sql import create_index, index_exists
+
+from mango_office import calls as mango_calls
+from mango_office import events as mango_events
+
+_logger = logging.getLogger(__name__)
+
+# A failed event is retried with exponential backoff (1, 2, 4 … minutes, at most
+# an hour) and then stays failed and visible to the administrator.
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+BATCH_SIZE = 200
+
+# Event classes that say something about a call identified by its entry_id.
+CALL_EVENT_TYPES = (
+    mango_events.CallEvent,
+    mango_events.SummaryEvent,
+    mango_events.RecordingEvent,
+    mango_events.RecordAddedEvent,
+)
+# Classes kept for the record only: nothing in Odoo acts on them.
+IGNORED_EVENT_TYPES = (mango_events.IgnoredEvent, mango_events.PingEvent)
+
+
+def _advisory_key(account_id, entry_id):
+    """A signed 64-bit key naming one call for pg_advisory_xact_lock."""
+    digest = hashlib.blake2b(
+        f"mango.call:{account_id}:{entry_id}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class MangoEvent(models.Model):
+    _name = "mango.event"
+    _description = "Mango webhook event"
+    _order = "id desc"
+    _rec_name = "path"
+
+    account_id = fields.Many2one(
+        "mango.account", required=True, ondelete="cascade", index=True, readonly=True
+    )
+    company_id = fields.Many2one(related="account_id.company_id")
+    path = fields.Char(required=True, readonly=True, help="Path below /mango/")
+    kind = fields.Char(readonly=True, index=True)
+    payload = fields.Text(
+        readonly=True, help="The json form field exactly as Mango sent it."
+    )
+    dedup_key = fields.Char(required=True, readonly=True)
+    entry_id = fields.Char(string="Entry ID", index="btree_not_null", readonly=True)
+    state = fields.Selection(
+        [
+            ("pending", "Pending"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("ignored", "Ignored"),
+        ],
+        required=True,
+        default="pending",
+        readonly=True,
+    )
+    error = fields.Text(readonly=True)
+    attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(readonly=True)
+    received_at = fields.Datetime(
+        required=True, default=fields.Datetime.now, readonly=True
+    )
+    processed_at = fields.Datetime(readonly=True)
+    remote_addr = fields.Char(string="Source address", readonly=True)
+    command_id = fields.Char(readonly=True, index="btree_not_null")
+    call_id = fields.Many2one("mango.call", readonly=True, index="btree_not_null")
+
+    _sql_constraints = [
+        (
+            "dedup_key_account_uniq",
+            "unique(account_id, dedup_key)",
+            "An event is stored once per account.",
+        ),
+    ]
+
+    def init(self):
+        # The worker's claim query only ever looks at unfinished events; a partial
+        # index keeps it cheap however many processed events are kept.
+        name = "mango_event_todo_idx"
+        if not index_exists(self.env.cr, name):
+            create_index(
+                self.env.cr,
+                name,
+                self._table,
+                ["id"],
+                where="state IN ('pending', 'failed')",
+            )
+
+    # ------------------------------------------------------------------ ingest
+
+    @api.model
+    def _mango_ingest(self, account, path, json_str, remote_addr=None):
+        """Store one verified webhook body; the caller has checked key, sign, address.
+
+        :param account: the ``mango.account`` the request was signed for
+        :param str path: the path below ``/mango/`` (``events/call``, ``result/stat``…)
+        :param str json_str: the raw ``json`` form field
+        :return: ``(event_id, is_new)``; a duplicate returns the stored id, False
+        :raise mango_office.events.EventParseError: the body is not a Mango event
+        """
+        parsed = mango_events.parse_event(path, json_str)
+        state = "ignored" if isinstance(parsed, IGNORED_EVENT_TYPES) else "pending"
+        now = fields.Datetime.now()
+        # Plain SQL with ON CONFLICT: two deliveries of the same event racing in two
+        # workers must both succeed without a unique-violation rolling one back.
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO mango_event (account_id, path, kind, payload, dedup_key,
+                    entry_id, command_id, state, attempts, received_at, remote_addr,
+                    create_uid, write_uid, create_date, write_date)
+                VALUES (%(account)s, %(path)s, %(kind)s, %(payload)s, %(key)s,
+                    %(entry)s, %(command)s, %(state)s, 0, %(now)s, %(addr)s,
+                    %(uid)s, %(uid)s, %(now)s, %(now)s)
+                ON CONFLICT (account_id, dedup_key) DO NOTHING
+                RETURNING id
+                """,
+                account=account.id,
+                path=path,
+                kind=parsed.kind,
+                payload=json_str,
+                key=parsed.dedup_key,
+                entry=parsed.entry_id or None,
+                command=getattr(parsed, "command_id", None),
+                state=state,
+                now=now,
+                addr=remote_addr,
+                uid=self.env.uid,
+            )
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            return row[0], state == "pending"
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM mango_event WHERE account_id = %s AND dedup_key = %s",
+                account.id,
+                parsed.dedup_key,
+            )
+        )
+        row = self.env.cr.fetchone()
+        return (row[0] if row else None), False
+
+    @api.model
+    def _mango_trigger_processing(self):
+        """Wake the processing cron once the storing transaction commits."""
+        cron = self.env.ref(
+            "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
+        )
+        if cron:
+            cron.sudo()._trigger()
+
+    # ------------------------------------------------------------------ worker
+
+    @api.model
+    def _mango_claim(self, limit=BATCH_SIZE):
+        """Lock the oldest processable events; other workers skip them."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM mango_event
+                 WHERE state IN ('pending', 'failed')
+                   AND attempts < %(max)s
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                 ORDER BY id
+                 LIMIT %(limit)s
+                   FOR UPDATE SKIP LOCKED
+                """,
+                max=MAX_ATTEMPTS,
+                now=fields.Datetime.now(),
+                limit=limit,
+            )
+        )
+        return self.browse([r[0] for r in self.env.cr.fetchall()])
+
+    @api.model
+    def _mango_count_processable(self):
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(*) FROM mango_event
+                 WHERE state IN ('pending', 'failed') AND attempts < %s
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                """,
+                MAX_ATTEMPTS,
+                fields.Datetime.now(),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _mango_process_pending(self, limit=BATCH_SIZE):
+        """Claim and process one batch. :return: how many events were claimed."""
+        batch = self._mango_claim(limit)
+        batch._mango_process()
+        return len(batch)
+
+    @api.model
+    def _mango_cron_process(self):
+        """Cron entry point: one batch per run; Odoo reruns the job (committing in
+        between) while ``_notify_progress`` reports remaining work."""
+        done = self._mango_process_pending()
+        self.env["ir.cron"]._notify_progress(
+            done=done, remaining=self._mango_count_processable() if done else 0
+        )
+
+    def _mango_process(self):
+        """Process these (claimed) events: call events grouped by call.
+
+        A command result has no entry_id; it joins the call whose legs carry its
+        command_id when that call is known. Each group runs in a savepoint: an
+        error marks that group's events failed and leaves the rest untouched.
+        """
+        groups = defaultdict(list)
+        others = []
+        for event in self.sorted("id"):
+            try:
+                parsed = mango_events.parse_event(event.path, event.payload)
+            except Exception as exc:  # noqa: BLE001 - stored text may predate a parser fix
+                event._mango_mark_failed(exc)
+                continue
+            entry_id = parsed.entry_id if isinstance(parsed, CALL_EVENT_TYPES) else None
+            if entry_id is None and isinstance(parsed, mango_events.CommandResultEvent):
+                entry_id = event._mango_entry_of_command(parsed.command_id)
+            if entry_id:
+                groups[(event.account_id.id, entry_id)].append(event.id)
+            else:
+                others.append((event, parsed))
+        # Sorted keys: two workers locking the same calls take the advisory locks in
+        # the same order and cannot deadlock.
+        for (account_id, entry_id), ids in sorted(groups.items()):
+            events = self.browse(ids)
+            self._mango_run_isolated(
+                events,
+                lambda evs=events, a=account_id, e=entry_id: evs._mango_fold_call(a, e),
+            )
+        for event, parsed in others:
+            self._mango_run_isolated(
+                event, lambda ev=event, p=parsed: ev._mango_process_other(p)
+            )
+
+    def _mango_entry_of_command(self, command_id):
+        """The entry_id of the call our command started, if its events arrived."""
+        self.ensure_one()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT entry_id FROM mango_event
+                 WHERE account_id = %s AND command_id = %s AND entry_id IS NOT NULL
+                 ORDER BY id LIMIT 1
+                """,
+                self.account_id.id,
+                command_id,
+            )
+        )
+        row = self.env.cr.fetchone()
+        return row[0] if row else None
+
+    def _mango_run_isolated(self, events, work):
+        try:
+            with self.env.cr.savepoint():
+                work()
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the event
+            _logger.info("Mango event(s) %s failed: %s", events.ids, type(exc).__name__)
+            events._mango_mark_failed(exc)
+
+    def _mango_mark_failed(self, exc):
+        now = fields.Datetime.now()
+        for event in self:
+            attempts = event.attempts + 1
+            delay = min(BACKOFF_FIRST * (2 ** (attempts - 1)), BACKOFF_CAP)
+            event.write(
+                {
+                    "state": "failed",
+                    "attempts": attempts,
+                    "error": f"{type(exc).__name__}: {exc}"[:2000],
+                    "next_attempt_at": now + delay,
+                }
+            )
+
+    def _mango_mark_done(self, call=None):
+        vals = {
+            "state": "done",
+            "error": False,
+            "processed_at": fields.Datetime.now(),
+            "next_attempt_at": False,
+        }
+        if call:
+            vals["call_id"] = call.id
+        self.write(vals)
+
+    @api.model
+    def _mango_stored_events_of_call(self, account_id, entry_id):
+        """Every stored event of one call, parsed: its own and the results of the
+        commands that started it. Events that no longer parse are left out (they
+        are marked failed where they are processed).
+
+        :return: ``{event id: parsed event}``
+        """
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id, path, payload FROM mango_event
+                 WHERE account_id = %(account)s
+                   AND state != 'ignored'
+                   AND (entry_id = %(entry)s
+                        OR (kind = 'command_result' AND command_id IN (
+                            SELECT command_id FROM mango_event
+                             WHERE account_id = %(account)s AND entry_id = %(entry)s
+                               AND command_id IS NOT NULL)))
+                """,
+                account=account_id,
+                entry=entry_id,
+            )
+        )
+        parsed = {}
+        for event_id, path, payload in self.env.cr.fetchall():
+            try:
+                parsed[event_id] = mango_events.parse_event(path, payload)
+            except mango_events.EventParseError:
+                continue
+        return parsed
+
+    def _mango_fold_call(self, account_id, entry_id):
+        """Fold these events (of one call) into their ``mango.call``.
+
+        The call is re-folded from every stored event of its entry: the core fold
+        is order- and duplicate-independent, so whatever order events arrived and
+        were processed in, the record ends up equal to an in-order delivery.
+        """
+        # Events of one call may be claimed by two workers at once; the lock makes
+        # the second wait and then read the first one's committed events and call.
+        self.env.cr.execute(
+            SQL("SELECT pg_advisory_xact_lock(%s)", _advisory_key(account_id, entry_id))
+        )
+        parsed = self._mango_stored_events_of_call(account_id, entry_id)
+        folded = mango_calls.fold(parsed.values()).get(entry_id)
+        if folded is None:
+            raise ValueError(f"No event of call {entry_id} could be read")
+        account = self.env["mango.account"].sudo().browse(account_id)
+        call = self.env["mango.call"].sudo()._mango_write_fold(account, folded)
+        self._mango_mark_done(call)
+        # A command result processed before its call existed joins it now.
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE mango_event SET call_id = %s
+                 WHERE id IN %s AND call_id IS NULL AND state = 'done'
+                """,
+                call.id,
+                tuple(parsed),
+            )
+        )
+        self.invalidate_model(["call_id"])
+
+    def _mango_process_other(self, parsed):
+        """Events that belong to no known call.
+
+        A command result whose call has not shown up yet is kept as done: the
+        call's fold picks it up by command_id when its events arrive. Other addons
+        extend this method for their own commands and for ``result/stat``.
+        """
+        self.ensure_one()
+        self._mango_mark_done()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_retry(self):
+        """Put failed events back in the queue with a fresh attempt budget."""
+        self.filtered(lambda e: e.state == "failed").write(
+            {"state": "pending", "attempts": 0, "next_attempt_at": False}
+        )
+        self._mango_trigger_processing()
+        return True

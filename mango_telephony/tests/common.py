@@ -1,0 +1,122 @@
+"""Test helpers shared by the Mango addons: a running Mango simulator on loopback
+and a ``mango.account`` pointing at it.
+
+Other addons import them as ``from odoo.addons.mango_telephony.tests.common import
+MangoSimulatorCase``.
+"""
+
+import json
+import socket
+import uuid
+
+import requests
+
+from odoo.tests import TransactionCase
+
+from mango_office.simulator import run_simulator
+
+MANGO_TEST_API_KEY = "odootestkey4mango0simulator"
+MANGO_TEST_API_SALT = "odootestsalt4mango0simulator0signs"
+
+
+def free_closed_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MangoSimulatorMixin:
+    """Start Mango simulators and create accounts for them.
+
+    A simulator answers as Mango does, 3xxx lockout included: a test that sends a
+    wrong key or salt twice is locked out for two (simulated) minutes. Give such
+    tests their own simulator (:meth:`mango_start_simulator`) or reset the shared one
+    (:meth:`mango_sim_reset`).
+    """
+
+    mango_api_key = MANGO_TEST_API_KEY
+    mango_api_salt = MANGO_TEST_API_SALT
+    #: seed of the class simulator (``None``: the simulator's default office)
+    mango_seed = None
+
+    @classmethod
+    def _mango_simulator(cls, cleanup, **options):
+        options.setdefault("api_key", cls.mango_api_key)
+        options.setdefault("api_salt", cls.mango_api_salt)
+        options.setdefault("seed", cls.mango_seed)
+        options.setdefault("port", 0)
+        context = run_simulator(**options)
+        simulator = context.__enter__()
+        cleanup(context.__exit__, None, None, None)
+        return simulator
+
+    @classmethod
+    def mango_start_class_simulator(cls, **options):
+        """A simulator that runs until the class's tests are done.
+
+        :param options: arguments of ``mango_office.simulator.run_simulator``
+        """
+        return cls._mango_simulator(cls.addClassCleanup, **options)
+
+    def mango_start_simulator(self, **options):
+        """A simulator that runs until the current test is done."""
+        return self._mango_simulator(self.addCleanup, **options)
+
+    @classmethod
+    def mango_create_account(cls, simulator, company=None, **values):
+        """A ``mango.account`` of ``company`` (the current company by default) that
+        talks to ``simulator``; the company's other accounts are archived.
+
+        Events are accepted from any address because the simulator posts them from
+        127.0.0.1; tests of the address filter set it themselves.
+        """
+        company = company or cls.env.company
+        Account = cls.env["mango.account"].sudo()
+        Account.search([("company_id", "=", company.id)]).action_archive()
+        vals = {
+            "name": f"Mango simulator {simulator.base_url}",
+            "company_id": company.id,
+            "api_base_url": simulator.base_url,
+            "api_key": cls.mango_api_key,
+            "api_salt": cls.mango_api_salt,
+            "ip_filter_mode": "any",
+        }
+        vals.update(values)
+        return Account.create(vals).with_env(cls.env)
+
+    @staticmethod
+    def mango_sim_control(simulator, path, payload=None, method="POST"):
+        """Call the simulator's control API (``/_sim/<path>``); returns its JSON."""
+        response = requests.request(
+            method,
+            f"{simulator.control_url.rstrip('/')}/{path.lstrip('/')}",
+            data=json.dumps(payload or {}),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def mango_sim_reset(self, simulator=None):
+        """Back to the initial seed: no calls, no lockout, full rate-limit buckets."""
+        (simulator or self.mango_sim).reset()
+
+    def mango_sim_seed(self, seed, simulator=None):
+        """Replace the simulated PBX (lines, users, groups…) with ``seed``."""
+        return (simulator or self.mango_sim).seed(seed)
+
+    @staticmethod
+    def mango_command_id():
+        return str(uuid.uuid4())
+
+
+class MangoSimulatorCase(MangoSimulatorMixin, TransactionCase):
+    """A transaction case with ``cls.mango_sim`` running and ``cls.mango_account``
+    (of the current company) pointing at it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mango_sim = cls.mango_start_class_simulator()
+        cls.mango_account = cls.mango_create_account(cls.mango_sim)

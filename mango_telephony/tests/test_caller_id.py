@@ -1,0 +1,172 @@
+from odoo.tests import tagged
+
+from .followup_common import MangoFollowupCase
+
+
+@tagged("post_install", "-at_install")
+class TestCallerIdentification(MangoFollowupCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Partner = cls.env["res.partner"]
+        cls.company_partner = Partner.create(
+            {
+                "name": "Roga i Kopyta LLC",
+                "is_company": True,
+                "phone": "+7 495 765-43-21",
+            }
+        )
+        cls.contact_a = Partner.create(
+            {
+                "name": "Alexei",
+                "parent_id": cls.company_partner.id,
+                "phone": "8 (495) 765-43-21",
+            }
+        )
+        cls.contact_b = Partner.create(
+            {
+                "name": "Boris",
+                "parent_id": cls.company_partner.id,
+                "mobile": "74957654321",
+            }
+        )
+        cls.lonely = Partner.create({"name": "Vera", "mobile": "8 916 111-22-33"})
+
+    def test_formats_normalise_to_the_same_contact(self):
+        partner = self.env["res.partner"].create(
+            {"name": "Galina", "phone": "8 (495) 123-45-67"}
+        )
+        self.assertEqual(partner.mango_phone_e164, "+74951234567")
+        Partner = self.env["res.partner"]
+        for spelling in ("8 (495) 123-45-67", "+7 495 1234567", "74951234567"):
+            with self.subTest(spelling=spelling):
+                self.assertEqual(Partner._mango_find_by_phone(spelling), partner)
+
+    def test_mobile_field_is_searched_too(self):
+        self.assertEqual(
+            self.env["res.partner"]._mango_find_by_phone("+79161112233"), self.lonely
+        )
+
+    def test_company_is_preferred_over_its_contacts(self):
+        found = self.env["res.partner"]._mango_find_by_phone("+74957654321")
+        self.assertEqual(found, self.company_partner)
+
+    def test_company_preferred_even_when_it_lacks_the_number(self):
+        self.company_partner.phone = False
+        found = self.env["res.partner"]._mango_find_by_phone("74957654321")
+        self.assertEqual(found, self.company_partner)
+
+    def test_single_contact_of_a_company_is_returned_itself(self):
+        self.company_partner.phone = False
+        self.contact_b.mobile = False
+        found = self.env["res.partner"]._mango_find_by_phone("74957654321")
+        self.assertEqual(found, self.contact_a)
+
+    def test_unknown_and_garbage_numbers(self):
+        Partner = self.env["res.partner"]
+        self.assertFalse(Partner._mango_find_by_phone("+7 999 000-00-00"))
+        self.assertFalse(Partner._mango_find_by_phone("sip:user@vpbx.mangosip.ru"))
+        self.assertFalse(Partner._mango_find_by_phone("12"))
+        self.assertFalse(Partner._mango_find_by_phone(False))
+
+    def test_number_change_updates_the_index(self):
+        self.lonely.mobile = "+7 (916) 999-88-77"
+        Partner = self.env["res.partner"]
+        self.assertFalse(Partner._mango_find_by_phone("79161112233"))
+        self.assertEqual(Partner._mango_find_by_phone("79169998877"), self.lonely)
+
+    def test_archived_contacts_are_not_matched(self):
+        self.lonely.active = False
+        self.assertFalse(self.env["res.partner"]._mango_find_by_phone("79161112233"))
+
+    def test_lookup_uses_the_index(self):
+        # The point of the E.164 columns: an index scan, never a sequential one.
+        self.env.cr.execute("SET LOCAL enable_seqscan = off")
+        self.env.cr.execute(
+            """EXPLAIN SELECT id FROM res_partner
+                WHERE mango_phone_e164 = %s OR mango_mobile_e164 = %s""",
+            ["+74951234567", "+74951234567"],
+        )
+        plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("res_partner__mango_phone_e164_index", plan)
+        self.assertIn("res_partner__mango_mobile_e164_index", plan)
+
+    def test_open_leads_are_found_won_ones_are_not(self):
+        Lead = self.env["crm.lead"]
+        lead = Lead.create({"name": "Wants a PBX", "phone": "+7 916 555-44-33"})
+        won_stage = self.env["crm.stage"].search([("is_won", "=", True)], limit=1)
+        won = Lead.create(
+            {"name": "Old deal", "mobile": "89165554433", "stage_id": won_stage.id}
+        )
+        found = Lead._mango_find_open_by_phone("79165554433")
+        self.assertIn(lead, found)
+        self.assertNotIn(won, found)
+
+    def test_incoming_call_is_matched_to_contact_and_lead(self):
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Inbound",
+                "phone": "8 916 111 22 33",
+                "partner_id": self.lonely.id,
+            }
+        )
+        call = self.mango_run("incoming_answered", from_number="79161112233")
+        self.assertEqual(call.customer_number_e164, "+79161112233")
+        self.assertEqual(call.partner_id, self.lonely)
+        self.assertEqual(call.lead_id, lead)
+
+    def test_unknown_caller_stays_unmatched_but_searchable(self):
+        call = self.mango_run("incoming_answered", from_number="79990001122")
+        self.assertFalse(call.partner_id)
+        self.assertFalse(call.lead_id)
+        found = self.env["mango.call"].search(
+            [("customer_number_e164", "=", "+79990001122")]
+        )
+        self.assertEqual(found, call)
+
+    def test_create_contact_from_call_links_it_back(self):
+        call = self.mango_run("incoming_answered", from_number="79990001123")
+        earlier = self.mango_run("incoming_missed_queue", from_number="79990001123")
+        action = call.action_mango_create_partner()
+        self.assertEqual(action["res_model"], "res.partner")
+        self.assertEqual(action["context"]["default_phone"], "+79990001123")
+        partner = (
+            self.env["res.partner"]
+            .with_context(**action["context"])
+            .create({"name": "New caller"})
+        )
+        self.assertEqual(partner.phone, "+79990001123")
+        self.assertEqual(call.partner_id, partner)
+        self.assertEqual(earlier.partner_id, partner, "other calls of the number too")
+        # The finished calls now show on the new contact's chatter.
+        linked = partner.message_ids.filtered(
+            lambda m: f'data-oe-id="{call.id}"' in (m.body or "")
+        )
+        self.assertEqual(len(linked), 1)
+
+    def test_create_lead_from_call_links_it_back(self):
+        call = self.mango_run("incoming_answered", from_number="79161112233")
+        action = call.action_mango_create_lead()
+        self.assertEqual(action["context"]["default_partner_id"], self.lonely.id)
+        lead = self.env["crm.lead"].with_context(**action["context"]).create({})
+        self.assertEqual(call.lead_id, lead)
+        self.assertEqual(lead.phone, "+79161112233")
+
+    def test_employee_found_only_when_hr_is_installed(self):
+        if "hr.employee" not in self.env:
+            self.skipTest("hr is not installed")
+        employee = self.env["hr.employee"].create(
+            {"name": "Colleague", "mobile_phone": "8 (926) 700-00-01"}
+        )
+        call = self.mango_run("incoming_answered", from_number="79267000001")
+        self.assertEqual(call.partner_id, employee.work_contact_id)
+
+    def test_salesperson_sees_matched_call(self):
+        self.lonely.user_id = self.salesperson
+        call = self.mango_run("incoming_missed_queue", from_number="79161112233")
+        self.assertEqual(
+            self.env["mango.call"]
+            .with_user(self.salesperson)
+            .search([("id", "=", call.id)]),
+            call,
+        )

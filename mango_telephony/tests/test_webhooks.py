@@ -1,0 +1,342 @@
+"""Mango's webhooks at the real routes: signatures, keys, addresses, bodies, dedup."""
+
+import logging
+from unittest.mock import patch
+
+import odoo
+from odoo.tests import HttpCase, tagged
+
+from mango_office import signing
+
+from ..models.mango_account_calls import UNATTRIBUTED_PARAM, refusal_throttle
+from .calls_common import MangoCallsMixin
+
+REFUSAL_LOGGER = "odoo.addons.mango_telephony.models.mango_account_calls"
+
+CALL_EVENT = {
+    "entry_id": "MzQ1Mzc1MzUxMzoxNjE=",
+    "call_id": "MToxMDA3MTYxNToxNjE6Nzc2MTY1NjA4OjE=",
+    "timestamp": 1513707786,
+    "seq": 1,
+    "call_state": "Appeared",
+    "location": "ivr",
+    "from": {"number": "79997356761"},
+    "to": {"number": "74994509495", "line_number": "74994509495"},
+}
+
+
+@tagged("post_install", "-at_install")
+class TestWebhooks(MangoCallsMixin, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.country_id = cls.env.ref("base.ru")
+        cls.mango_setup_calls()
+
+    def setUp(self):
+        super().setUp()
+        refusal_throttle.clear()
+
+    def post(self, path, data, headers=None):
+        return self.url_open(f"/mango/{path}", data=data, headers=headers)
+
+    def events(self):
+        return (
+            self.env["mango.event"]
+            .sudo()
+            .search([("account_id", "=", self.mango_account.id)])
+        )
+
+    def assertRefused(self, response, status, reason):
+        self.assertEqual(response.status_code, status)
+        self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
+        self.assertLess(len(response.text), 80)
+        self.assertNotIn("Traceback", response.text)
+        self.mango_account.invalidate_recordset()
+        self.assertEqual(self.mango_account.last_refused_reason, reason)
+        self.assertFalse(self.events())
+
+    # ---------------------------------------------------------------- accepted
+
+    def test_valid_signature_is_stored_then_folded(self):
+        response = self.post("events/call", self.mango_form(CALL_EVENT))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.text, "OK")
+        event = self.events()
+        self.assertEqual(len(event), 1)
+        self.assertEqual(event.state, "pending")
+        self.assertEqual(event.payload, signing.dumps(CALL_EVENT))
+        self.assertEqual(event.entry_id, CALL_EVENT["entry_id"])
+        self.assertEqual(event.remote_addr, "127.0.0.1")
+        cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]),
+            "storing an event wakes the processing cron",
+        )
+        self.mango_process_all()
+        self.assertEqual(event.state, "done")
+        call = self.mango_call(CALL_EVENT["entry_id"])
+        self.assertEqual(event.call_id, call)
+        self.assertEqual(call.status, "ringing")
+        self.assertEqual(call.direction, "incoming")
+        self.assertEqual(call.caller_number_e164, "+79997356761")
+        self.assertEqual(call.line_number, "74994509495")
+        self.assertTrue(self.mango_account.last_event_at)
+
+    def test_raw_json_is_verified_as_sent(self):
+        # Mango may escape differently from us: the signature covers the bytes sent,
+        # and the stored payload is those bytes, not a re-serialisation.
+        raw = (
+            '{"entry_id":"e-raw", "call_id":"c\\u0031","seq":"1",'
+            '"call_state":"Appeared","from":{"number":"79031234567"},'
+            '"to":{"extension":101}}'
+        )
+        form = self.mango_form(raw)
+        self.assertEqual(self.post("events/call", form).status_code, 200)
+        self.assertEqual(self.events().payload, raw)
+
+    def test_duplicate_is_acknowledged_not_stored_twice(self):
+        form = self.mango_form(CALL_EVENT)
+        self.assertEqual(self.post("events/call", form).status_code, 200)
+        self.assertEqual(self.post("events/call", form).status_code, 200)
+        self.assertEqual(len(self.events()), 1)
+
+    def test_other_documented_paths_are_ignored_with_200(self):
+        paths = {
+            "events/dtmf": {"entry_id": "e1", "call_id": "c1", "dtmf": "12", "seq": 1},
+            "events/sms": {"command_id": "s1", "reason": 1000, "timestamp": 1},
+            "events/ab": {"contact_id": 5},
+            "events/record/tagged": {"entry_id": "e1", "recording_id": "r1"},
+            "events/user/status_changed": {"user_id": 1, "status": "online"},
+            "events/user/session_end": {"user_id": 1},
+            "events/recognized/offline": {"task_id": 3},
+        }
+        for path, payload in paths.items():
+            with self.subTest(path=path):
+                response = self.post(path, self.mango_form(payload))
+                self.assertEqual(response.status_code, 200)
+        events = self.events()
+        self.assertEqual(sorted(events.mapped("path")), sorted(paths))
+        self.assertEqual(set(events.mapped("state")), {"ignored"})
+        self.mango_process_all()
+        self.assertEqual(set(events.mapped("state")), {"ignored"})
+        self.assertFalse(self.env["mango.call"].sudo().search_count([]))
+
+    def test_command_and_stats_results(self):
+        for path, payload in (
+            ("result/callback", {"command_id": "cmd-1", "result": 1000}),
+            ("result/call/hangup", {"command_id": "cmd-2", "result": "4101"}),
+            ("result/stat", {"key": "k1", "request_id": "r1"}),
+            ("result/stats", {"key": "k2"}),
+        ):
+            with self.subTest(path=path):
+                self.assertEqual(
+                    self.post(path, self.mango_form(payload)).status_code, 200
+                )
+        self.assertEqual(len(self.events()), 4)
+        self.mango_process_all()
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+
+    def test_ping(self):
+        self.assertEqual(self.url_open("/mango/ping").status_code, 200)
+        # The cabinet's check may come unsigned: still 200, nothing stored.
+        self.assertEqual(self.post("ping", {"anything": "1"}).status_code, 200)
+        self.assertFalse(self.events())
+        self.assertEqual(self.post("ping", self.mango_form({})).status_code, 200)
+        self.assertEqual(self.events().state, "ignored")
+        self.assertEqual(self.events().kind, "ping")
+
+    def test_simulator_end_to_end(self):
+        """The simulator plays a shuffled, duplicated incoming call at our routes."""
+        base = f"{self.base_url()}/mango"
+        self.mango_sim_control(self.mango_sim, "webhook", {"url": base})
+        self.addCleanup(self.mango_sim.set_webhook, None)
+        result = self.mango_sim_control(
+            self.mango_sim,
+            "scenarios/incoming_answered",
+            {"shuffle": True, "duplicates": 3, "extension": "101", "seed": 3},
+        )
+        deliveries = self.mango_sim_control(
+            self.mango_sim, f"events?entry_id={result['entry_id']}", method="GET"
+        )["events"]
+        statuses = {d["status"] for d in deliveries}
+        self.assertEqual(statuses, {200}, deliveries)
+        self.assertEqual(len(self.events().filtered("entry_id")), result["events"])
+        self.mango_process_all()
+        call = self.mango_call(result["entry_id"])
+        self.assertEqual(call.status, "answered")
+        self.assertEqual(call.direction, "incoming")
+        self.assertEqual(call.user_id, self.agent_101)
+        self.assertGreater(call.talk_duration, 0)
+
+    # ---------------------------------------------------------------- refused
+
+    def test_missing_signature(self):
+        form = self.mango_form(CALL_EVENT)
+        del form["sign"]
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING) as logs:
+            response = self.post("events/call", form)
+        self.assertRefused(response, 403, "bad_signature")
+        self.assertNotIn(self.mango_api_key, "\n".join(logs.output))
+
+    def test_bad_signature(self):
+        form = self.mango_form(CALL_EVENT)
+        form["json"] = form["json"].replace("79997356761", "79990000000")
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            response = self.post("events/call", form)
+        self.assertRefused(response, 403, "bad_signature")
+        self.assertEqual(self.mango_account.last_refused_address, "127.0.0.1")
+        self.assertEqual(self.mango_account.refused_count, 1)
+
+    def test_signature_with_wrong_salt(self):
+        form = self.mango_form(CALL_EVENT, salt="not-the-salt")
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            self.assertRefused(self.post("events/call", form), 403, "bad_signature")
+
+    def test_unknown_key(self):
+        form = self.mango_form(CALL_EVENT, key="someone-elses-key")
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            response = self.post("events/call", form)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.text, "Forbidden: unknown key")
+        self.assertFalse(self.events())
+        param = self.env["ir.config_parameter"].sudo().get_param(UNATTRIBUTED_PARAM)
+        self.assertIn("|unknown_key|127.0.0.1", param)
+        self.assertEqual(self.mango_account.unattributed_refused_reason, "unknown_key")
+
+    def test_archived_account_key_is_unknown(self):
+        self.mango_account.active = False
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            response = self.post("events/call", self.mango_form(CALL_EVENT))
+        self.assertEqual(response.status_code, 403)
+        self.assertFalse(self.events())
+
+    def test_address_outside_allowlist(self):
+        self.mango_account.write(
+            {"ip_filter_mode": "list", "allowed_ips": "81.88.80.132\n81.88.82.0/24"}
+        )
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            response = self.post("events/call", self.mango_form(CALL_EVENT))
+        self.assertRefused(response, 403, "address_not_allowed")
+
+    def test_address_inside_allowlist(self):
+        self.mango_account.write(
+            {"ip_filter_mode": "list", "allowed_ips": "127.0.0.0/8"}
+        )
+        self.assertEqual(
+            self.post("events/call", self.mango_form(CALL_EVENT)).status_code, 200
+        )
+
+    def test_forwarded_for_needs_proxy_mode(self):
+        self.mango_account.write(
+            {"ip_filter_mode": "list", "allowed_ips": "81.88.80.132"}
+        )
+        headers = {
+            "X-Forwarded-For": "81.88.80.132",
+            "X-Forwarded-Host": "odoo.example.com",
+        }
+        form = self.mango_form(CALL_EVENT)
+        # Reached directly, the header is anyone's to write: it must not count.
+        with (
+            patch.dict(odoo.tools.config.options, {"proxy_mode": False}),
+            self.assertLogs(REFUSAL_LOGGER, logging.WARNING),
+        ):
+            response = self.post("events/call", form, headers=headers)
+        self.assertRefused(response, 403, "address_not_allowed")
+        with patch.dict(odoo.tools.config.options, {"proxy_mode": True}):
+            response = self.post("events/call", form, headers=headers)
+            self.assertEqual(response.status_code, 200)
+            # The proxy appends the real peer: a client-written first entry is ignored.
+            spoofed = {**headers, "X-Forwarded-For": "81.88.80.132, 10.1.2.3"}
+            other = self.mango_form({**CALL_EVENT, "seq": 2})
+            refusal_throttle.clear()
+            with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+                response = self.post("events/call", other, headers=spoofed)
+            self.assertEqual(response.status_code, 403)
+        self.assertEqual(self.events().remote_addr, "81.88.80.132")
+
+    def test_malformed_json(self):
+        form = self.mango_form("{not json")
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            self.assertRefused(self.post("events/call", form), 400, "malformed")
+
+    def test_event_without_key_fields(self):
+        form = self.mango_form({"call_id": "c1", "call_state": "Appeared"})
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            self.assertRefused(self.post("events/call", form), 400, "malformed")
+
+    def test_body_not_a_form(self):
+        form = self.mango_form(CALL_EVENT)
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
+            response = self.opener.post(
+                f"{self.base_url()}/mango/events/call", json=form, timeout=12
+            )
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.text, "Bad request: malformed body")
+        self.assertFalse(self.events())
+        self.assertEqual(self.mango_account.unattributed_refused_reason, "malformed")
+
+    def test_get_is_not_an_event(self):
+        response = self.url_open("/mango/events/call")
+        self.assertEqual(response.status_code, 405)
+        self.assertFalse(self.events())
+
+    def test_oversized_body(self):
+        form = self.mango_form({**CALL_EVENT, "padding": "x" * 400_000})
+        response = self.post("events/call", form)
+        self.assertEqual(response.status_code, 413)
+        self.assertFalse(self.events())
+
+    def test_refusals_are_throttled(self):
+        form = self.mango_form(CALL_EVENT, salt="wrong")
+        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING) as logs:
+            for _i in range(5):
+                self.assertEqual(self.post("events/call", form).status_code, 403)
+        self.assertEqual(len(logs.output), 1, "one log line and one write per interval")
+        self.mango_account.invalidate_recordset()
+        self.assertEqual(self.mango_account.refused_count, 1)
+        first_at = self.mango_account.last_refused_at
+        # After the interval the swallowed refusals are counted in the next write.
+        with (
+            patch.object(refusal_throttle, "interval", 0),
+            self.assertLogs(REFUSAL_LOGGER, logging.WARNING),
+        ):
+            self.post("events/call", form)
+        self.mango_account.invalidate_recordset()
+        self.assertEqual(self.mango_account.refused_count, 6)
+        self.assertGreaterEqual(self.mango_account.last_refused_at, first_at)
+
+    def test_internal_error_never_leaks(self):
+        def explode(*_args, **_kwargs):
+            raise RuntimeError("secret internals /opt/odoo")
+
+        Event = self.registry["mango.event"]
+        with (
+            patch.object(Event, "_mango_ingest", explode),
+            self.assertLogs("odoo.addons.mango_telephony.controllers.main", "ERROR"),
+        ):
+            response = self.post("events/call", self.mango_form(CALL_EVENT))
+        self.assertEqual(response.status_code, 500)
+        self.assertEqual(response.text, "Internal error")
+        self.assertFalse(self.events())
+
+    def test_http_sample_in_any_order_gives_the_same_call(self):
+        """A smaller HTTP twin of the replay test: a transfer scenario delivered
+        in order, then again shuffled with duplicates, folds to the same call."""
+        events = self.mango_play("transfer", extension="101")
+        entry_id = events[0][1]["entry_id"]
+        for path, payload in events:
+            self.assertEqual(self.post(path, self.mango_form(payload)).status_code, 200)
+        self.mango_process_all()
+        in_order = self.mango_snapshot(self.mango_call(entry_id))
+        self.env["mango.call"].sudo().search([]).unlink()
+        self.events().unlink()
+        for path, payload in self.mango_shuffled_with_duplicates(events, 0.5):
+            self.assertEqual(self.post(path, self.mango_form(payload)).status_code, 200)
+        self.assertEqual(len(self.events()), len(events))
+        # Process in small batches, as concurrent deliveries would be.
+        Event = self.env["mango.event"].sudo()
+        while Event._mango_process_pending(limit=3):
+            pass
+        self.env.invalidate_all()
+        self.assertEqual(self.mango_snapshot(self.mango_call(entry_id)), in_order)

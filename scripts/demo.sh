@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The project's demo: `bash scripts/demo.sh`.
+#
+# Starts the Mango VPBX simulator on 127.0.0.1:8070 and Odoo 18 on
+# http://localhost:8069 (login admin / admin) with the three addons and their
+# demo data, in a private throw-away PostgreSQL cluster. The company's Mango
+# account points at the simulator, and the simulator posts its events to Odoo.
+# Ctrl-C stops everything and removes the database.
+#
+# Options (environment): MANGO_DEMO_PORT (Odoo, 8069), MANGO_SIM_PORT (8070),
+# MANGO_SIM_SEED (a simulator seed JSON; default: the simulator's demo PBX).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$MANGO_ROOT"
+
+odoo_port="${MANGO_DEMO_PORT:-8069}"
+sim_port="${MANGO_SIM_PORT:-8070}"
+
+mango_ensure_python_requirements
+mango_odoo_importable || mango_die "Odoo 18 is not importable by python3. Install it the upstream way \
+(git clone --depth 1 -b 18.0 https://github.com/odoo/odoo && pip install -r odoo/requirements.txt && \
+pip install -e ./odoo), then run this again."
+addons="$(mango_present_addons)"
+[ -n "$addons" ] || mango_die "no addon (${MANGO_ADDONS_ALL[*]}) in $MANGO_ROOT"
+for port in "$odoo_port" "$sim_port"; do
+    python3 -c 'import socket, sys; socket.create_server(("127.0.0.1", int(sys.argv[1]))).close()' "$port" \
+        2>/dev/null || mango_die "port $port is taken (set MANGO_DEMO_PORT / MANGO_SIM_PORT)"
+done
+mango_apt_install postgresql
+mango_pg_start_private
+run_dir="$MANGO_PG_DIR/demo"
+mkdir -p "$run_dir"
+
+# Credentials shared by the simulator and the account: random, never printed.
+api_key="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+api_salt="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+seed="${MANGO_SIM_SEED:-}"
+if [ -z "$seed" ] && [ -f mango_office/simulator/demo_seed.json ]; then
+    seed=mango_office/simulator/demo_seed.json
+fi
+
+sim_args=(--host 127.0.0.1 --port "$sim_port" --webhook-url "http://127.0.0.1:$odoo_port/mango")
+[ -n "$seed" ] && sim_args+=(--seed "$seed")
+mango_log "simulator: python3 -m mango_office.simulator ${sim_args[*]}"
+python3 -m mango_office.simulator --api-key "$api_key" --api-salt "$api_salt" "${sim_args[@]}" \
+    >"$run_dir/simulator.log" 2>&1 &
+sim_pid=$!
+mango_on_exit "kill $sim_pid 2>/dev/null"
+
+db=mango_demo
+mapfile -t odoo_cmd < <(mango_odoo_command)
+odoo_common=(
+    --addons-path "$(mango_addons_path)" "${MANGO_PG_ARGS[@]}" -d "$db"
+    --data-dir "$run_dir/filestore" --max-cron-threads 1
+)
+mango_log "installing $addons with demo data (a few minutes; log: $run_dir/install.log)"
+"${odoo_cmd[@]}" "${odoo_common[@]}" -i "$addons" --stop-after-init --no-http \
+    </dev/null >"$run_dir/install.log" 2>&1 \
+    || { tail -n 40 "$run_dir/install.log" >&2; mango_die "installation failed"; }
+
+# Wire the company's Mango account to the simulator (mango_telephony's fields).
+mango_log "pointing the Mango account at the simulator"
+MANGO_SIM_URL="http://127.0.0.1:$sim_port/vpbx" MANGO_API_KEY="$api_key" MANGO_API_SALT="$api_salt" \
+MANGO_ODOO_URL="http://localhost:$odoo_port" \
+    "${odoo_cmd[@]}" shell "${odoo_common[@]}" --no-http >"$run_dir/wire.log" 2>&1 <<'EOF' \
+    || { tail -n 40 "$run_dir/wire.log" >&2; mango_die "wiring the account failed"; }
+import os
+
+icp = env["ir.config_parameter"].sudo()
+icp.set_param("web.base.url", os.environ["MANGO_ODOO_URL"])
+icp.set_param("web.base.url.freeze", "True")
+company = env.ref("base.main_company")
+Account = env["mango.account"].sudo().with_context(active_test=False)
+account = Account.search([("company_id", "=", company.id)], limit=1)
+values = {
+    "name": "Mango Office (simulator)",
+    "active": True,
+    "company_id": company.id,
+    "api_base_url": os.environ["MANGO_SIM_URL"],
+    "api_key": os.environ["MANGO_API_KEY"],
+    "api_salt": os.environ["MANGO_API_SALT"],
+    # The simulator posts from 127.0.0.1, not from Mango's published addresses.
+    "ip_filter_mode": "any",
+}
+if account:
+    account.write(values)
+else:
+    account = Account.create(values)
+env.cr.commit()
+for action in ("action_mango_test_connection", "action_mango_refresh_lines"):
+    if hasattr(account, action):
+        try:
+            getattr(account, action)()
+            env.cr.commit()
+        except Exception as error:  # the demo still starts; the UI shows the state
+            env.cr.rollback()
+            print(f"{action}: {error}")
+print("account", account.id, account.connection_state if "connection_state" in account else "")
+EOF
+grep -E '^(account|action_)' "$run_dir/wire.log" >&2 || true
+
+cat >&2 <<EOF
+
+  Odoo:        http://localhost:$odoo_port   (login admin, password admin)
+  Simulator:   http://127.0.0.1:$sim_port/vpbx   control API: http://127.0.0.1:$sim_port/_sim/
+  Try a call:  curl -X POST -H 'Content-Type: application/json' -d '{}' \\
+                   http://127.0.0.1:$sim_port/_sim/scenarios/incoming_answered
+  Logs:        $run_dir   (Ctrl-C stops everything and deletes the demo)
+
+EOF
+"${odoo_cmd[@]}" "${odoo_common[@]}" --http-interface 127.0.0.1 --http-port "$odoo_port" \
+    --logfile "$run_dir/odoo.log" </dev/null &
+odoo_pid=$!
+mango_on_exit "kill $odoo_pid 2>/dev/null; wait $odoo_pid 2>/dev/null"
+wait "$odoo_pid"

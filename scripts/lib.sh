@@ -1,0 +1,190 @@
+# Shared helpers for scripts/test.sh and scripts/demo.sh (sourced, not run).
+#
+# Everything here works on a fresh Debian machine as root with no services
+# running (what CI gives), and on a developer's machine with PostgreSQL already
+# up. Nothing depends on variables set by a previous session.
+
+MANGO_ADDONS_ALL=(mango_telephony mango_callback mango_ldap)
+MANGO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MANGO_CLEANUPS=()
+
+mango_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+mango_die() { mango_log "ERROR: $*"; exit 1; }
+
+# Cleanups run in reverse order at exit, whatever the exit path.
+mango_on_exit() { MANGO_CLEANUPS+=("$1"); }
+_mango_run_cleanups() {
+    local i
+    for ((i = ${#MANGO_CLEANUPS[@]} - 1; i >= 0; i--)); do
+        eval "${MANGO_CLEANUPS[i]}" || true
+    done
+}
+trap _mango_run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Addons of this repo that exist in the tree, comma-separated.
+mango_present_addons() {
+    local addon present=()
+    for addon in "${MANGO_ADDONS_ALL[@]}"; do
+        [ -f "$MANGO_ROOT/$addon/__manifest__.py" ] && present+=("$addon")
+    done
+    (IFS=,; echo "${present[*]}")
+}
+
+mango_free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Installs Debian packages that are missing (apt-get update first, once).
+mango_apt_install() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        mango_log "missing Debian packages (${missing[*]}) and not root: install them first"
+        return 1
+    fi
+    mango_log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ -z "${_MANGO_APT_UPDATED:-}" ]; then
+        apt-get update -qq >&2 || mango_log "apt-get update failed; trying the cached lists"
+        _MANGO_APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || mango_die "apt-get install ${missing[*]} failed"
+}
+
+# pip-installs the runtime and test requirements when one of them is missing.
+mango_ensure_python_requirements() {
+    if python3 - <<'EOF'
+import importlib.util, sys
+modules = ("requests", "phonenumbers", "ldap3", "pytest", "hypothesis", "coverage", "websocket", "setuptools")
+sys.exit(any(importlib.util.find_spec(m) is None for m in modules))
+EOF
+    then
+        return 0
+    fi
+    mango_log "installing Python requirements (requirements.txt, requirements-test.txt)"
+    local log
+    log="$(mktemp)"
+    python3 -m pip install -q --disable-pip-version-check \
+        -r "$MANGO_ROOT/requirements.txt" -r "$MANGO_ROOT/requirements-test.txt" >"$log" 2>&1 \
+        || { cat "$log" >&2; rm -f "$log"; mango_die "pip install failed"; }
+    rm -f "$log"
+}
+
+# Hook for the LDAP test servers' packages (slapd, Samba AD), owned by mango_ldap.
+mango_ensure_ldap_packages() {
+    if [ -f "$MANGO_ROOT/scripts/ldap/ensure-packages.sh" ]; then
+        bash "$MANGO_ROOT/scripts/ldap/ensure-packages.sh" >&2
+    fi
+}
+
+# True when `import odoo` gives Odoo 18 in the default python3.
+mango_odoo_importable() {
+    python3 -c 'import sys, odoo.release as r; sys.exit(not r.version.startswith("18"))' \
+        >/dev/null 2>&1
+}
+
+# Prints the command (one word per line) that starts Odoo's CLI: odoo-bin next to
+# the package (upstream git/zip layout), else the package's own entry point.
+mango_odoo_command() {
+    local root
+    root="$(python3 -c 'import os, odoo; print(os.path.dirname(os.path.dirname(os.path.abspath(odoo.__file__))))')"
+    if [ -f "$root/odoo-bin" ]; then
+        printf '%s\n' python3 "$root/odoo-bin"
+    else
+        printf '%s\n' python3 -c 'import odoo.cli; odoo.cli.main()'
+    fi
+}
+
+# Odoo's own addons folders (…/addons beside the package, …/odoo/addons) plus
+# this repo, as --addons-path wants it.
+mango_addons_path() {
+    python3 - "$MANGO_ROOT" <<'EOF'
+import os, sys
+import odoo
+package = os.path.dirname(os.path.abspath(odoo.__file__))
+candidates = [os.path.join(os.path.dirname(package), "addons"), os.path.join(package, "addons")]
+paths = [p for p in candidates if os.path.isdir(os.path.join(p, "web"))]
+paths.append(sys.argv[1])
+print(",".join(paths))
+EOF
+}
+
+# --- PostgreSQL -------------------------------------------------------------
+# After mango_pg_ready: MANGO_PG_ARGS holds Odoo's --db_host/--db_port options and
+# psql works through PGHOST/PGPORT/PGUSER.
+MANGO_PG_ARGS=()
+
+_mango_pg_usable() {
+    command -v psql >/dev/null 2>&1 || return 1
+    [ "$(psql -X -d postgres -Atc 'SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user' 2>/dev/null)" = "t" ]
+}
+
+mango_pg_bindir() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+# Uses the server named by PGHOST/PGPORT or the default socket when the current
+# user may create databases there; otherwise starts a private throw-away
+# cluster, stopped and removed at exit.
+mango_pg_ready() {
+    if _mango_pg_usable; then
+        mango_log "using the running PostgreSQL (${PGHOST:-default socket}${PGPORT:+:$PGPORT})"
+        [ -n "${PGHOST:-}" ] && MANGO_PG_ARGS+=(--db_host "$PGHOST")
+        [ -n "${PGPORT:-}" ] && MANGO_PG_ARGS+=(--db_port "$PGPORT")
+        return 0
+    fi
+    mango_pg_start_private
+}
+
+mango_pg_start_private() {
+    local bindir dir port me run_as=()
+    bindir="$(mango_pg_bindir)" || { mango_apt_install postgresql && bindir="$(mango_pg_bindir)"; } \
+        || mango_die "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin"
+    dir="$(mktemp -d /tmp/mango-pg.XXXXXX)"
+    port="$(mango_free_port)"
+    me="$(id -un)"
+    if [ "$(id -u)" -eq 0 ]; then
+        # PostgreSQL refuses to run as root: the cluster belongs to `postgres`.
+        chown postgres: "$dir"
+        run_as=(runuser -u postgres --)
+    fi
+    mango_log "starting a private PostgreSQL ($("$bindir/postgres" --version | awk '{print $3}')) in $dir, port $port"
+    "${run_as[@]}" "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+        --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; mango_die "initdb failed"; }
+    mkdir -p "$dir/socket" && chown --reference="$dir" "$dir/socket"
+    mango_on_exit "_mango_pg_stop '$bindir' '$dir'"
+    # Durability is pointless for a throw-away cluster; speed is not.
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir/socket -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
+        start >/dev/null || { cat "$dir/server.log" >&2; mango_die "PostgreSQL did not start"; }
+    export PGHOST="$dir/socket" PGPORT="$port"
+    # Odoo refuses to connect as `postgres`: give the current user its own role.
+    psql -X -q -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE ROLE \"$me\" LOGIN SUPERUSER" >&2
+    export PGUSER="$me"
+    MANGO_PG_ARGS+=(--db_host "$PGHOST" --db_port "$PGPORT" --db_user "$me")
+    MANGO_PG_DIR="$dir"
+}
+
+_mango_pg_stop() {
+    local bindir="$1" dir="$2" run_as=()
+    [ "$(id -u)" -eq 0 ] && run_as=(runuser -u postgres --)
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+
+# Creates nothing: Odoo creates the database on -i. Drops it at exit.
+mango_db_throwaway() {
+    local name="$1"
+    mango_on_exit "dropdb --if-exists '$name' >/dev/null 2>&1"
+}

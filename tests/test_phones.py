@@ -1,0 +1,116 @@
+"""Phone normalisation (E.164) and Mango's own number form."""
+
+import pytest
+
+from mango_office import phones
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("8 (495) 123-45-67", "+74951234567"),
+        ("84951234567", "+74951234567"),
+        ("+7 495 123 45 67", "+74951234567"),
+        ("+7(495)123-45-67", "+74951234567"),
+        ("74951234567", "+74951234567"),  # Mango's 7XXXXXXXXXX
+        (79001234567, "+79001234567"),
+        ("tel:+74951234567", "+74951234567"),
+        ("+358 40 123 4567", "+358401234567"),
+        ("810 358 40 123 4567", "+358401234567"),  # Russian international prefix
+        ("SIP:User00000@Tech.MangoSip.ru", "sip:user00000@tech.mangosip.ru"),
+        ("sip:line00000@tech.mangosip.ru", "sip:line00000@tech.mangosip.ru"),
+    ],
+)
+def test_normalize_ru(raw, expected):
+    assert phones.normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "   ",
+        "abc",
+        "123",
+        "101",
+        "sip:",
+        "sip:two words@x",
+        "+",
+        "8-800",
+        True,
+        3.5,
+        {},
+    ],
+)
+def test_garbage_is_none(raw):
+    assert phones.normalize(raw) is None
+    assert phones.to_mango(raw) is None
+
+
+def test_default_region_from_company_country():
+    assert phones.normalize("040 123 4567", "FI") == "+358401234567"
+    assert phones.normalize("(202) 555-0143", "US") == "+12025550143"
+    # Mango's 7-form stays Russian whatever the company's country.
+    assert phones.normalize("74951234567", "FI") == "+74951234567"
+    # ... and so does the Russian trunk prefix typed by a Russian customer.
+    assert phones.normalize("8 (495) 123-45-67", "FI") == "+74951234567"
+
+
+def test_national_number_not_valid_in_region_is_none():
+    assert phones.normalize("0401234567", "RU") is None
+
+
+def test_to_mango():
+    assert phones.to_mango("+7 (495) 123-45-67") == "74951234567"
+    assert phones.to_mango("8 (495) 123-45-67") == "74951234567"
+    assert phones.to_mango("+358 40 1234567") == "358401234567"
+    assert phones.to_mango("sip:Op@Example.mangosip.ru") == "sip:op@example.mangosip.ru"
+
+
+def test_is_valid_and_region_of():
+    assert phones.is_valid("+74951234567")
+    assert phones.is_valid("sip:user@domain")
+    assert not phones.is_valid("123")
+    assert not phones.is_valid(
+        "74001234567"
+    )  # possible, but not an assigned Russian range
+    assert (
+        phones.normalize("74001234567") == "+74001234567"
+    )  # ... yet Mango sends such numbers
+    assert phones.region_of("+358401234567") == "FI"
+    assert phones.region_of("8 (495) 123-45-67") == "RU"
+    assert phones.region_of("sip:a@b") is None
+    assert phones.region_of("junk") is None
+
+
+def test_same_number_and_search_variants():
+    assert phones.same_number("8 (495) 123-45-67", "+74951234567")
+    assert not phones.same_number("8 (495) 123-45-67", "+74951234568")
+    assert not phones.same_number("junk", "junk")
+    assert phones.search_variants("8 (495) 123-45-67") == [
+        "+74951234567",
+        "74951234567",
+        "4951234567",
+        "84951234567",
+    ]
+    assert phones.search_variants("+358401234567") == [
+        "+358401234567",
+        "358401234567",
+        "401234567",
+    ]
+    assert phones.search_variants("junk") == []
+    assert phones.digits("+7 (495) 123-45-67") == "74951234567"
+
+
+def test_double_zero_international_prefix():
+    assert phones.normalize("00358401234567") == "+358401234567"
+    assert phones.normalize("00 7 495 123 45 67", "FI") == "+74951234567"
+    assert phones.normalize("+7 495 123-45-67 доб. 12") == "+74951234567"
+
+
+def test_display():
+    assert phones.display("74951234567") == "+7 495 123-45-67"
+    assert phones.display("sip:Op@Acme.mangosip.ru") == "sip:op@acme.mangosip.ru"
+    assert phones.display(" 101 ") == "101"
+    assert phones.display(None) is None
