@@ -287,13 +287,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
     parser.add_argument("--odoo-addons", default="/opt/odoo18/addons")
-    parser.add_argument("--calls-per-round", type=int, default=250)
+    parser.add_argument("--calls-per-round", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--db", default=f"callsa_bench_{os.getpid()}")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reuse-db", action="store_true", help="skip the install")
     args = parser.parse_args()
+    # A plain SIGTERM must still stop our Odoo and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     addons_path = ",".join(

@@ -13,7 +13,6 @@
     "data": [
         "security/ir.model.access.csv",
         "security/mango_callback_security.xml",
-        "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "views/mango_callback_widget_views.xml",
         "views/mango_callback_request_views.xml",

@@ -89,6 +89,7 @@ again with ``confirmations``.
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -119,10 +120,8 @@ PBX_FIELDS = ("name", "email", "mobile", "department", "position")
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # identifiers, DNs, account state
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def normalize_guid(value):
@@ -170,6 +169,7 @@ def guid_to_ad_bytes(anchor):
 _DN_SPLIT = re.compile(r"(?<!\\),")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_dn(dn):
     """A comparable DN: attribute types and values lower-cased, spaces around separators
     removed.
@@ -255,10 +255,8 @@ def _as_list(values):
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # what the reader produces
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @dataclass(frozen=True)
@@ -400,10 +398,8 @@ class ScanResult:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # settings
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _tuple(value):
@@ -676,10 +672,8 @@ PRESETS = {
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # what Odoo and Mango hold now
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @dataclass(frozen=True)
@@ -778,10 +772,8 @@ def _clean(value):
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # the plan
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _plain(value):
@@ -966,10 +958,8 @@ class Plan:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Mango credentials rules
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def is_valid_mango_password(password):
@@ -1079,14 +1069,18 @@ def _ascii_slug(text):
     return _SIP_LOGIN_CHARS.sub("", "".join(out))
 
 
+class _SipTaken(set):
+    """Already-normalised SIP login locals (lower case, no domain): no per-call rebuild."""
+
+
 def sip_login_for(login, extension, taken=()):
     """A SIP login Mango accepts (3121) that nobody on the PBX uses yet.
 
     The person's own login reads best in a softphone; the extension makes it unique and
-    valid
-    when the login is short, numeric or not transliterable.
+    valid when the login is short, numeric or not transliterable.
     """
-    taken = {t.lower().split("@")[0] for t in taken}
+    if not isinstance(taken, _SipTaken):
+        taken = {t.lower().split("@")[0] for t in taken}
     local = re.split(r"[@\\]", login or "")[-1 if "\\" in (login or "") else 0]
     base = _ascii_slug(local)
     ext = re.sub(r"\D", "", str(extension or ""))
@@ -1109,10 +1103,8 @@ def sip_login_for(login, extension, taken=()):
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # planner
 # --------------------------------------------------------------------------------------
-# -------
 
 
 class _EntryError(ValueError):
@@ -1141,7 +1133,7 @@ def apply_transforms(values, mapping, default_region="RU"):
         elif step == "digits":
             value = re.sub(r"\D", "", value)
         elif step == "phone":
-            normalized = phones.normalize(value, default_region)
+            normalized = _normalize_phone(value, default_region)
             if not normalized:
                 raise _EntryError(
                     f"{mapping.attribute}: {value!r} is not a phone number"
@@ -1150,6 +1142,15 @@ def apply_transforms(values, mapping, default_region="RU"):
         if value == "":
             return None
     return value
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalize_phone(value, region):
+    # phonenumbers costs about a millisecond per parse; directories repeat numbers
+    # run after run in the same worker
+    if not isinstance(value, str):
+        return None
+    return phones.normalize(value, region)
 
 
 def _norm(value):
@@ -1212,8 +1213,15 @@ class _Planner:
 
         self.ext_owners = {}  # extension -> set of owner keys
         self.login_owners = {}  # lower login -> owner key
-        self.sip_taken = set()
         self.linked_pbx_ids = set()
+        self._ext_cursor = 0
+        self.sip_taken = _SipTaken()
+        self.pbx_by_ext, self.pbx_by_email = {}, {}
+        for user in self.pbx_users.values():
+            if user.extension:
+                self.pbx_by_ext.setdefault(user.extension, []).append(user)
+            if user.email:
+                self.pbx_by_email.setdefault(user.email.lower(), []).append(user)
 
     # -- registries --------------------------------------------------------------------
 
@@ -1327,10 +1335,16 @@ class _Planner:
         return self.s.extension.rule or sources.get("extension") or "create_only"
 
     def generate_extension(self, owners):
+        # Numbers only ever get taken during a plan, so the search resumes where the
+        # previous one stopped (linear over the range, not quadratic over 10k people).
         policy = self.s.extension
-        for number in range(policy.range_start, policy.range_end + 1):
+        number = max(self._ext_cursor, policy.range_start)
+        while number <= policy.range_end:
             if self._ext_free(str(number), owners):
+                self._ext_cursor = number + 1
                 return str(number)
+            number += 1
+        self._ext_cursor = number
         return None
 
     def resolve_extension(self, anchor, attr_ext, current, owners, rule):
@@ -1397,19 +1411,14 @@ class _Planner:
         if not self.s.pbx.match_existing:
             return None, None
         if attr_ext:
-            for user in self.pbx_users.values():
-                if (
-                    user.extension == attr_ext
-                    and user.user_id not in self.linked_pbx_ids
-                ):
+            for user in self.pbx_by_ext.get(attr_ext, ()):
+                if user.user_id not in self.linked_pbx_ids:
                     return user, "extension"
         if email:
             found = [
                 u
-                for u in self.pbx_users.values()
-                if u.email
-                and u.email.lower() == email.lower()
-                and u.user_id not in self.linked_pbx_ids
+                for u in self.pbx_by_email.get(email.lower(), ())
+                if u.user_id not in self.linked_pbx_ids
             ]
             if len(found) > 1:
                 self.hold(
@@ -1638,11 +1647,13 @@ class _Planner:
             )
 
     def same_value(self, target, current, value):
+        if _same(current, value):
+            return True
         if target in ("pbx.mobile",) or target.endswith(("phone", ".mobile")):
             # Mango answers 7XXXXXXXXXX, Odoo may hold +7 XXX…: same number, no change
             region = self.s.default_region
-            current = phones.normalize(current, region) or current
-            value = phones.normalize(value, region) or value
+            current = _normalize_phone(current, region) or current
+            value = _normalize_phone(value, region) or value
         return _same(current, value)
 
     def field_changes(self, anchor, rec, values, sources, live, protected):

@@ -13,6 +13,9 @@ cd "$MANGO_ROOT"
 OUT="$MANGO_ROOT/.test-output"
 mkdir -p "$OUT"
 RUN="$(mktemp -d "$OUT/run.XXXXXX")"
+# Keep the logs of the last five runs only; a run's filestore goes at its end.
+ls -dt "$OUT"/run.* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+mango_on_exit "rm -rf '$RUN/filestore'"
 passed=0 failed=0 skipped=0 problems=()
 
 mango_ensure_python_requirements

@@ -11,11 +11,11 @@ import ldap3
 import pytest
 
 from mango_office.directory import (
+    PRESETS,
     DirectoryConfig,
     DirectoryReader,
     DirectoryServer,
     ExtensionPolicy,
-    PRESETS,
     FieldMapping,
     LinkedRecord,
     PbxPolicy,
@@ -64,10 +64,8 @@ def login_of(entry):
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # OpenLDAP
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_service_account_is_size_limited_and_paging_reads_everything(slapd):
@@ -167,6 +165,31 @@ def test_wrong_ca_or_wrong_host_name_is_refused(slapd):
     with DirectoryReader(cfg) as reader:
         report = reader.test_connection()
     assert report.ok and any("Host name checking is off" in w for w in report.warnings)
+    cfg = ldap_config(slapd, ca_file=slapd.wrong_ca_file, verify_certificate=False)
+    with DirectoryReader(cfg) as reader:
+        report = reader.test_connection()
+    assert report.ok and any("verification is off" in w for w in report.warnings)
+
+
+def test_configuration_is_checked_before_any_connection():
+    good = {"servers": ["ldaps://dc.example.test"], "bases": ["dc=example,dc=test"]}
+    cfg = DirectoryConfig(**good, bind_password="s3cret", ca_pem="-----BEGIN…")
+    assert cfg.servers[0] == DirectoryServer("dc.example.test", 636, "ldaps")
+    assert "s3cret" not in repr(cfg) and "BEGIN" not in repr(cfg)
+    assert DirectoryServer.from_uri("ldap+starttls://h").port == 389
+    assert DirectoryServer.from_uri("ldap://h:10389").security == "plain"
+    for bad in (
+        {"user_filter": "(&(uid=*)"},
+        {"bases": [("dc=x", "everything")]},
+        {"kind": "novell"},
+        {"servers": ["http://h"]},
+        {"bases": []},
+    ):
+        with pytest.raises(ValueError):
+            DirectoryConfig(**{**good, **bad})
+    narrowed = DirectoryConfig(**good, user_filter="(memberOf=cn=x)")
+    assert narrowed.scope_fingerprint() != DirectoryConfig(**good).scope_fingerprint()
+    assert narrowed.search_filter == "(&(objectClass=inetOrgPerson)(memberOf=cn=x))"
 
 
 def test_plain_ldap_works_with_a_warning_and_bad_password_is_a_bind_error(slapd):
@@ -413,7 +436,6 @@ def test_first_import_then_steady_state_then_departure(slapd):
 # ----------
 # Samba AD
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ import random
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from mango_office.directory import (
     DeletionPolicy,
@@ -140,10 +143,8 @@ def reasons(p, action=None):
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # first import
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_first_import_creates_users_employees_roles_and_pbx_accounts():
@@ -253,10 +254,8 @@ def test_sip_login_is_valid_and_unique():
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # sync rules
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_sync_rules_always_create_only_when_empty_ignore():
@@ -361,10 +360,8 @@ def test_unparseable_phone_is_a_warning_not_a_crash():
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # identity: rename / move keep the anchor
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_rename_and_move_keep_the_same_record():
@@ -415,10 +412,8 @@ def test_guid_normalisation():
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # roles
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_group_change_grants_and_revokes_only_sync_granted_roles():
@@ -484,10 +479,8 @@ def test_incomplete_scan_holds_revocations_but_applies_grants():
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # departures and deletion safety
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_disabled_in_ad_is_a_departure():
@@ -683,10 +676,8 @@ def test_only_linked_records_are_candidates_for_departure():
 
 
 # --------------------------------------------------------------------------------------
-# ----------
 # extensions and PBX matching
 # --------------------------------------------------------------------------------------
-# ----------
 
 
 def test_extension_collision_with_pbx_and_odoo_users():
@@ -808,3 +799,82 @@ def test_link_existing_odoo_user_by_login():
     assert roles.grant == (
         "mango_telephony.group_mango_supervisor",
     )  # base.group_user was already there
+
+
+# ------------------------------------------------------------------------------------------------
+# properties over random directories
+# ------------------------------------------------------------------------------------------------
+
+population = st.lists(
+    st.tuples(
+        st.integers(1, 40),  # identity
+        st.sampled_from(["present", "disabled", "absent"]),
+        st.booleans(),  # linked already
+        st.booleans(),  # operator
+        st.sampled_from([None, "201", "202", "500", "777"]),  # ipPhone
+    ),
+    max_size=25,
+    unique_by=lambda t: t[0],
+)
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(
+    people=population,
+    complete=st.booleans(),
+    mode=st.sampled_from(["full", "delta"]),
+    taken=st.sets(st.sampled_from(["201", "500", "501", "502", "777"])),
+    protected=st.sets(st.integers(1, 40)),
+    seed=st.integers(0, 10),
+)
+def test_plan_invariants(people, complete, mode, taken, protected, seed):
+    entries, records = [], []
+    for n, state, is_linked, operator, ext in people:
+        groups = [normalize_dn(OPS)] if operator else []
+        if state != "absent":
+            entries.append(
+                person(
+                    n,
+                    groups=groups,
+                    uac=514 if state == "disabled" else 512,
+                    ipPhone=ext,
+                )
+            )
+        if is_linked or state == "absent":
+            sync = {"mango_telephony.group_mango_user"}
+            records.append(linked(n, roles=sync, sync_roles=sync))
+    pbx_users = [PbxUser(f"p{t}", extension=t) for t in sorted(taken)]
+    cfg = settings(pbx=PBX, protected_user_ids={1000 + n for n in protected})
+    kw = {
+        "mode": mode,
+        "scan_complete": complete,
+        "pbx_users": pbx_users,
+        "confirmations": {r.anchor: "absent" for r in records},
+    }
+    p = plan(entries, records, cfg=cfg, **kw)
+    linked_anchors = {r.anchor for r in records}
+    archived = {a.anchor for a in p.archives}
+    assert archived <= linked_anchors
+    assert not archived & {guid(n) for n in protected}
+    if not complete or mode == "delta":
+        assert not p.archives and not p.needs_lookup
+        assert not any(op.op == "member_delete" for op in p.pbx)
+    if not complete:
+        assert not any(c.revoke for c in p.role_changes)
+    assert not {c.anchor for c in p.creates} & linked_anchors
+    # every extension handed out is unique and never one somebody else holds
+    given_out = [c.extension for c in p.creates if c.extension]
+    given_out += [
+        ch.new for u in p.updates for ch in u.changes if ch.target == "extension"
+    ]
+    assert len(given_out) == len(set(given_out))
+    for op in p.pbx:
+        if op.op == "member_create":
+            others = {r.values["extension"] for r in records if r.anchor != op.anchor}
+            assert op.payload["extension"] not in taken | others
+    # same input in another order: the same plan
+    shuffled_entries, shuffled_records = entries[:], records[:]
+    random.Random(seed).shuffle(shuffled_entries)
+    random.Random(seed + 1).shuffle(shuffled_records)
+    again = plan(shuffled_entries, shuffled_records, cfg=cfg, **kw)
+    assert again.to_json() == p.to_json()

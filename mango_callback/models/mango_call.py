@@ -30,10 +30,10 @@ class MangoCall(models.Model):
             if call.status == "answered":
                 attempt._mango_finish("answered")
             elif call.status in ("missed", "failed"):
+                # The fold calls an unanswered outgoing call "failed"; for the
+                # visitor it is the same: nobody picked up.
                 attempt._mango_finish(
-                    "no_answer" if call.status == "missed" else "failed",
-                    call.disconnect_reason_text,
-                    call.disconnect_reason,
+                    "no_answer", call.disconnect_reason_text, call.disconnect_reason
                 )
         return result
 

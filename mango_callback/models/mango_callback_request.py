@@ -83,6 +83,7 @@ class MangoCallbackRequest(models.Model):
         for request in self:
             request.attempt_count = len(request.attempt_ids)
 
+    @api.depends("attempt_ids.call_id")
     def _compute_call_ids(self):
         for request in self:
             request.call_ids = request.attempt_ids.call_id
@@ -374,7 +375,7 @@ class MangoCallbackRequest(models.Model):
             )
 
     def _mango_activity_type(self):
-        return self.env.ref("mango_callback.mail_activity_type_mango_callback")
+        return self.env.ref("mango_telephony.mail_activity_type_mango_call_back")
 
     def _mango_give_up(self, reason):
         """Every attempt failed: a person takes over with a "Call back" activity."""
@@ -389,7 +390,7 @@ class MangoCallbackRequest(models.Model):
             )
             target = request.lead_id or request
             target.sudo().activity_schedule(
-                "mango_callback.mail_activity_type_mango_callback",
+                "mango_telephony.mail_activity_type_mango_call_back",
                 user_id=user.id,
                 summary=_("Call back %(phone)s", phone=request.phone_e164),
                 note=_(

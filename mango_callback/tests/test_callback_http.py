@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+import time
 
 from odoo.tests import HttpCase, tagged
 
@@ -83,6 +84,43 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         request = self.Request.search([], order="id desc", limit=1)
         self.assertEqual(request.phone_e164, "+79165551234")
         self.assertEqual(request.ip_address, "127.0.0.1")
+
+    def wait_for_deliveries(self, path, count=1, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            delivered = [d for d in self.mango_sim.events(path) if d.get("status")]
+            if len(delivered) >= count:
+                return delivered
+            time.sleep(0.2)
+        self.fail(f"the simulator delivered no {path} in {timeout}s")
+
+    def test_request_followed_through_the_pbx_events(self):
+        """The simulator places the call and reports it back to our /mango routes
+        exactly as Mango would; the request ends answered, linked to its call."""
+        self.mango_sim.set_webhook(f"{self.base_url()}/mango")
+        self.widget.create_lead = True
+        token = self.page_token()
+        self.assertTrue(self.post(token, phone="916 555-12-34").json()["ok"])
+        request = self.Request.search([], order="id desc", limit=1)
+        self.wait_for_deliveries("events/summary")
+        self.env["mango.event"]._mango_process_pending()
+        self.assertEqual(request.state, "answered")
+        call = request.call_ids
+        self.assertEqual(len(call), 1)
+        self.assertEqual(call.status, "answered")
+        self.assertEqual(call.lead_id, request.lead_id)
+        self.assertEqual(call.command_id, request.attempt_ids.command_id)
+
+    def test_unanswered_customer_is_retried(self):
+        self.mango_sim.set_webhook(f"{self.base_url()}/mango")
+        self.mango_sim.configure(callback_options={"answered": False})
+        token = self.page_token()
+        self.post(token, phone="916 555-12-36")
+        request = self.Request.search([], order="id desc", limit=1)
+        self.wait_for_deliveries("events/summary")
+        self.env["mango.event"]._mango_process_pending()
+        self.assertEqual(request.attempt_ids.state, "no_answer")
+        self.assertEqual(request.state, "scheduled")
 
     def test_csrf_required(self):
         self.page_token()

@@ -230,7 +230,7 @@ class TestCallbackRequest(MangoCallbackMixin, TransactionCase):
             self.assertEqual(activity.user_id, self.follow_up_user)
             self.assertEqual(
                 activity.activity_type_id,
-                self.env.ref("mango_callback.mail_activity_type_mango_callback"),
+                self.env.ref("mango_telephony.mail_activity_type_mango_call_back"),
             )
 
     def test_answered_call_completes_the_request_and_links_the_lead(self):

@@ -115,6 +115,10 @@ class MangoLdapDirectory(models.Model):
         "the host name. Turn off only for a lab.",
     )
     timeout = fields.Integer(string="Timeout (s)", default=15)
+    page_size = fields.Integer(
+        default=500,
+        help="Entries per page of the paged search (Active Directory serves at most 1000).",
+    )
     bind_dn = fields.Char(
         string="Bind DN",
         groups="base.group_system",

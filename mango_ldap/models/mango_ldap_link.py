@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import fields, models
 
 
 class MangoLdapLink(models.Model):
@@ -68,19 +68,3 @@ class MangoLdapLink(models.Model):
             "A directory entry can be linked once.",
         ),
     ]
-
-    @api.model
-    def _mango_reserved_extensions(self, account):
-        """Extensions held by any directory of ``account``, departed ones included
-        while their grace period runs."""
-        today = fields.Date.context_today(self)
-        self.env.cr.execute(
-            """
-            SELECT l.extension FROM mango_ldap_link l
-              JOIN mango_ldap_directory d ON d.id = l.directory_id
-             WHERE d.account_id = %s AND l.extension IS NOT NULL AND l.extension != ''
-               AND (l.state != 'departed' OR l.reserved_until >= %s)
-            """,
-            (account.id, today),
-        )
-        return {row[0] for row in self.env.cr.fetchall()}

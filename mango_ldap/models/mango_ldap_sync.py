@@ -6,6 +6,7 @@ settings, the linked records into the core's ``LinkedRecord`` values, and
 applies a ``Plan`` to users, employees, groups and the PBX.
 """
 
+import dataclasses
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from mango_office import directory as core
+from mango_office import phones
 from mango_office.errors import MangoError, MangoResultError
 
 _logger = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ def reader_config(directory):
         ca_pem=d.ca_certificate or None,
         verify_certificate=d.verify_certificate,
         timeout=d.timeout or 15,
+        page_size=min(max(d.page_size or 500, 1), 5000),
     )
 
 
@@ -342,7 +345,10 @@ class DirectorySync:
         employee_data = (
             {
                 row["id"]: row
-                for row in employees.read([f.name for f in employee_fields], load=None)
+                for row in employees.read(
+                    ["name"] + [f.name for f in employee_fields if f.name != "name"],
+                    load=None,
+                )
             }
             if employees
             else {}
@@ -357,6 +363,7 @@ class DirectorySync:
         mapped_groups = d.role_mapping_ids.group_ids
         roles_by_user = {}
         if mapped_groups and users:
+            self.env.flush_all()
             self.env.cr.execute(
                 SQL(
                     "SELECT uid, gid FROM res_groups_users_rel WHERE uid IN %s AND gid IN %s",
@@ -389,6 +396,9 @@ class DirectorySync:
             if "login" in user_row:
                 values["user.login"] = user_row["login"]
             employee_row = employee_data.get(link.employee_id.id, {})
+            if employee_row:
+                # The planner derives employee.name from user.name when it is not mapped.
+                values["employee.name"] = employee_row.get("name") or None
             for field in employee_fields:
                 values[f"employee.{field.name}"] = self._current(
                     field,
@@ -509,9 +519,24 @@ class DirectorySync:
             return []
         self.pbx_client = d.account_id._mango_client()
         items = self.pbx_client.users(
-            ext_fields=("general.user_id", "general.sips", "general.access_role_id")
+            ext_fields=(
+                "general.user_id",
+                "general.sips",
+                "general.access_role_id",
+                "general.mobile",
+            )
         )
-        return [core.PbxUser.from_mango(item) for item in items]
+        result = []
+        for item in items:
+            user = core.PbxUser.from_mango(item)
+            if user.mobile:
+                # Mango answers 7XXXXXXXXXX while mappings produce +E.164: compare
+                # like with like, or every run would rewrite every mobile.
+                user = dataclasses.replace(
+                    user, mobile=phones.normalize(user.mobile) or user.mobile
+                )
+            result.append(user)
+        return result
 
     # --------------------------------------------------------------- execute
     def execute(self):
@@ -1028,11 +1053,23 @@ class DirectorySync:
         Link = self.env["mango.ldap.link"].sudo()
         default_groups = d.default_group_ids
         deferred = self.__dict__.setdefault("_deferred", [])
+        blank_targets = {
+            m._mango_target
+            for m in d.mapping_ids
+            if m.target in ("user", "employee")
+            and m.rule != "ignore"
+            and m.field_id.name != "name"
+            and not m.field_id.required
+        }
         for batch in self._batches(list(creates)):
             prepared = []
             for create in batch:
+                # Mapped fields the entry leaves empty start empty, instead of with
+                # an Odoo default the next run would then clear.
+                values = dict.fromkeys(blank_targets)
+                values.update(create.values)
                 user_vals, employee_vals, _pbx = self._split_values(
-                    create.values, deferred, create.anchor
+                    values, deferred, create.anchor
                 )
                 groups = default_groups | self.env["res.groups"].union(
                     *[self._group_from_token(t) for t in (create.roles or ())]

@@ -1,1 +1,2 @@
 from . import test_sync_openldap
+from . import test_sync_samba

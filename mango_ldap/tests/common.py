@@ -66,7 +66,8 @@ class DirectoryServer:
                        capture_output=True, timeout=120)
 
     def resume(self):
-        subprocess.run(["bash", str(self.script), "resume", self.dir], check=True,
+        """Start the paused daemon again (no-op when it already runs)."""
+        subprocess.run(["bash", str(self.script), "resume", self.dir], check=False,
                        capture_output=True, timeout=120)
 
 
@@ -89,41 +90,60 @@ def host_port(uri):
 
 
 class LdapAdmin:
-    """Writes to the test directory as its administrator (ldap3, verified TLS)."""
+    """Writes to the test directory as its administrator (ldap3, verified TLS).
+
+    One connection per operation, so a test that paused the server keeps working.
+    """
 
     def __init__(self, uri, bind_dn, password, ca_file):
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
         host, port = host_port(uri)
-        use_ssl = uri.startswith("ldaps")
-        self.server = ldap3.Server(host, port=port, use_ssl=use_ssl, tls=tls, connect_timeout=10)
-        self.conn = ldap3.Connection(self.server, bind_dn, password, raise_exceptions=True,
-                                     auto_bind=ldap3.AUTO_BIND_NO_TLS if use_ssl
-                                     else ldap3.AUTO_BIND_TLS_BEFORE_BIND)
+        self.use_ssl = uri.startswith("ldaps")
+        self.server = ldap3.Server(host, port=port, use_ssl=self.use_ssl, tls=tls,
+                                   connect_timeout=10)
+        self.bind_dn = bind_dn
+        self.password = password
+
+    def _conn(self):
+        return ldap3.Connection(
+            self.server, self.bind_dn, self.password, raise_exceptions=True,
+            auto_bind=ldap3.AUTO_BIND_NO_TLS if self.use_ssl else ldap3.AUTO_BIND_TLS_BEFORE_BIND,
+        )
+
+    def _do(self, method, *args, **kwargs):
+        conn = self._conn()
+        try:
+            return getattr(conn, method)(*args, **kwargs)
+        finally:
+            conn.unbind()
 
     def modify(self, dn, **changes):
-        self.conn.modify(dn, {
+        self._do("modify", dn, {
             name: [(ldap3.MODIFY_REPLACE, value if isinstance(value, list) else [value])]
             if value is not None else [(ldap3.MODIFY_DELETE, [])]
             for name, value in changes.items()
         })
 
     def add_member(self, group_dn, member_dn):
-        self.conn.modify(group_dn, {"member": [(ldap3.MODIFY_ADD, [member_dn])]})
+        self._do("modify", group_dn, {"member": [(ldap3.MODIFY_ADD, [member_dn])]})
 
     def remove_member(self, group_dn, member_dn):
-        self.conn.modify(group_dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]})
+        try:
+            self._do("modify", group_dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]})
+        except ldap3.core.exceptions.LDAPNoSuchAttributeResult:
+            pass
 
     def delete(self, dn):
-        self.conn.delete(dn)
+        self._do("delete", dn)
 
     def rename(self, dn, new_rdn, new_superior=None):
-        self.conn.modify_dn(dn, new_rdn, new_superior=new_superior)
+        self._do("modify_dn", dn, new_rdn, new_superior=new_superior)
 
     def add(self, dn, object_class, attributes):
-        self.conn.add(dn, object_class, attributes)
+        self._do("add", dn, object_class, attributes)
 
     def close(self):
-        self.conn.unbind()
+        """Nothing is kept open."""
 
 
 ROOMY_SEED = copy.deepcopy(DEFAULT_SEED)

@@ -230,7 +230,10 @@ class MangoAccount(models.Model):
                 return result
             if status in ("error", "cancel", "not-found"):
                 raise mango_errors.MangoProtocolError(
-                    _("Mango could not build the call statistics (status %s).", status)
+                    _(
+                        "Mango could not build the call statistics (status %(status)s).",
+                        status=status,
+                    )
                 )
             if time.monotonic() > deadline:
                 raise mango_errors.MangoTransportError(

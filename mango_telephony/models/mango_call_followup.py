@@ -247,7 +247,7 @@ class MangoCall(models.Model):
         the same number, then show the finished ones on its chatter."""
         if not partner:
             return
-        calls = self.sudo()
+        calls = self.sudo().filtered(lambda c: not c.partner_id)
         numbers = [n for n in calls.mapped("customer_number_e164") if n]
         if numbers:
             calls |= self.sudo().search(
@@ -257,13 +257,17 @@ class MangoCall(models.Model):
                     ("partner_id", "=", False),
                 ]
             )
+        if not calls:
+            return
         calls.write({"partner_id": partner.id, "caller_identified": True})
         calls.filtered(lambda c: c.status in FINISHED_STATUSES)._mango_post_on_chatter()
 
     def _mango_link_lead(self, lead):
         if not lead:
             return
-        calls = self.sudo()
+        calls = self.sudo().filtered(lambda c: not c.lead_id)
+        if not calls:
+            return
         calls.write({"lead_id": lead.id, "caller_identified": True})
         if lead.partner_id:
             calls.filtered(lambda c: not c.partner_id).write(
@@ -461,10 +465,14 @@ class MangoCall(models.Model):
         self.ensure_one()
         if self.callback_activity_id or self.callback_call_id:
             return
-        env = self.env
         activity = self._mango_open_callback_activity()
+        user = activity.user_id or self._mango_missed_call_responsible()
+        # Written for the person who calls back: their language.
+        env = self.with_context(lang=user.lang).env if user.lang else self.env
+        # The note is read by the person calling back: their time zone.
         when = fields.Datetime.context_timestamp(
-            self, self.start_time or fields.Datetime.now()
+            self.with_context(tz=user.tz or self.env.user.tz),
+            self.start_time or fields.Datetime.now(),
         )
         line = Markup("<p>%s</p>") % env._(
             "Missed again on %(when)s: %(link)s",
@@ -475,7 +483,6 @@ class MangoCall(models.Model):
             activity.sudo().note = (activity.note or Markup()) + line
             self.callback_activity_id = activity
             return
-        user = self._mango_missed_call_responsible()
         if not user:
             _logger.info("Missed call %s: nobody to call back, no activity", self.id)
             return
@@ -546,8 +553,10 @@ class MangoCall(models.Model):
         caller, so that leg may be Connected as well as Appeared."""
         self.ensure_one()
         waiting = self.leg_ids.filtered(
-            lambda leg: leg.state in ("Appeared", "Connected", "OnHold")
-            and (leg.location or "").split(".")[0] in WAITING_LOCATIONS
+            lambda leg: (
+                leg.state in ("Appeared", "Connected", "OnHold")
+                and (leg.location or "").split(".")[0] in WAITING_LOCATIONS
+            )
         )
         return waiting.sorted(
             lambda leg: (leg.appeared_at or fields.Datetime.now(), leg.id)

@@ -38,7 +38,7 @@ class MangoCallRecording(models.Model):
     _rec_name = "display_label"
 
     call_id = fields.Many2one(
-        "mango.call", string="Call", required=True, ondelete="cascade", index=True
+        "mango.call", required=True, ondelete="cascade", index=True
     )
     account_id = fields.Many2one(
         related="call_id.account_id", store=True, string="Account"

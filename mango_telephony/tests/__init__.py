@@ -8,3 +8,7 @@ from . import test_replay
 from . import test_missed_calls
 from . import test_routing
 from . import test_reconciliation
+from . import test_click_to_call
+from . import test_incoming_card
+from . import test_stats
+from . import test_ui_tours

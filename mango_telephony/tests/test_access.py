@@ -105,7 +105,17 @@ class TestCallAccess(MangoCallsMixin, TransactionCase):
             self.env["mango.event"].with_user(self.agent_101).search([])
 
     def test_supervisor_sees_all_calls_of_their_companies(self):
-        self.assertEqual(self.visible(self.supervisor), self.all_calls)
+        # Without a company selection a user works in all their companies.
+        self.assertEqual(
+            self.visible(self.supervisor), self.all_calls | self.call_other_company
+        )
+        self.assertEqual(
+            self.visible(self.supervisor, self.env.company.ids), self.all_calls
+        )
+        self.assertEqual(
+            self.visible(self.supervisor, self.other_company.ids),
+            self.call_other_company,
+        )
         both = (self.env.company | self.other_company).ids
         self.assertEqual(
             self.visible(self.supervisor, both),

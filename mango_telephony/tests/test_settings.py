@@ -174,6 +174,27 @@ class TestMangoSecrets(MangoAccountCase):
                 "mango_telephony.group_mango_recording_listener"
             )
         )
+        # The user form offers the roles as one choice and recordings as another.
+        kinds = {
+            app.get_external_id().get(app.id): (kind, groups)
+            for app, kind, groups, _category in self.env[
+                "res.groups"
+            ].get_groups_by_application()
+            if app
+        }
+        kind, groups = kinds["mango_telephony.module_category_mango_telephony_roles"]
+        self.assertEqual(kind, "selection")
+        self.assertEqual(
+            groups.mapped(lambda group: group.get_external_id()[group.id]),
+            [
+                "mango_telephony.group_mango_user",
+                "mango_telephony.group_mango_supervisor",
+                "mango_telephony.group_mango_admin",
+            ],
+        )
+        self.assertIn(
+            "mango_telephony.module_category_mango_telephony_recordings", kinds
+        )
 
     def test_telephony_user_cannot_read_secrets(self):
         for user in (self.telephony_user, self.telephony_admin):

@@ -52,12 +52,13 @@ start_daemon() {
   if ! ip -4 addr show dev lo | grep -q "inet $AD_IP/"; then
     ip addr add "$AD_IP/32" dev lo && echo "$AD_IP" > "$dir/run/added-ip"
   fi
-  samba -i -M single -s "$dir/etc/smb.conf" >> "$dir/log/samba.out" 2>&1 < /dev/null &
+  samba -i -M single -s "$dir/etc/smb.conf" >> "$dir/log/samba.out" 2>&1 < /dev/null 8>&- 9>&- &
   echo $! > "$dir/run/samba.fg.pid"
   for _ in $(seq 1 450); do
     kill -0 "$(cat "$dir/run/samba.fg.pid")" 2>/dev/null || { tail -20 "$dir/log/samba.out" >&2; return 1; }
-    if ldapsearch -x -H "ldap://$AD_IP" -s base -b "" namingContexts >/dev/null 2>&1 \
-       && port_busy "$AD_IP" 636; then
+    # over LDAPS with OUR CA: a different DC that grabbed the address would fail this check
+    if LDAPTLS_CACERT="$AD_CA_FILE" LDAPTLS_REQCERT=demand \
+       ldapsearch -x -H "ldaps://$AD_IP" -s base -b "" namingContexts >/dev/null 2>&1; then
       return 0
     fi
     sleep 0.2
@@ -72,7 +73,10 @@ case "$cmd" in
     dir=${2:-${SAMBA_TEST_DIR:-}}; [ -n "$dir" ] || { echo "usage: $0 stop DIR" >&2; exit 2; }
     stop_daemon "$dir"; rm -rf "$dir"; exit 0 ;;
   pause) stop_daemon "${2:?DIR}"; exit 0 ;;
-  resume) start_daemon "${2:?DIR}"; exit 0 ;;
+  resume)
+    # idempotent: a second samba would fail on the ports and leave a wrong pid file behind
+    if [ -f "${2:?DIR}/run/samba.fg.pid" ] && kill -0 "$(cat "$2/run/samba.fg.pid")" 2>/dev/null; then exit 0; fi
+    start_daemon "$2"; exit 0 ;;
   start) ;;
   *) echo "usage: $0 start | stop DIR | pause DIR | resume DIR" >&2; exit 2 ;;
 esac
@@ -86,6 +90,9 @@ if ! command -v samba >/dev/null 2>&1 || ! command -v samba-tool >/dev/null 2>&1
 fi
 
 # ---- pick the loopback address ----
+# Held until our DC listens, so two starts at the same moment cannot pick the same address.
+exec 8>"/tmp/mango-samba-ports.lock"
+flock 8
 if [ -n "${AD_IP:-}" ]; then
   candidates=("$AD_IP")
 else
@@ -182,5 +189,6 @@ export AD_WRONG_CA_FILE=$D/certs/other-ca.pem
 ENV
 chmod 600 "$D/env.sh"
 start_daemon "$D"
+flock -u 8
 trap - EXIT
 cat "$D/env.sh"

@@ -51,7 +51,10 @@ case "$cmd" in
     dir=${2:-${SLAPD_TEST_DIR:-}}; [ -n "$dir" ] || { echo "usage: $0 stop DIR" >&2; exit 2; }
     stop_daemon "$dir"; rm -rf "$dir"; exit 0 ;;
   pause) stop_daemon "${2:?DIR}"; exit 0 ;;
-  resume) start_daemon "${2:?DIR}"; exit 0 ;;
+  resume)
+    # idempotent: a second slapd would only fail on the busy ports
+    if [ -f "${2:?DIR}/slapd.pid" ] && kill -0 "$(cat "$2/slapd.pid")" 2>/dev/null; then exit 0; fi
+    start_daemon "$2"; exit 0 ;;
   start) shift || true ;;
   *) echo "usage: $0 start [--users N] [--empty] | stop DIR | pause DIR | resume DIR" >&2; exit 2 ;;
 esac

@@ -30,18 +30,28 @@ export class MangoCallDashboard extends Component {
         this.periods = PERIODS;
         this.groupings = GROUPINGS;
         this.isAdmin = Boolean((session.mango_telephony || {}).is_admin);
-        this.state = useState({period: "week", groupBy: "user", data: null, loading: true});
+        this.state = useState({
+            period: "week",
+            groupBy: "user",
+            data: null,
+            loading: true,
+        });
         onWillStart(() => this.load());
     }
 
     async load() {
         this.state.loading = true;
         const interval = this.state.period === "all" ? "month" : "day";
-        this.state.data = await this.orm.call("mango.call.stat", "mango_dashboard_data", [], {
-            period: this.state.period,
-            group_by: this.state.groupBy,
-            interval,
-        });
+        this.state.data = await this.orm.call(
+            "mango.call.stat",
+            "mango_dashboard_data",
+            [],
+            {
+                period: this.state.period,
+                group_by: this.state.groupBy,
+                interval,
+            }
+        );
         this.state.loading = false;
     }
 

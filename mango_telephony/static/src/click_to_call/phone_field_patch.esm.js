@@ -11,6 +11,9 @@ patch(PhoneField, {
 
 patch(PhoneField.prototype, {
     get mangoCallEnabled() {
-        return mangoCallButtonsEnabled() && Boolean(this.props.record.data[this.props.name]);
+        return (
+            mangoCallButtonsEnabled() &&
+            Boolean(this.props.record.data[this.props.name])
+        );
     },
 });

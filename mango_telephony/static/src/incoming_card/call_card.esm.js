@@ -62,7 +62,9 @@ export class MangoCallCard extends Component {
 
     async createFromCall(method, fallbackModel, context) {
         if (this.card.can_open_call) {
-            const action = await this.orm.call("mango.call", method, [[this.card.call_id]]);
+            const action = await this.orm.call("mango.call", method, [
+                [this.card.call_id],
+            ]);
             return this.action.doAction(action);
         }
         return this.action.doAction({

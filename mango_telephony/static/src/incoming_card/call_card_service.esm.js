@@ -120,7 +120,9 @@ export const mangoCallCardService = {
             remove,
             openPartner,
             get desktopPermission() {
-                return "Notification" in window ? window.Notification.permission : "denied";
+                return "Notification" in window
+                    ? window.Notification.permission
+                    : "denied";
             },
             async requestDesktopPermission() {
                 if (!("Notification" in window)) {

@@ -61,5 +61,9 @@ export class MangoCallSystray extends Component {
 if ((session.mango_telephony || {}).is_user) {
     registry
         .category("systray")
-        .add("mango_telephony.CallSystray", {Component: MangoCallSystray}, {sequence: 26});
+        .add(
+            "mango_telephony.CallSystray",
+            {Component: MangoCallSystray},
+            {sequence: 26}
+        );
 }

@@ -1,0 +1,202 @@
+"""Browser tours: call buttons, the incoming-call card, statistics views."""
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from odoo import SUPERUSER_ID, Command, api
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.bus.models.bus import channel_with_db, dispatch, hashable
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+
+from mango_office import ratelimit
+
+from .calls_common import MangoCallsMixin
+
+CUSTOMER = "79031234567"
+
+
+@tagged("post_install", "-at_install")
+class TestTelephonyTours(MangoCallsMixin, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.country_id = cls.env.ref("base.ru")
+        cls.mango_setup_calls()
+        for user in (cls.agent_101, cls.agent_102):
+            user.password = user.login
+        cls.salesperson = cls.env["res.users"].create(
+            {"name": "Boris Sales", "login": "boris.tour@example.com"}
+        )
+        company = cls.env["res.partner"].create(
+            {
+                "name": "Roga & Kopyta LLC",
+                "is_company": True,
+                "user_id": cls.salesperson.id,
+            }
+        )
+        cls.partner = cls.env["res.partner"].create(
+            {
+                "name": "Olga Customer",
+                "phone": "+7 903 123-45-67",
+                "parent_id": company.id,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.mango_sim_reset()
+        self.mango_sim.clear_commands()
+        ratelimit._shared.pop(
+            f"{self.mango_account.api_base_url}|{self.mango_api_key}", None
+        )
+
+    def test_click_to_call_from_partner_form(self):
+        self.start_tour(
+            f"/odoo/res.partner/{self.partner.id}",
+            "mango_click_to_call_tour",
+            login=self.agent_101.login,
+        )
+        commands = self.mango_sim.commands("commands/callback")
+        self.assertEqual(len(commands), 1)
+        payload = commands[0]["payload"]
+        self.assertEqual(str(payload["from"]["extension"]), "101")
+        self.assertEqual(payload["to_number"], CUSTOMER)
+        click = self.env["mango.click.to.call"].search(
+            [("command_id", "=", payload["command_id"])]
+        )
+        self.assertEqual(click.user_id, self.agent_101)
+        self.assertEqual(
+            (click.res_model, click.res_id), ("res.partner", self.partner.id)
+        )
+
+    def test_softphone_link(self):
+        self.agent_102.write(
+            {"mango_call_mode": "softphone", "mango_softphone_scheme": "callto"}
+        )
+        self.start_tour(
+            f"/odoo/res.partner/{self.partner.id}",
+            "mango_softphone_tour",
+            login=self.agent_102.login,
+        )
+        self.assertFalse(self.mango_sim.commands("commands/callback"))
+
+    def test_incoming_card(self):
+        """Mango posts the call's events to this server's /mango routes; the
+        worker folds them and the card reaches agent 101's browser over the bus
+        (websockets are off in tests unless allowed, as bus's own tests do)."""
+        self.startPatcher(
+            patch.object(
+                WebsocketConnectionHandler, "websocket_allowed", return_value=True
+            )
+        )
+        self.mango_sim.set_webhook(self.base_url() + "/mango")
+        self.addCleanup(self.mango_sim.set_webhook, None)
+        channel = hashable(
+            channel_with_db(self.registry.db_name, self.agent_101.partner_id)
+        )
+        other = hashable(
+            channel_with_db(self.registry.db_name, self.agent_102.partner_id)
+        )
+        failures = []
+        sent = []
+        seen = set()
+
+        def deliver(fn, *args, **kwargs):
+            result = fn(*args, **kwargs)
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                while env["mango.event"]._mango_process_pending():
+                    pass
+                cr.flush()
+                for note in env["bus.bus"].search([("id", "not in", list(seen))]):
+                    seen.add(note.id)
+                    message = json.loads(note.message)
+                    if message["type"] == "mango_call_card":
+                        sent.append((json.loads(note.channel), message["payload"]))
+            for websocket in dispatch._channels_to_ws.get(channel, ()):
+                websocket.trigger_notification_dispatching()
+            return result
+
+        def drive():
+            try:
+                deadline = time.monotonic() + 60
+                while not dispatch._channels_to_ws.get(channel):
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the browser never subscribed")
+                    time.sleep(0.2)
+                time.sleep(1)
+                result = deliver(
+                    self.mango_sim.play,
+                    "incoming_answered",
+                    live=True,
+                    extension="101",
+                    from_number=CUSTOMER,
+                )
+                time.sleep(4)
+                deliver(self.mango_sim.live_action, result["entry_id"], "answer")
+                time.sleep(4)
+                deliver(self.mango_sim.live_action, result["entry_id"], "hangup")
+            except Exception as error:  # noqa: BLE001 - reported by the test
+                failures.append(error)
+
+        driver = threading.Thread(target=drive, name="mango-tour-driver")
+        driver.start()
+        try:
+            self.start_tour(
+                "/odoo", "mango_incoming_card_tour", login=self.agent_101.login
+            )
+        finally:
+            driver.join(60)
+        self.assertFalse(failures, failures)
+        recipients = {tuple(channel_[1:]) for channel_, _payload in sent}
+        self.assertEqual(recipients, {("res.partner", self.agent_101.partner_id.id)})
+        self.assertNotIn(list(other), [c for c, _p in sent])
+        self.assertEqual(
+            [p["state"] for _c, p in sent], ["ringing", "connected", "ended"]
+        )
+
+    def test_statistics_views(self):
+        supervisor = (
+            self.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {
+                    "name": "Tour Supervisor",
+                    "login": "tour.supervisor@example.com",
+                    "password": "tour.supervisor@example.com",
+                    "groups_id": [
+                        Command.link(
+                            self.env.ref("mango_telephony.group_mango_supervisor").id
+                        ),
+                        Command.link(self.env.ref("sales_team.group_sale_salesman").id),
+                    ],
+                }
+            )
+        )
+        start = datetime.now() - timedelta(days=3)
+        Call = self.env["mango.call"].sudo()
+        for index, status in enumerate(("answered", "answered", "missed")):
+            Call.create(
+                {
+                    "account_id": self.mango_account.id,
+                    "company_id": self.env.company.id,
+                    "entry_id": f"tour-stat-{index}",
+                    "status": status,
+                    "direction": "incoming",
+                    "start_time": start + timedelta(minutes=index),
+                    "employee_user_id": self.agent_101.id,
+                    "line_number": "74951234567",
+                    "wait_duration": 12,
+                    "talk_duration": 60 if status == "answered" else 0,
+                }
+            )
+        self.env["mango.call.stat"]._mango_rebuild()
+        self.start_tour(
+            "/odoo/action-mango_telephony.mango_call_stat_dashboard_action",
+            "mango_stats_tour",
+            login=supervisor.login,
+        )
