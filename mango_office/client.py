@@ -32,6 +32,7 @@ import requests
 from . import codes, phones, signing
 from .errors import (
     MangoCertificateError,
+    MangoDeferred,
     MangoError,
     MangoLockedOut,
     MangoProtocolError,
@@ -41,7 +42,12 @@ from .errors import (
     MangoTransportError,
     error_for_code,
 )
-from .ratelimit import RateLimiter, method_class, shared_rate_limiter
+from .ratelimit import (
+    LOCKOUT_SECONDS,
+    RateLimiter,
+    method_class,
+    shared_rate_limiter,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -54,7 +60,6 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://app.mango-office.ru/vpbx"
-LOCKOUT_SECONDS = 120
 # Basic statistics accept "up to one month"; 30 days is a month under any reading.
 STATS_MAX_SPAN = 30 * 86400
 STATS_DEFAULT_FIELDS = (
@@ -518,10 +523,24 @@ class MangoClient:
                 f"Request to Mango failed ({path}): {exc}"
             ) from exc
 
-    def _exchange(self, path, payload, handler):
-        """Send, rate limited, with bounded retries; ``handler`` reads the response."""
+    def _exchange(self, path, payload, handler, deferrable=False):
+        """Send, rate limited, with bounded retries; ``handler`` reads the response.
+
+        ``deferrable`` work (that Mango may refuse and that can wait) is held back
+        while an invalid request of the last 2 minutes is on record: sending it
+        could be the second 3xxx, which locks the whole API.
+        """
         attempt = 0
         while True:
+            if deferrable and self.rate_limiter is not None:
+                strike = self.rate_limiter.invalid_strike_for()
+                if strike > 0:
+                    exc = MangoDeferred(
+                        f"{path} postponed for {int(strike) + 1} s: Mango refused a "
+                        "request moments ago and a second refusal would lock the API"
+                    )
+                    exc.retry_after = strike
+                    raise exc
             if self.rate_limiter is not None:
                 locked = self.rate_limiter.locked_for()
                 if locked > 0:
@@ -607,6 +626,8 @@ class MangoClient:
                 status,
             )
         exc.retry_after = _retry_after(response)
+        if isinstance(exc, MangoRequestError) and self.rate_limiter is not None:
+            self.rate_limiter.note_invalid()
         if isinstance(exc, MangoRequestError):
             _logger.warning(
                 "Mango refused %s with %s; not retried (a second one locks the API)",
@@ -751,11 +772,14 @@ class MangoClient:
 
     # -- recordings ---------------------------------------------------------------
 
-    def recording(self, recording_id, action="download"):
+    def recording(self, recording_id, action="download", deferrable=True):
         """The audio of a recording as ``(bytes, content_type)``.
 
         ``queries/recording/post`` answers 302 to a single-use URL (§4.1.1); it is
-        fetched at once and never kept or logged.
+        fetched at once and never kept or logged. A recording asked for too early
+        is refused with 3320, a 3xxx: by default the request is therefore
+        ``deferrable`` and raises :class:`MangoDeferred` instead of being sent
+        while another refusal of the last 2 minutes is on record.
         """
         if action not in ("download", "play"):
             raise ValueError("action is 'download' or 'play'")
@@ -763,7 +787,12 @@ class MangoClient:
             "recording_id": _require_text(recording_id, "recording_id"),
             "action": action,
         }
-        return self._exchange("queries/recording/post", payload, self._read_recording)
+        return self._exchange(
+            "queries/recording/post",
+            payload,
+            self._read_recording,
+            deferrable=deferrable,
+        )
 
     def _read_recording(self, path, response):
         status = response.status_code

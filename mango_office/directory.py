@@ -1,90 +1,74 @@
 """Directory (Active Directory / OpenLDAP) → Odoo users, employees and Mango PBX users.
 
-Two halves, split so that the decisions can be tested without a server or a database:
+Two halves, split so that every decision is tested without a server or a database:
 
 * reading: :mod:`mango_office.ldap_reader` (ldap3) turns a directory into
-  :class:`DirectoryEntry`
-  values keyed by an immutable anchor (AD ``objectGUID`` / OpenLDAP ``entryUUID``), with
-  a
-  completeness flag and a delta watermark;
+  :class:`DirectoryEntry` values keyed by an immutable anchor (AD ``objectGUID``,
+  OpenLDAP ``entryUUID``), with a completeness flag and a delta watermark;
 * planning: :func:`build_plan` here, pure, compares those entries with the records the
-  sync
-  already linked and returns a :class:`Plan` (creates, field-by-field updates,
-  reactivations,
-  archives, role grants/revocations, PBX operations, held items). The Odoo addon
-  previews it or
-  applies it in batches.
+  sync already linked and returns a :class:`Plan` (creates, field-by-field updates,
+  reactivations, archives, role grants/revocations, PBX operations, held items). The
+  Odoo addon previews it or applies it in batches.
 
 API summary (the contract ``mango_ldap`` codes against)
 =======================================================
 
-Reading — ``DirectoryReader(config)`` (context manager; reader names are re-exported
-here lazily)
+Reading: ``DirectoryReader(config)``, a context manager (the reader's names are
+re-exported here lazily).
 
 - ``DirectoryConfig(servers, bind_dn="", bind_password="", kind="ad"|"openldap",
-  bases=(), user_filter="",
-  root_filter=None, attributes=(), group_dns=(), group_bases=(), ca_pem=None,
-  ca_file=None,
-  verify_certificate=True, check_hostname=True, page_size=500, timeout=10,
-  clock_skew=300)``.
+  bases=(), user_filter="", root_filter=None, attributes=(), group_dns=(),
+  group_bases=(), ca_pem=None, ca_file=None, verify_certificate=True,
+  check_hostname=True, page_size=500, timeout=10, clock_skew=300)``.
+
   ``servers`` is the ordered failover list: ``DirectoryServer(host, port=None,
-  security="ldaps"|"starttls"|"plain")``
-  or URIs ``ldaps://h:636``, ``ldap+starttls://h:389``, ``ldap://h:389`` (plain).
-  ``bases``: ``SearchBase(dn,
-  scope="subtree"|"onelevel"|"base")`` or DN strings. Users searched =
-  ``(&<root_filter><user_filter>)``: the
-  root filter (preset default) says what a person is in this directory, the user filter
-  narrows who is synced.
-  ``group_dns``: the role-mapping group DNs whose nested membership is resolved (AD:
-  matching rule in chain;
-  OpenLDAP: iterative over groupOfNames/groupOfUniqueNames).
-  ``config.scope_fingerprint()`` changes when
-  kind/bases/scopes/filters change: pass ``filter_changed=True`` to the planner on the
-  next run.
+  security="ldaps"|"starttls"|"plain")`` or URIs ``ldaps://h:636``,
+  ``ldap+starttls://h:389``, ``ldap://h:389`` (plain). ``bases``: ``SearchBase(dn,
+  scope="subtree"|"onelevel"|"base")`` or DN strings. The users read are
+  ``(&<root_filter><user_filter>)``: the root filter (preset default) says what a
+  person is in this directory, the user filter narrows who is synced. ``group_dns``:
+  the role-mapping group DNs whose nested membership is resolved (AD: matching rule
+  in chain; OpenLDAP: iterative over groupOfNames/groupOfUniqueNames).
+  ``config.scope_fingerprint()`` changes with kind/bases/scopes/filters: pass
+  ``filter_changed=True`` to the planner on the next run.
 - ``reader.test_connection() -> ConnectionReport(ok, server, security, tls_version,
   bound_as, match_count, warnings, error)``.
-- ``reader.full_scan(progress=None) -> ScanResult``; ``reader.delta_scan(watermark,
-  progress=None) -> ScanResult``
-  (escalates to a full scan when the DC changed or a resolved group changed;
-  ``result.escalated`` says why).
-  Server failures never raise here: they give ``complete=False`` and ``errors``. Save
-  ``result.watermark``
-  (``Watermark.to_json()`` / ``Watermark.from_json()``) only if ``complete`` and the
-  apply succeeded.
-- ``reader.confirm_departures(anchors) -> {anchor:
-  "absent"|"out_of_scope"|"disabled"|"present"|"error"}``;
-  ``reader.lookup(anchor) -> DirectoryEntry | None``. Errors: ``DirectoryError`` >
-  ``DirectoryConnectionError`` >
+- ``reader.full_scan(progress=None)`` and ``reader.delta_scan(watermark,
+  progress=None)`` return a ``ScanResult``; a delta escalates to a full scan when the DC
+  changed or a resolved group changed (``result.escalated`` says why). Server failures
+  never raise here: they give ``complete=False`` and ``errors``. Save
+  ``result.watermark`` (``Watermark.to_json()`` / ``from_json()``) only when
+  ``complete`` and the apply succeeded.
+- ``reader.confirm_departures(anchors)`` → ``{anchor: "absent" | "out_of_scope" |
+  "disabled" | "present" | "error"}``; ``reader.lookup(anchor)`` → entry or None.
+  Errors: ``DirectoryError`` > ``DirectoryConnectionError`` >
   ``DirectoryCertificateError``; ``DirectoryBindError``; ``DirectorySearchError`` >
   ``DirectoryIncompleteError``.
 
-Planning — ``build_plan(entries, linked, settings, *, mode="full", scan_complete=True,
-pbx_users=(), odoo_users=(),
-confirmations=None, filter_changed=False, approved_departures=(), missing_groups=(),
-now=None, password_factory=None)``
-and ``plan_from_scan(scan, linked, settings, **kw)``.
+Planning: ``build_plan(entries, linked, settings, *, mode="full", scan_complete=True,
+pbx_users=(), odoo_users=(), confirmations=None, filter_changed=False,
+approved_departures=(), missing_groups=(), now=None, password_factory=None)``,
+``plan_from_scan(scan, linked, settings, **kw)`` and ``read_and_plan(reader, linked,
+settings, watermark=None, **kw) -> (scan, plan)`` (scan, plan, GUID lookups, plan).
 
 - ``LinkedRecord(anchor, user_id, employee_id, active, archived_by_sync, values={target:
-  current}, roles, sync_roles,
-  pbx_user_id, sip_logins, dn)``; targets are ``user.<field>``, ``employee.<field>``,
-  ``pbx.<field>`` and ``extension``.
+  current}, roles, sync_roles, pbx_user_id, sip_logins, dn)``; targets are
+  ``user.<field>``, ``employee.<field>``, ``pbx.<field>`` and ``extension``.
 - ``SyncSettings(field_mappings, role_mappings, extension=ExtensionPolicy(),
-  deletion=DeletionPolicy(), pbx=PbxPolicy(),
-  protected_user_ids, protected_anchors, link_existing="none"|"login"|"email",
-  create_employees=True, default_region="RU")``;
+  deletion=DeletionPolicy(), pbx=PbxPolicy(), protected_user_ids, protected_anchors,
+  link_existing="none"|"login"|"email", create_employees=True, default_region="RU")``;
   ``FieldMapping(attribute, target, transforms=("first", "trim"),
-  rule="always"|"create_only"|"when_empty"|"ignore")``;
-  ``RoleMapping(group_dn, groups=(xmlids), mango_role=None)``.
+  rule="always"|"create_only"|"when_empty"|"ignore")``; ``RoleMapping(group_dn,
+  groups=(xmlids), mango_role=None)``.
 - ``Plan``: ``creates``, ``links``, ``updates`` (``FieldChange(target, old, new)``),
-  ``reactivations``, ``archives``,
-  ``role_changes`` (store ``sync_roles``), ``pbx`` (``PbxOperation(op, anchor, key,
-  pbx_user_id, payload, after)``,
-  op in link/member_create/member_update/member_delete/sip_create), ``held``,
-  ``skipped``, ``needs_lookup``,
-  ``requires_confirmation``, ``summary()``, ``to_dict(include_secrets=False)``.
+  ``reactivations``, ``archives``, ``role_changes`` (store ``sync_roles``), ``pbx``
+  (``PbxOperation(op, anchor, key, pbx_user_id, payload, after)``, op in link,
+  member_create, member_update, member_delete, sip_create), ``held``, ``skipped``,
+  ``needs_lookup``, ``requires_confirmation``, ``summary()``,
+  ``to_dict(include_secrets=False)``.
 
-Two-pass departures: plan → ``reader.confirm_departures(plan.needs_lookup)`` → plan
-again with ``confirmations``.
+Departures take two passes: plan → ``reader.confirm_departures(plan.needs_lookup)`` →
+plan again with ``confirmations``.
 """
 
 import base64
@@ -128,11 +112,9 @@ def normalize_guid(value):
     """Canonical anchor: lower-case UUID text.
 
     AD sends ``objectGUID`` as 16 bytes in Microsoft's mixed-endian layout
-    (``bytes_le``);
-    OpenLDAP's ``entryUUID`` is already text. Braced, hex or base64 forms (seen in
-    exports
-    and ldap3's formatted output) are accepted too so the same person never gets two
-    keys.
+    (``bytes_le``); OpenLDAP's ``entryUUID`` is already text. Braced, hex or base64
+    forms (seen in exports and ldap3's formatted output) are accepted too so the same
+    person never gets two keys.
     """
     if value is None:
         raise ValueError("empty directory identifier")
@@ -175,9 +157,8 @@ def normalize_dn(dn):
     removed.
 
     DNs are case-insensitive for the attribute types used in practice (cn, ou, dc, uid),
-    and
-    directories echo them back with varying case/spacing (``CN=PBX,OU=x`` vs ``cn=pbx,
-    ou=x``).
+    and directories echo them back with varying case/spacing (``CN=PBX,OU=x`` vs
+    ``cn=pbx, ou=x``).
     """
     if not dn:
         return ""
@@ -219,8 +200,7 @@ def _as_datetime(now):
 
 
 def ad_account_disabled(attributes, now=None):
-    """Why AD considers this account unusable: ``"disabled"``, ``"expired"`` or
-    ``None``.
+    """Why AD considers this account unusable: ``"disabled"``, ``"expired"`` or ``None``.
 
     ``attributes`` maps lower-case names to value lists (as in :class:`DirectoryEntry`).
     """
@@ -331,10 +311,9 @@ class Watermark:
     """Where the next delta read starts.
 
     ``usn``: AD ``highestCommittedUSN`` taken *before* the read (uSNChanged is per DC,
-    so
-    ``server`` pins the DC's ``dsServiceName``); ``time``: the server's (AD
-    ``currentTime``) or,
-    for OpenLDAP, the client's clock at the start of the read, as generalized time.
+    so ``server`` pins the DC's ``dsServiceName``); ``time``: the server's (AD
+    ``currentTime``) or, for OpenLDAP, the client's clock at the start of the read, as
+    generalized time.
     """
 
     kind: str  # "ad" | "openldap"

@@ -64,6 +64,10 @@ class MangoRateLimited(MangoResultError):
     """HTTP 429 / 4290 / 5008: over the rate limit; the client backs off."""
 
 
+class MangoDeferred(MangoError):
+    """Not sent: deferrable work waits while a recent 3xxx could become a lockout."""
+
+
 class MangoLockedOut(MangoError):
     """HTTP 401: the API is locked for 2 minutes after a second invalid request."""
 

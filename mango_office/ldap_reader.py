@@ -3,15 +3,12 @@
 Rules this module keeps (reference ldap-sync.md §4, §5):
 
 * certificates are verified by default, against a CA given as PEM data or file, with the
-  host
-  name checked by the standard library (ldap3's own ``Tls()`` verifies nothing by
+  host name checked by the standard library (ldap3's own ``Tls()`` verifies nothing by
   default);
 * every page of a paged search is checked: ``sizeLimitExceeded`` and any other
-  non-success
-  result make the scan *incomplete*, never silently shorter;
+  non-success result make the scan *incomplete*, never silently shorter;
 * an outage or error never raises out of a scan: the caller gets ``complete=False`` and
-  the
-  entries read so far (enough to create/update, never enough to archive anyone);
+  the entries read so far (enough to create/update, never enough to archive anyone);
 * identities are keyed by ``objectGUID`` / ``entryUUID``, never by DN or login.
 """
 
@@ -288,12 +285,11 @@ class ConnectionReport:
 
 
 class _VerifyingTls(ldap3.Tls):
-    """TLS through a standard-library context: chain *and* host name verified by
-    OpenSSL.
+    """TLS through a standard-library context: chain *and* host name verified by OpenSSL.
 
     ldap3's own check uses ``ssl.match_hostname`` (gone in Python 3.12) and only when it
-    does
-    the handshake itself; the context below checks on every path (LDAPS and StartTLS).
+    does the handshake itself; the context below checks on every path (LDAPS and
+    StartTLS).
     """
 
     def __init__(self, ca_pem=None, ca_file=None, verify=True, check_hostname=True):

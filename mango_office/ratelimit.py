@@ -20,6 +20,9 @@ import threading
 import time
 
 # (limit, period in seconds) per method class, reference §6.
+# Mango's penalty for repeated invalid requests lasts 2 minutes (§1.4).
+LOCKOUT_SECONDS = 120
+
 DEFAULT_LIMITS = {
     "general": (10, 1.0),
     "callback": (4, 1.0),
@@ -93,6 +96,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._spent = collections.defaultdict(list)
         self._locked_until = 0.0
+        self._last_invalid = None
 
     def _wait_time(self, name, now):
         limit, period = self.limits.get(name, self.limits["general"])
@@ -149,6 +153,21 @@ class RateLimiter:
         """Seconds left of a lockout reported by Mango (0 when not locked)."""
         with self._lock:
             return max(0.0, self._locked_until - self._clock())
+
+    # Mango tolerates one invalid (3xxx) request per 2 minutes; the second locks
+    # the API. Work that may be refused and can wait (a recording that might not be
+    # stored yet) holds back while a strike is on record, so it never becomes the
+    # second one and takes click-to-call down with it.
+    def note_invalid(self):
+        with self._lock:
+            self._last_invalid = self._clock()
+
+    def invalid_strike_for(self, window=LOCKOUT_SECONDS):
+        """Seconds until the last 3xxx no longer counts (0 when there is none)."""
+        with self._lock:
+            if self._last_invalid is None:
+                return 0.0
+            return max(0.0, self._last_invalid + window - self._clock())
 
 
 _shared = {}

@@ -14,10 +14,8 @@ Plain context managers (usable from pytest, from Odoo's test runner and from scr
         ad.disable_user(dn)
 
 pytest: ``slapd`` and ``samba_ad`` are session fixtures defined here (import them into a
-test module or
-a conftest). They skip, with the reason, when the server cannot run (packages missing
-and no root to
-install them; Samba without root).
+test module or a conftest). They skip, with the reason, when the server cannot run
+(packages missing and no root to install them; Samba without root).
 
 Odoo tests (mango_ldap/tests) can load this file by path, it only needs ldap3 and the
 standard library:

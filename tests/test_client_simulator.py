@@ -388,3 +388,21 @@ def test_tls_simulator(certificate):
         )
         with pytest.raises(errors.MangoCertificateError):
             default.balance()
+
+
+def test_early_recording_is_held_back_instead_of_risking_a_lockout(client, sim):
+    """A recording not stored yet answers 3320 (a 3xxx). A second try within 2
+    minutes would be the second invalid request and lock the whole API, so the
+    client keeps it local while click-to-call still goes through."""
+    sim.add_fault("recording_not_ready", count=5)
+    with pytest.raises(errors.MangoRequestError) as refused:
+        client.recording("MToxMDAwNjA4NTo1MDA5NDExMDIyOjE=")
+    assert refused.value.code == 3320
+    sent = len(sim.commands("queries/recording/post"))
+    with pytest.raises(errors.MangoDeferred) as deferred:
+        client.recording("MToxMDAwNjA4NTo1MDA5NDExMDIyOjE=")
+    assert 0 < deferred.value.retry_after <= 120
+    assert len(sim.commands("queries/recording/post")) == sent, "nothing was sent"
+    # Work that cannot wait is not held back, and the API is not locked.
+    assert client.callback("101", "79161234567")
+    assert client.rate_limiter.locked_for() == 0

@@ -19,6 +19,7 @@ import logging
 
 from odoo import http
 from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from mango_office import signing
 from mango_office.events import EventParseError
@@ -57,6 +58,10 @@ class MangoWebhookController(http.Controller):
         path = request.httprequest.path[len(WEBHOOK_BASE) + 1 :].strip("/")
         try:
             return self._mango_receive(path)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # Two deliveries of one event racing: Odoo replays the request, and
+            # the second one then finds the first one's row.
+            raise
         except Exception:
             # The boundary: whatever went wrong, Mango (or a prober) gets a short
             # answer, never a traceback; the server log keeps the details.

@@ -11,6 +11,8 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+from psycopg2 import errors as pg_errors
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import create_index, index_exists
@@ -26,6 +28,19 @@ MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 BATCH_SIZE = 200
+# Two workers folding one call at once: the loser's write fails (the
+# transaction's snapshot predates the winner's commit) and is retried shortly.
+RACE_DELAY = timedelta(seconds=5)
+RACE_ERRORS = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+    pg_errors.UniqueViolation,
+)
+
+
+class CallBusy(Exception):
+    """Another worker is folding this call right now."""
 
 # Event classes that say something about a call identified by its entry_id.
 CALL_EVENT_TYPES = (
@@ -247,8 +262,6 @@ class MangoEvent(models.Model):
                 groups[(event.account_id.id, entry_id)].append(event.id)
             else:
                 others.append((event, parsed))
-        # Sorted keys: two workers locking the same calls take the advisory locks in
-        # the same order and cannot deadlock.
         for (account_id, entry_id), ids in sorted(groups.items()):
             events = self.browse(ids)
             self._mango_run_isolated(
@@ -281,9 +294,34 @@ class MangoEvent(models.Model):
         try:
             with self.env.cr.savepoint():
                 work()
+        except (CallBusy, *RACE_ERRORS) as exc:
+            _logger.debug("Mango event(s) %s deferred: %s", events.ids, exc)
+            events._mango_defer(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the event
-            _logger.info("Mango event(s) %s failed: %s", events.ids, type(exc).__name__)
+            _logger.info(
+                "Mango event(s) %s failed: %s", events.ids, type(exc).__name__
+            )
             events._mango_mark_failed(exc)
+
+    def _mango_defer(self, exc):
+        """Leave events pending a few seconds after losing a race for their call;
+        a race that never ends (a bug, not a race) still ends up failed."""
+        now = fields.Datetime.now()
+        for event in self:
+            if event.attempts + 1 >= MAX_ATTEMPTS:
+                event._mango_mark_failed(exc)
+            else:
+                event.write(
+                    {
+                        "attempts": event.attempts + 1,
+                        "next_attempt_at": now + RACE_DELAY,
+                    }
+                )
+        cron = self.env.ref(
+            "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
+        )
+        if cron:
+            cron.sudo()._trigger(now + RACE_DELAY)
 
     def _mango_mark_failed(self, exc):
         now = fields.Datetime.now()
@@ -349,11 +387,17 @@ class MangoEvent(models.Model):
         is order- and duplicate-independent, so whatever order events arrived and
         were processed in, the record ends up equal to an in-order delivery.
         """
-        # Events of one call may be claimed by two workers at once; the lock makes
-        # the second wait and then read the first one's committed events and call.
+        # Events of one call may be claimed by two workers at once. The second
+        # one gives way instead of waiting: its snapshot predates the first one's
+        # commit, so it could not see the result anyway.
         self.env.cr.execute(
-            SQL("SELECT pg_advisory_xact_lock(%s)", _advisory_key(account_id, entry_id))
+            SQL(
+                "SELECT pg_try_advisory_xact_lock(%s)",
+                _advisory_key(account_id, entry_id),
+            )
         )
+        if not self.env.cr.fetchone()[0]:
+            raise CallBusy(entry_id)
         parsed = self._mango_stored_events_of_call(account_id, entry_id)
         folded = mango_calls.fold(parsed.values()).get(entry_id)
         if folded is None:

@@ -229,6 +229,10 @@ class TestClickToCall(MangoClickCase):
             {"name": "Big deal", "partner_id": self.partner.id, "phone": CUSTOMER}
         )
         answer = self.click(self.agent_101, CUSTOMER, lead)
+        click = self.env["mango.click.to.call"].search(
+            [("command_id", "=", answer["command_id"])]
+        )
+        self.assertEqual((click.lead_id, click.partner_id), (lead, self.partner))
         self.mango_ingest(self.wait_deliveries(answer["command_id"]))
         self.mango_process_all()
         call = (

@@ -1,12 +1,10 @@
 #!/usr/bin/env python3
-"""Generate the sample OpenLDAP directory loaded by scripts/ldap/slapd.sh (LDIF on
-stdout).
+"""Generate the sample OpenLDAP directory loaded by scripts/ldap/slapd.sh (LDIF on stdout).
 
     python3 scripts/ldap/sample_directory.py --base dc=example,dc=test --users 250
 
 People live in two OUs (ou=people and ou=sales,ou=people) so scope tests have something
-to
-tell apart; groups are nested (pbx-operators ⊃ sales-team ⊃ users) so the iterative
+to tell apart; groups are nested (pbx-operators ⊃ sales-team ⊃ users) so the iterative
 membership resolution is exercised. Deterministic: same arguments, same LDIF.
 """
 

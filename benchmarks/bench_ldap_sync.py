@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""Directory sync benchmark: mango_ldap against a real slapd, with the bare-ORM baseline in the same run.
+
+The script starts a throw-away OpenLDAP (``scripts/ldap/slapd.sh --users N``, sample people in
+``ou=people``, nested groups), makes private copies of a template database that has
+``mango_ldap`` installed (built on first use with ``odoo-bin -i mango_ldap``) and runs each
+measurement in its own Python process, so peak memory is per scenario:
+
+* **import**: first full import of N entries into users + employees (+ links, group grants),
+  the way the cron runs it (a commit per batch); then, in the same process, the bare-ORM
+  baseline (``res.users`` + ``hr.employee`` pairs created in batches of 250 with the same
+  context, no directory, rolled back), a re-sync with nothing changed, and a delta run after
+  100 entries changed in the directory.
+* **memory**: the same first import with 1,000 entries (``(uid=user0*)``), for the peak
+  memory comparison with the N-entry import.
+* **pbx**: provisioning of 100 people on the Mango simulator (``member/create`` + ``sip/create``
+  each) through the account's client and its rate limiter, against the simulator's limit.
+
+Targets (issue): import of 10,000 ≤ 180 s, unchanged re-sync ≤ 15 s, 100 changes ≤ 10 s, memory
+flat between 1,000 and 10,000, PBX at the documented rate (10 requests/s per product).
+
+Usage::
+
+    python3 benchmarks/bench_ldap_sync.py [--users 10000] [--template ldap_bench_tpl]
+        [--odoo /opt/odoo18/odoo-bin] [--keep-db]
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ODOO_BIN = "/opt/odoo18/odoo-bin"
+PEOPLE = "ou=people,dc=example,dc=test"
+API_KEY = "benchkey4mango0ldap0sync"
+API_SALT = "benchsalt4mango0ldap0sync0signs"
+TARGETS = {"import": 180.0, "resync": 15.0, "delta100": 10.0}
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def addons_path(odoo_bin):
+    return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
+
+
+def psql(*args, check=True):
+    return subprocess.run(["psql", "-d", "postgres", "-Atc", *args], check=check,
+                          capture_output=True, text=True)
+
+
+def db_exists(name):
+    return psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip() == "1"
+
+
+def ensure_template(name, odoo_bin):
+    if db_exists(name):
+        return
+    log(f"building template database {name} (odoo-bin -i mango_ldap)")
+    subprocess.run(
+        [sys.executable, odoo_bin, f"--addons-path={addons_path(odoo_bin)}", "-d", name,
+         "-i", "mango_ldap", "--without-demo=all", "--stop-after-init", "--log-level=warn",
+         "--http-port=18399"],
+        check=True,
+    )
+
+
+def copy_db(template, name):
+    subprocess.run(["dropdb", "--if-exists", name], check=True)
+    subprocess.run(["createdb", "-T", template, name], check=True)
+
+
+def drop_db(name):
+    subprocess.run(["dropdb", "--if-exists", name], check=False)
+
+
+def start_slapd(users):
+    out = subprocess.run(["bash", str(ROOT / "scripts/ldap/slapd.sh"), "start", "--users",
+                          str(users)], check=True, capture_output=True, text=True).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value.strip("'\"")
+    return env
+
+
+def stop_slapd(env):
+    subprocess.run(["bash", str(ROOT / "scripts/ldap/slapd.sh"), "stop", env["SLAPD_TEST_DIR"]],
+                   check=False)
+
+
+def run_worker(phase, db, ldap_env, odoo_bin, **extra):
+    cmd = [sys.executable, __file__, "--worker", phase, "--db", db, "--odoo", odoo_bin,
+           "--ldap-env", json.dumps(ldap_env), "--extra", json.dumps(extra)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stderr.write(done.stderr[-4000:])
+    if done.returncode:
+        raise RuntimeError(f"worker {phase} failed ({done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------
+# worker side (one scenario per process)
+# ----------------------------------------------------------------------------------------
+
+
+def rss_mb():
+    """Peak resident set size of this process so far (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker_env(args):
+    import odoo
+    from odoo import SUPERUSER_ID, api
+
+    odoo.tools.config.parse_config(
+        [f"--addons-path={addons_path(args.odoo)}", "-d", args.db, "--log-level=warn"]
+    )
+    registry = odoo.modules.registry.Registry(args.db)
+    cr = registry.cursor()
+    return api.Environment(cr, SUPERUSER_ID, {})
+
+
+def make_directory(env, ldap_env, user_filter=None, account=None, pbx=False):
+    from odoo import Command
+
+    host, port = ldap_env["LDAPS_URI"].split("://", 1)[1].rsplit(":", 1)
+    with open(ldap_env["LDAP_CA_FILE"], encoding="ascii") as handle:
+        ca_pem = handle.read()
+    directory = env["mango.ldap.directory"].create({
+        "name": "Benchmark slapd",
+        "directory_type": "openldap",
+        "transport": "ldaps",
+        "server_ids": [Command.create({"host": host, "port": int(port)})],
+        "ca_certificate": ca_pem,
+        "bind_dn": ldap_env["LDAP_BIND_DN"],
+        "bind_password_input": ldap_env["LDAP_BIND_PW"],
+        "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
+        "login_attribute": "uid",
+        "user_filter": user_filter or False,
+        "account_id": account.id if account else False,
+        "create_pbx_users": pbx,
+        "max_removals": 0,
+        "max_removals_percent": 0,
+    })
+    directory.action_preset_openldap()
+    directory.write({
+        "extension_policy": "range",
+        "extension_range_from": 1000,
+        "extension_range_to": 99999,
+        "role_mapping_ids": [Command.create({
+            "group_dn": "cn=pbx-operators,ou=groups,dc=example,dc=test",
+            "group_ids": [Command.set(env.ref("mango_telephony.group_mango_user").ids)],
+        })],
+    })
+    if account:
+        directory.action_fetch_pbx_options()
+    env.cr.commit()
+    return directory
+
+
+def timed_run(directory, mode="full"):
+    start = time.perf_counter()
+    run = directory._mango_run(mode=mode, dry_run=False, trigger="cron", commit=True)
+    elapsed = time.perf_counter() - start
+    return run, elapsed
+
+
+def baseline_pairs(env, count=1000, batch=250):
+    """Bare ORM: user + employee pairs, same context as the sync, no directory work."""
+    Users = env["res.users"].with_context(
+        no_reset_password=True, tracking_disable=True, mail_create_nolog=True,
+        mail_create_nosubscribe=True, mail_notrack=True)
+    Employees = env["hr.employee"].with_context(
+        tracking_disable=True, mail_create_nolog=True, mail_create_nosubscribe=True,
+        mail_notrack=True)
+    company = env.company
+    group = env.ref("base.group_user")
+    env.cr.execute("SAVEPOINT bench_baseline")
+    start = time.perf_counter()
+    for offset in range(0, count, batch):
+        users = Users.create([{
+            "name": f"Baseline {i}", "login": f"baseline{i}", "email": f"baseline{i}@example.test",
+            "company_id": company.id, "company_ids": [(6, 0, [company.id])],
+            "groups_id": [(6, 0, [group.id])],
+        } for i in range(offset, min(offset + batch, count))])
+        Employees.create([{"name": u.name, "user_id": u.id, "company_id": company.id,
+                           "job_title": "Engineer"} for u in users])
+        env.flush_all()
+    elapsed = time.perf_counter() - start
+    env.cr.execute("ROLLBACK TO SAVEPOINT bench_baseline")
+    env.invalidate_all()
+    return count / elapsed
+
+
+def change_entries(ldap_env, count, shift=0):
+    import ssl
+
+    import ldap3
+
+    host, port = ldap_env["LDAPS_URI"].split("://", 1)[1].rsplit(":", 1)
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ldap_env["LDAP_CA_FILE"])
+    server = ldap3.Server(host, port=int(port), use_ssl=True, tls=tls)
+    conn = ldap3.Connection(server, ldap_env["LDAP_ROOT_DN"], ldap_env["LDAP_ROOT_PW"],
+                            auto_bind=True, raise_exceptions=True)
+    for i in range(1, count + 1):
+        number = i * 7 + shift
+        uid = f"user{number:04d}"
+        dn = f"uid={uid},ou=sales,{PEOPLE}" if number % 5 == 0 else f"uid={uid},{PEOPLE}"
+        conn.modify(dn, {"title": [(ldap3.MODIFY_REPLACE, [f"Benchmark title {i}.{shift}"])]})
+    conn.unbind()
+
+
+def worker_import(args, ldap_env, extra):
+    env = worker_env(args)
+    directory = make_directory(env, ldap_env, user_filter=extra.get("user_filter"))
+    rss_before = rss_mb()
+    run, import_s = timed_run(directory)
+    result = {
+        "entries": run.entries_seen, "created": run.created_count, "errors": run.error_count,
+        "state": run.state, "import_s": import_s, "rss_before_mb": rss_before,
+        "rss_peak_mb": rss_mb(),
+    }
+    if extra.get("full"):
+        result["baseline_pairs_s"] = baseline_pairs(env)
+        runs = []
+        for _ in range(3):
+            rerun, seconds = timed_run(directory)
+            runs.append(seconds)
+            result["resync_changes"] = rerun.updated_count + rerun.created_count
+        result["resync_s"] = statistics.median(runs)
+        change_entries(ldap_env, 100)
+        delta, delta_s = timed_run(directory, mode="delta")
+        result.update(delta_s=delta_s, delta_updated=delta.updated_count,
+                      delta_mode=delta.mode, delta_state=delta.state)
+        # 100 other changes picked up by a full run, for comparison
+        change_entries(ldap_env, 100, shift=3)
+        full, full_s = timed_run(directory)
+        result.update(full_after_delta_s=full_s, full_updated=full.updated_count)
+    env.cr.close()
+    return result
+
+
+def worker_pbx(args, ldap_env, extra):
+    import copy
+
+    from mango_office.simulator import run_simulator
+    from mango_office.simulator.state import DEFAULT_SEED
+
+    env = worker_env(args)
+    seed = copy.deepcopy(DEFAULT_SEED)
+    seed["employee_limit"] = 100000
+    with run_simulator(api_key=API_KEY, api_salt=API_SALT, seed=seed) as sim:
+        account = env["mango.account"].create({
+            "name": "Benchmark simulator", "api_base_url": sim.base_url, "api_key": API_KEY,
+            "api_salt": API_SALT, "ip_filter_mode": "any",
+        })
+        directory = make_directory(env, ldap_env, user_filter=extra["user_filter"],
+                                   account=account, pbx=False)
+        timed_run(directory)  # users and employees first: the next run is PBX work only
+        directory.create_pbx_users = True
+        env.cr.commit()
+        before = len(sim.state.users)
+        run, seconds = timed_run(directory)
+        ops = run.pbx_count
+        created = len(sim.state.users) - before
+    env.cr.close()
+    return {"people": len(directory.link_ids), "pbx_ops": ops, "pbx_users": created,
+            "seconds": seconds, "ops_s": ops / seconds if seconds else 0.0,
+            "errors": run.error_count, "state": run.state}
+
+
+def worker_main(args):
+    ldap_env = json.loads(args.ldap_env)
+    extra = json.loads(args.extra or "{}")
+    if args.worker == "import":
+        result = worker_import(args, ldap_env, extra)
+    elif args.worker == "pbx":
+        result = worker_pbx(args, ldap_env, extra)
+    else:
+        raise SystemExit(f"unknown worker {args.worker}")
+    print(json.dumps(result))
+
+
+# ----------------------------------------------------------------------------------------
+# driver
+# ----------------------------------------------------------------------------------------
+
+
+def verdict(value, target, lower_is_better=True):
+    ok = value <= target if lower_is_better else value >= target
+    return "OK" if ok else "MISSED"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--template", default="ldap_bench_tpl")
+    parser.add_argument("--odoo", default=ODOO_BIN)
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--worker")
+    parser.add_argument("--db")
+    parser.add_argument("--ldap-env")
+    parser.add_argument("--extra")
+    args = parser.parse_args()
+    if args.worker:
+        return worker_main(args)
+
+    ensure_template(args.template, args.odoo)
+    log(f"starting slapd with {args.users} people")
+    t0 = time.perf_counter()
+    ldap_env = start_slapd(args.users)
+    log(f"slapd ready in {time.perf_counter() - t0:.0f} s")
+    dbs = {name: f"{args.template}_{name}_{os.getpid()}" for name in ("big", "small", "pbx")}
+    try:
+        for db in dbs.values():
+            copy_db(args.template, db)
+        log("scenario: import of every entry + baseline + re-sync + 100 changes")
+        big = run_worker("import", dbs["big"], ldap_env, args.odoo, full=True)
+        log("scenario: import of 1,000 entries (memory comparison)")
+        small = run_worker("import", dbs["small"], ldap_env, args.odoo,
+                           user_filter="(uid=user0*)")
+        log("scenario: PBX provisioning of 100 people on the simulator")
+        pbx = run_worker("pbx", dbs["pbx"], ldap_env, args.odoo, user_filter="(uid=user01*)")
+    finally:
+        stop_slapd(ldap_env)
+        if not args.keep_db:
+            for db in dbs.values():
+                drop_db(db)
+
+    pairs_s = big["created"] / big["import_s"]
+    small_growth = small["rss_peak_mb"] - small["rss_before_mb"]
+    big_growth = big["rss_peak_mb"] - big["rss_before_mb"]
+    rows = [
+        ("first import", f"{big['entries']} entries → {big['created']} users+employees",
+         f"{big['import_s']:.1f} s", f"≤ {TARGETS['import']:.0f} s",
+         verdict(big["import_s"], TARGETS["import"] * big["entries"] / 10000)),
+        ("  sync pairs/s vs bare ORM", f"{pairs_s:.0f} /s vs {big['baseline_pairs_s']:.0f} /s",
+         f"{pairs_s / big['baseline_pairs_s']:.0%}", "baseline", ""),
+        ("re-sync, nothing changed", f"median of 3, {big['resync_changes']} writes",
+         f"{big['resync_s']:.1f} s", f"≤ {TARGETS['resync']:.0f} s",
+         verdict(big["resync_s"], TARGETS["resync"])),
+        ("100 changed entries", f"{big['delta_mode']} run, {big['delta_updated']} updated",
+         f"{big['delta_s']:.1f} s", f"≤ {TARGETS['delta100']:.0f} s",
+         verdict(big["delta_s"], TARGETS["delta100"])),
+        ("100 other changes, full run", f"{big['full_updated']} updated",
+         f"{big['full_after_delta_s']:.1f} s", "", ""),
+        ("peak RSS growth, 1,000", f"{small['entries']} entries", f"{small_growth:.0f} MB",
+         "", ""),
+        ("peak RSS growth, 10,000", f"{big['entries']} entries", f"{big_growth:.0f} MB",
+         f"ratio {big_growth / max(small_growth, 1):.1f}×",
+         "flat" if big_growth <= 2 * max(small_growth, 1) else "GROWS"),
+        ("PBX provisioning", f"{pbx['people']} people, {pbx['pbx_ops']} API calls",
+         f"{pbx['ops_s']:.1f} req/s", "limit 10 req/s",
+         "OK" if pbx["ops_s"] <= 10.5 and not pbx["errors"] else "CHECK"),
+    ]
+    width = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    header = ("scenario", "detail", "measured", "target", "verdict")
+    width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, width, strict=True))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, width, strict=True)))
+    print()
+    print(json.dumps({"import": big, "memory_1k": small, "pbx": pbx}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
