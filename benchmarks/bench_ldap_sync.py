@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Directory sync benchmark: mango_ldap against a real slapd, with the bare-ORM baseline in the same run.
+"""Directory sync benchmark: mango_ldap on a real slapd, bare-ORM baseline in the same run.
 
 The script starts a throw-away OpenLDAP (``scripts/ldap/slapd.sh --users N``, sample people in
 ``ou=people``, nested groups), makes private copies of a template database that has
@@ -54,12 +54,19 @@ def addons_path(odoo_bin):
 
 
 def psql(*args, check=True):
-    return subprocess.run(["psql", "-d", "postgres", "-Atc", *args], check=check,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["psql", "-d", "postgres", "-Atc", *args],
+        check=check,
+        capture_output=True,
+        text=True,
+    )
 
 
 def db_exists(name):
-    return psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip() == "1"
+    return (
+        psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip()
+        == "1"
+    )
 
 
 def ensure_template(name, odoo_bin):
@@ -67,9 +74,19 @@ def ensure_template(name, odoo_bin):
         return
     log(f"building template database {name} (odoo-bin -i mango_ldap)")
     subprocess.run(
-        [sys.executable, odoo_bin, f"--addons-path={addons_path(odoo_bin)}", "-d", name,
-         "-i", "mango_ldap", "--without-demo=all", "--stop-after-init", "--log-level=warn",
-         "--http-port=18399"],
+        [
+            sys.executable,
+            odoo_bin,
+            f"--addons-path={addons_path(odoo_bin)}",
+            "-d",
+            name,
+            "-i",
+            "mango_ldap",
+            "--without-demo=all",
+            "--stop-after-init",
+            "--log-level=warn",
+            "--http-port=18399",
+        ],
         check=True,
     )
 
@@ -84,24 +101,42 @@ def drop_db(name):
 
 
 def start_slapd(users):
-    out = subprocess.run(["bash", str(ROOT / "scripts/ldap/slapd.sh"), "start", "--users",
-                          str(users)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts/ldap/slapd.sh"), "start", "--users", str(users)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     env = {}
     for line in out.splitlines():
         if line.startswith("export "):
-            key, value = line[len("export "):].split("=", 1)
+            key, value = line[len("export ") :].split("=", 1)
             env[key] = value.strip("'\"")
     return env
 
 
 def stop_slapd(env):
-    subprocess.run(["bash", str(ROOT / "scripts/ldap/slapd.sh"), "stop", env["SLAPD_TEST_DIR"]],
-                   check=False)
+    subprocess.run(
+        ["bash", str(ROOT / "scripts/ldap/slapd.sh"), "stop", env["SLAPD_TEST_DIR"]],
+        check=False,
+    )
 
 
 def run_worker(phase, db, ldap_env, odoo_bin, **extra):
-    cmd = [sys.executable, __file__, "--worker", phase, "--db", db, "--odoo", odoo_bin,
-           "--ldap-env", json.dumps(ldap_env), "--extra", json.dumps(extra)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        phase,
+        "--db",
+        db,
+        "--odoo",
+        odoo_bin,
+        "--ldap-env",
+        json.dumps(ldap_env),
+        "--extra",
+        json.dumps(extra),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     sys.stderr.write(done.stderr[-4000:])
     if done.returncode:
@@ -137,32 +172,42 @@ def make_directory(env, ldap_env, user_filter=None, account=None, pbx=False):
     host, port = ldap_env["LDAPS_URI"].split("://", 1)[1].rsplit(":", 1)
     with open(ldap_env["LDAP_CA_FILE"], encoding="ascii") as handle:
         ca_pem = handle.read()
-    directory = env["mango.ldap.directory"].create({
-        "name": "Benchmark slapd",
-        "directory_type": "openldap",
-        "transport": "ldaps",
-        "server_ids": [Command.create({"host": host, "port": int(port)})],
-        "ca_certificate": ca_pem,
-        "bind_dn": ldap_env["LDAP_BIND_DN"],
-        "bind_password_input": ldap_env["LDAP_BIND_PW"],
-        "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
-        "login_attribute": "uid",
-        "user_filter": user_filter or False,
-        "account_id": account.id if account else False,
-        "create_pbx_users": pbx,
-        "max_removals": 0,
-        "max_removals_percent": 0,
-    })
+    directory = env["mango.ldap.directory"].create(
+        {
+            "name": "Benchmark slapd",
+            "directory_type": "openldap",
+            "transport": "ldaps",
+            "server_ids": [Command.create({"host": host, "port": int(port)})],
+            "ca_certificate": ca_pem,
+            "bind_dn": ldap_env["LDAP_BIND_DN"],
+            "bind_password_input": ldap_env["LDAP_BIND_PW"],
+            "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
+            "login_attribute": "uid",
+            "user_filter": user_filter or False,
+            "account_id": account.id if account else False,
+            "create_pbx_users": pbx,
+            "max_removals": 0,
+            "max_removals_percent": 0,
+        }
+    )
     directory.action_preset_openldap()
-    directory.write({
-        "extension_policy": "range",
-        "extension_range_from": 1000,
-        "extension_range_to": 99999,
-        "role_mapping_ids": [Command.create({
-            "group_dn": "cn=pbx-operators,ou=groups,dc=example,dc=test",
-            "group_ids": [Command.set(env.ref("mango_telephony.group_mango_user").ids)],
-        })],
-    })
+    directory.write(
+        {
+            "extension_policy": "range",
+            "extension_range_from": 1000,
+            "extension_range_to": 99999,
+            "role_mapping_ids": [
+                Command.create(
+                    {
+                        "group_dn": "cn=pbx-operators,ou=groups,dc=example,dc=test",
+                        "group_ids": [
+                            Command.set(env.ref("mango_telephony.group_mango_user").ids)
+                        ],
+                    }
+                )
+            ],
+        }
+    )
     if account:
         directory.action_fetch_pbx_options()
     env.cr.commit()
@@ -179,23 +224,47 @@ def timed_run(directory, mode="full"):
 def baseline_pairs(env, count=1000, batch=250):
     """Bare ORM: user + employee pairs, same context as the sync, no directory work."""
     Users = env["res.users"].with_context(
-        no_reset_password=True, tracking_disable=True, mail_create_nolog=True,
-        mail_create_nosubscribe=True, mail_notrack=True)
+        no_reset_password=True,
+        tracking_disable=True,
+        mail_create_nolog=True,
+        mail_create_nosubscribe=True,
+        mail_notrack=True,
+    )
     Employees = env["hr.employee"].with_context(
-        tracking_disable=True, mail_create_nolog=True, mail_create_nosubscribe=True,
-        mail_notrack=True)
+        tracking_disable=True,
+        mail_create_nolog=True,
+        mail_create_nosubscribe=True,
+        mail_notrack=True,
+    )
     company = env.company
     group = env.ref("base.group_user")
     env.cr.execute("SAVEPOINT bench_baseline")
     start = time.perf_counter()
     for offset in range(0, count, batch):
-        users = Users.create([{
-            "name": f"Baseline {i}", "login": f"baseline{i}", "email": f"baseline{i}@example.test",
-            "company_id": company.id, "company_ids": [(6, 0, [company.id])],
-            "groups_id": [(6, 0, [group.id])],
-        } for i in range(offset, min(offset + batch, count))])
-        Employees.create([{"name": u.name, "user_id": u.id, "company_id": company.id,
-                           "job_title": "Engineer"} for u in users])
+        users = Users.create(
+            [
+                {
+                    "name": f"Baseline {i}",
+                    "login": f"baseline{i}",
+                    "email": f"baseline{i}@example.test",
+                    "company_id": company.id,
+                    "company_ids": [(6, 0, [company.id])],
+                    "groups_id": [(6, 0, [group.id])],
+                }
+                for i in range(offset, min(offset + batch, count))
+            ]
+        )
+        Employees.create(
+            [
+                {
+                    "name": u.name,
+                    "user_id": u.id,
+                    "company_id": company.id,
+                    "job_title": "Engineer",
+                }
+                for u in users
+            ]
+        )
         env.flush_all()
     elapsed = time.perf_counter() - start
     env.cr.execute("ROLLBACK TO SAVEPOINT bench_baseline")
@@ -211,13 +280,22 @@ def change_entries(ldap_env, count, shift=0):
     host, port = ldap_env["LDAPS_URI"].split("://", 1)[1].rsplit(":", 1)
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ldap_env["LDAP_CA_FILE"])
     server = ldap3.Server(host, port=int(port), use_ssl=True, tls=tls)
-    conn = ldap3.Connection(server, ldap_env["LDAP_ROOT_DN"], ldap_env["LDAP_ROOT_PW"],
-                            auto_bind=True, raise_exceptions=True)
+    conn = ldap3.Connection(
+        server,
+        ldap_env["LDAP_ROOT_DN"],
+        ldap_env["LDAP_ROOT_PW"],
+        auto_bind=True,
+        raise_exceptions=True,
+    )
     for i in range(1, count + 1):
         number = i * 7 + shift
         uid = f"user{number:04d}"
-        dn = f"uid={uid},ou=sales,{PEOPLE}" if number % 5 == 0 else f"uid={uid},{PEOPLE}"
-        conn.modify(dn, {"title": [(ldap3.MODIFY_REPLACE, [f"Benchmark title {i}.{shift}"])]})
+        dn = (
+            f"uid={uid},ou=sales,{PEOPLE}" if number % 5 == 0 else f"uid={uid},{PEOPLE}"
+        )
+        conn.modify(
+            dn, {"title": [(ldap3.MODIFY_REPLACE, [f"Benchmark title {i}.{shift}"])]}
+        )
     conn.unbind()
 
 
@@ -227,8 +305,12 @@ def worker_import(args, ldap_env, extra):
     rss_before = rss_mb()
     run, import_s = timed_run(directory)
     result = {
-        "entries": run.entries_seen, "created": run.created_count, "errors": run.error_count,
-        "state": run.state, "import_s": import_s, "rss_before_mb": rss_before,
+        "entries": run.entries_seen,
+        "created": run.created_count,
+        "errors": run.error_count,
+        "state": run.state,
+        "import_s": import_s,
+        "rss_before_mb": rss_before,
         "rss_peak_mb": rss_mb(),
     }
     if extra.get("full"):
@@ -241,8 +323,12 @@ def worker_import(args, ldap_env, extra):
         result["resync_s"] = statistics.median(runs)
         change_entries(ldap_env, 100)
         delta, delta_s = timed_run(directory, mode="delta")
-        result.update(delta_s=delta_s, delta_updated=delta.updated_count,
-                      delta_mode=delta.mode, delta_state=delta.state)
+        result.update(
+            delta_s=delta_s,
+            delta_updated=delta.updated_count,
+            delta_mode=delta.mode,
+            delta_state=delta.state,
+        )
         # 100 other changes picked up by a full run, for comparison
         change_entries(ldap_env, 100, shift=3)
         full, full_s = timed_run(directory)
@@ -261,12 +347,18 @@ def worker_pbx(args, ldap_env, extra):
     seed = copy.deepcopy(DEFAULT_SEED)
     seed["employee_limit"] = 100000
     with run_simulator(api_key=API_KEY, api_salt=API_SALT, seed=seed) as sim:
-        account = env["mango.account"].create({
-            "name": "Benchmark simulator", "api_base_url": sim.base_url, "api_key": API_KEY,
-            "api_salt": API_SALT, "ip_filter_mode": "any",
-        })
-        directory = make_directory(env, ldap_env, user_filter=extra["user_filter"],
-                                   account=account, pbx=False)
+        account = env["mango.account"].create(
+            {
+                "name": "Benchmark simulator",
+                "api_base_url": sim.base_url,
+                "api_key": API_KEY,
+                "api_salt": API_SALT,
+                "ip_filter_mode": "any",
+            }
+        )
+        directory = make_directory(
+            env, ldap_env, user_filter=extra["user_filter"], account=account, pbx=False
+        )
         timed_run(directory)  # users and employees first: the next run is PBX work only
         directory.create_pbx_users = True
         env.cr.commit()
@@ -275,9 +367,15 @@ def worker_pbx(args, ldap_env, extra):
         ops = run.pbx_count
         created = len(sim.state.users) - before
     env.cr.close()
-    return {"people": len(directory.link_ids), "pbx_ops": ops, "pbx_users": created,
-            "seconds": seconds, "ops_s": ops / seconds if seconds else 0.0,
-            "errors": run.error_count, "state": run.state}
+    return {
+        "people": len(directory.link_ids),
+        "pbx_ops": ops,
+        "pbx_users": created,
+        "seconds": seconds,
+        "ops_s": ops / seconds if seconds else 0.0,
+        "errors": run.error_count,
+        "state": run.state,
+    }
 
 
 def worker_main(args):
@@ -321,17 +419,23 @@ def main():
     t0 = time.perf_counter()
     ldap_env = start_slapd(args.users)
     log(f"slapd ready in {time.perf_counter() - t0:.0f} s")
-    dbs = {name: f"{args.template}_{name}_{os.getpid()}" for name in ("big", "small", "pbx")}
+    dbs = {
+        name: f"{args.template}_{name}_{os.getpid()}"
+        for name in ("big", "small", "pbx")
+    }
     try:
         for db in dbs.values():
             copy_db(args.template, db)
         log("scenario: import of every entry + baseline + re-sync + 100 changes")
         big = run_worker("import", dbs["big"], ldap_env, args.odoo, full=True)
         log("scenario: import of 1,000 entries (memory comparison)")
-        small = run_worker("import", dbs["small"], ldap_env, args.odoo,
-                           user_filter="(uid=user0*)")
+        small = run_worker(
+            "import", dbs["small"], ldap_env, args.odoo, user_filter="(uid=user0*)"
+        )
         log("scenario: PBX provisioning of 100 people on the simulator")
-        pbx = run_worker("pbx", dbs["pbx"], ldap_env, args.odoo, user_filter="(uid=user01*)")
+        pbx = run_worker(
+            "pbx", dbs["pbx"], ldap_env, args.odoo, user_filter="(uid=user01*)"
+        )
     finally:
         stop_slapd(ldap_env)
         if not args.keep_db:
@@ -342,27 +446,62 @@ def main():
     small_growth = small["rss_peak_mb"] - small["rss_before_mb"]
     big_growth = big["rss_peak_mb"] - big["rss_before_mb"]
     rows = [
-        ("first import", f"{big['entries']} entries → {big['created']} users+employees",
-         f"{big['import_s']:.1f} s", f"≤ {TARGETS['import']:.0f} s",
-         verdict(big["import_s"], TARGETS["import"] * big["entries"] / 10000)),
-        ("  sync pairs/s vs bare ORM", f"{pairs_s:.0f} /s vs {big['baseline_pairs_s']:.0f} /s",
-         f"{pairs_s / big['baseline_pairs_s']:.0%}", "baseline", ""),
-        ("re-sync, nothing changed", f"median of 3, {big['resync_changes']} writes",
-         f"{big['resync_s']:.1f} s", f"≤ {TARGETS['resync']:.0f} s",
-         verdict(big["resync_s"], TARGETS["resync"])),
-        ("100 changed entries", f"{big['delta_mode']} run, {big['delta_updated']} updated",
-         f"{big['delta_s']:.1f} s", f"≤ {TARGETS['delta100']:.0f} s",
-         verdict(big["delta_s"], TARGETS["delta100"])),
-        ("100 other changes, full run", f"{big['full_updated']} updated",
-         f"{big['full_after_delta_s']:.1f} s", "", ""),
-        ("peak RSS growth, 1,000", f"{small['entries']} entries", f"{small_growth:.0f} MB",
-         "", ""),
-        ("peak RSS growth, 10,000", f"{big['entries']} entries", f"{big_growth:.0f} MB",
-         f"ratio {big_growth / max(small_growth, 1):.1f}×",
-         "flat" if big_growth <= 2 * max(small_growth, 1) else "GROWS"),
-        ("PBX provisioning", f"{pbx['people']} people, {pbx['pbx_ops']} API calls",
-         f"{pbx['ops_s']:.1f} req/s", "limit 10 req/s",
-         "OK" if pbx["ops_s"] <= 10.5 and not pbx["errors"] else "CHECK"),
+        (
+            "first import",
+            f"{big['entries']} entries → {big['created']} users+employees",
+            f"{big['import_s']:.1f} s",
+            f"≤ {TARGETS['import']:.0f} s",
+            verdict(big["import_s"], TARGETS["import"] * big["entries"] / 10000),
+        ),
+        (
+            "  sync pairs/s vs bare ORM",
+            f"{pairs_s:.0f} /s vs {big['baseline_pairs_s']:.0f} /s",
+            f"{pairs_s / big['baseline_pairs_s']:.0%}",
+            "baseline",
+            "",
+        ),
+        (
+            "re-sync, nothing changed",
+            f"median of 3, {big['resync_changes']} writes",
+            f"{big['resync_s']:.1f} s",
+            f"≤ {TARGETS['resync']:.0f} s",
+            verdict(big["resync_s"], TARGETS["resync"]),
+        ),
+        (
+            "100 changed entries",
+            f"{big['delta_mode']} run, {big['delta_updated']} updated",
+            f"{big['delta_s']:.1f} s",
+            f"≤ {TARGETS['delta100']:.0f} s",
+            verdict(big["delta_s"], TARGETS["delta100"]),
+        ),
+        (
+            "100 other changes, full run",
+            f"{big['full_updated']} updated",
+            f"{big['full_after_delta_s']:.1f} s",
+            "",
+            "",
+        ),
+        (
+            "peak RSS growth, 1,000",
+            f"{small['entries']} entries",
+            f"{small_growth:.0f} MB",
+            "",
+            "",
+        ),
+        (
+            "peak RSS growth, 10,000",
+            f"{big['entries']} entries",
+            f"{big_growth:.0f} MB",
+            f"ratio {big_growth / max(small_growth, 1):.1f}×",
+            "flat" if big_growth <= 2 * max(small_growth, 1) else "GROWS",
+        ),
+        (
+            "PBX provisioning",
+            f"{pbx['people']} people, {pbx['pbx_ops']} API calls",
+            f"{pbx['ops_s']:.1f} req/s",
+            "limit 10 req/s",
+            "OK" if pbx["ops_s"] <= 10.5 and not pbx["errors"] else "CHECK",
+        ),
     ]
     width = [max(len(str(r[i])) for r in rows) for i in range(5)]
     header = ("scenario", "detail", "measured", "target", "verdict")

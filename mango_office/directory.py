@@ -72,6 +72,7 @@ plan again with ``confirmations``.
 """
 
 import base64
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -112,9 +113,9 @@ def normalize_guid(value):
     """Canonical anchor: lower-case UUID text.
 
     AD sends ``objectGUID`` as 16 bytes in Microsoft's mixed-endian layout
-    (``bytes_le``); OpenLDAP's ``entryUUID`` is already text. Braced, hex or base64
-    forms (seen in exports and ldap3's formatted output) are accepted too so the same
-    person never gets two keys.
+    (``bytes_le``); OpenLDAP's ``entryUUID`` is already text. Braced text (ldap3's
+    formatted output), raw bytes as 32 hex digits (ldbsearch/PowerShell dumps) and
+    base64 (LDIF exports) are accepted too so the same person never gets two keys.
     """
     if value is None:
         raise ValueError("empty directory identifier")
@@ -128,10 +129,10 @@ def normalize_guid(value):
     text = str(value).strip()
     if not text:
         raise ValueError("empty directory identifier")
-    try:
+    if re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        return str(uuid.UUID(bytes_le=bytes.fromhex(text)))
+    with contextlib.suppress(ValueError):
         return str(uuid.UUID(text.strip("{}")))
-    except ValueError:
-        pass
     try:
         raw = base64.b64decode(text, validate=True)
     except ValueError:
@@ -206,12 +207,8 @@ def ad_account_disabled(attributes, now=None):
     """
     attrs = {str(k).lower(): v for k, v in (attributes or {}).items()}
     uac = _first(attrs.get("useraccountcontrol"))
-    if uac not in (None, ""):
-        try:
-            if int(uac) & UAC_ACCOUNTDISABLE:
-                return "disabled"
-        except ValueError:
-            pass
+    if str(uac or "").lstrip("-").isdigit() and int(uac) & UAC_ACCOUNTDISABLE:
+        return "disabled"
     expires = filetime_to_datetime(_first(attrs.get("accountexpires")))
     if expires is not None and expires <= _as_datetime(now):
         return "expired"
@@ -1529,7 +1526,7 @@ class _Planner:
             return found[0], "email", True
         return None, None, True
 
-    def create(self, entry, values, sources):
+    def plan_create(self, entry, values, sources):
         anchor = entry.anchor
         login = _norm(values.get("user.login"))
         if not login:
@@ -2032,7 +2029,7 @@ class _Planner:
                     self.plan.skipped.append((anchor, f"account_{gone}"))
                 continue
             if rec is None:
-                self.create(entry, values, sources)
+                self.plan_create(entry, values, sources)
                 continue
             if not rec.active:
                 if not rec.archived_by_sync:

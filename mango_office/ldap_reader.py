@@ -12,6 +12,7 @@ Rules this module keeps (reference ldap-sync.md §4, §5):
 * identities are keyed by ``objectGUID`` / ``entryUUID``, never by DN or login.
 """
 
+import contextlib
 import datetime as dt
 import re
 import socket
@@ -361,12 +362,7 @@ class _Session:
         self.server = server
 
     def close(self):
-        try:
-            self.conn.unbind()
-        except LDAPException:
-            pass
-        except OSError:
-            pass
+        _quiet_close(self.conn)
 
 
 class DirectoryReader:
@@ -1017,13 +1013,10 @@ def _short(exc):
 
 
 def _quiet_close(conn):
-    try:
+    # Closing a connection that already failed: nothing useful to report.
+    with contextlib.suppress(LDAPException, OSError):
         conn.unbind()
-    except (LDAPException, OSError):
-        pass
     sock = getattr(conn, "socket", None)
     if isinstance(sock, socket.socket):
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass

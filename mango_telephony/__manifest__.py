@@ -33,6 +33,7 @@
         "views/res_users_preferences_views.xml",
         "views/mango_call_stat_views.xml",
     ],
+    "demo": ["demo/mango_telephony_demo.xml"],
     "assets": {
         "web.assets_backend": [
             "mango_telephony/static/src/click_to_call/**/*",

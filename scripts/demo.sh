@@ -8,7 +8,9 @@
 # Ctrl-C stops everything and removes the database.
 #
 # Options (environment): MANGO_DEMO_PORT (Odoo, 8069), MANGO_SIM_PORT (8070),
-# MANGO_SIM_SEED (a simulator seed JSON; default: the simulator's demo PBX).
+# MANGO_SIM_SEED (a simulator seed JSON; default: the simulator's demo PBX),
+# MANGO_DEMO_PLAY_EVERY (seconds between the simulator's live demo calls, 20; 0: none),
+# MANGO_DEMO_LDAP (1: start the bundled slapd for the directory-sync demo; 0: don't).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$MANGO_ROOT"
@@ -41,6 +43,12 @@ fi
 
 sim_args=(--host 127.0.0.1 --port "$sim_port" --webhook-url "http://127.0.0.1:$odoo_port/mango")
 [ -n "$seed" ] && sim_args+=(--seed "$seed")
+play_every="${MANGO_DEMO_PLAY_EVERY:-20}"
+if [ "$play_every" != 0 ]; then
+    # Customers of mango_telephony's demo data, so the incoming card names them.
+    sim_args+=(--play-every "$play_every" --play-extensions 101,102,103
+        --play-numbers 74956123450,79164123321,78126432109,79856417710,79266418899,358504123456,79776412030,79991234567)
+fi
 mango_log "simulator: python3 -m mango_office.simulator ${sim_args[*]}"
 python3 -m mango_office.simulator --api-key "$api_key" --api-salt "$api_salt" "${sim_args[@]}" \
     >"$run_dir/simulator.log" 2>&1 &
@@ -98,6 +106,29 @@ for action in ("action_mango_test_connection", "action_mango_refresh_lines"):
 print("account", account.id, account.connection_state if "connection_state" in account else "")
 EOF
 grep -E '^(account|action_)' "$run_dir/wire.log" >&2 || true
+
+# The directory-sync demo reads the bundled slapd's sample directory (250 people).
+if [ "${MANGO_DEMO_LDAP:-1}" = 1 ] && [[ ",$addons," == *,mango_ldap,* ]] \
+    && [ -f scripts/ldap/slapd.sh ]; then
+    bash scripts/ldap/ensure-packages.sh slapd >&2 || true
+    if slapd_env="$(bash scripts/ldap/slapd.sh start 2>"$run_dir/slapd.log")"; then
+        eval "$(grep '^export ' <<<"$slapd_env")"
+        mango_on_exit "bash scripts/ldap/slapd.sh stop '$SLAPD_TEST_DIR' >/dev/null 2>&1"
+        export LDAP_URI LDAPS_URI LDAP_BASE_DN LDAP_BIND_DN LDAP_BIND_PW LDAP_CA_FILE
+        mango_log "sample directory: slapd on $LDAPS_URI ($LDAP_SAMPLE_USERS people)"
+    else
+        mango_log "slapd did not start (see $run_dir/slapd.log): no directory-sync demo"
+    fi
+fi
+
+# Demo users' extensions, a month of call history played by the simulator and
+# ingested as webhook events, the website call-back widget, the LDAP directory.
+mango_log "loading the demo call history and wiring the widget and directory (log: $run_dir/setup.log)"
+MANGO_SIM_CONTROL="http://127.0.0.1:$sim_port/_sim" \
+    "${odoo_cmd[@]}" shell "${odoo_common[@]}" --no-http <scripts/demo_setup.py \
+    >"$run_dir/setup.log" 2>&1 \
+    || { tail -n 40 "$run_dir/setup.log" >&2; mango_die "demo setup failed"; }
+grep '^\[demo-setup\]' "$run_dir/setup.log" >&2 || true
 
 cat >&2 <<EOF
 

@@ -3,25 +3,26 @@
 Plain context managers (usable from pytest, from Odoo's test runner and from scripts):
 
     from ldap_servers import slapd_server, samba_ad_server
-    with slapd_server() as ldap:            # scripts/ldap/slapd.sh, sample directory of
-    250 people
-        ldap.uri, ldap.ldaps_uri, ldap.base_dn, ldap.bind_dn, ldap.password,
-        ldap.ca_file
+
+    with slapd_server() as ldap:  # scripts/ldap/slapd.sh, 250 sample people
+        ldap.uri, ldap.ldaps_uri, ldap.base_dn, ldap.bind_dn, ldap.password
         dn = ldap.add_user("jdoe", cn="John Doe", mail="jdoe@example.test")
-        ldap.move(dn, "ou=sales,ou=people," + ldap.base_dn); ldap.delete(dn)
-    with samba_ad_server() as ad:           # scripts/ldap/samba-ad.sh, root only
-        dn = ad.add_user("jdoe", displayName="John Doe", ipPhone="201");
+        dn = ldap.move(dn, ldap.sales_dn)
+        ldap.delete(dn)
+
+    with samba_ad_server() as ad:  # scripts/ldap/samba-ad.sh, root only
+        dn = ad.add_user("jdoe", displayName="John Doe", ipPhone="201")
         ad.disable_user(dn)
 
 pytest: ``slapd`` and ``samba_ad`` are session fixtures defined here (import them into a
 test module or a conftest). They skip, with the reason, when the server cannot run
 (packages missing and no root to install them; Samba without root).
 
-Odoo tests (mango_ldap/tests) can load this file by path, it only needs ldap3 and the
+Odoo tests (mango_ldap/tests) can load this file by path; it needs only ldap3 and the
 standard library:
 
-    spec = importlib.util.spec_from_file_location("mango_ldap_servers", REPO / "tests" /
-    "ldap_servers.py")
+    path = REPO / "tests" / "ldap_servers.py"
+    spec = importlib.util.spec_from_file_location("mango_ldap_servers", path)
 """
 
 import contextlib

@@ -54,8 +54,8 @@ class MangoLdapMapping(models.Model):
         "ir.model.fields",
         string="Field",
         ondelete="cascade",
-        domain="[('model', '=', target_model), ('store', '=', True), "
-        "('readonly', '=', False), ('ttype', 'in', %s)]" % (list(SUPPORTED_TTYPES),),
+        domain=f"[('model', '=', target_model), ('store', '=', True), "
+        f"('readonly', '=', False), ('ttype', 'in', {list(SUPPORTED_TTYPES)})]",
     )
     pbx_field = fields.Selection(PBX_FIELDS, string="PBX field")
     transform = fields.Selection(

@@ -6,20 +6,19 @@ test helpers. A test class whose server cannot start (no slapd/samba package, Sa
 without root) is skipped with the reason.
 """
 
+import copy
 import os
 import shutil
 import ssl
 import subprocess
-from pathlib import Path
-
-import copy
 import unittest
+from pathlib import Path
 
 import ldap3
 
-from mango_office.simulator.state import DEFAULT_SEED
-
 from odoo.addons.mango_telephony.tests.common import MangoSimulatorCase
+
+from mango_office.simulator.state import DEFAULT_SEED
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "ldap"
@@ -29,7 +28,7 @@ def _parse_exports(text):
     env = {}
     for line in text.splitlines():
         if line.startswith("export "):
-            key, value = line[len("export "):].split("=", 1)
+            key, value = line[len("export ") :].split("=", 1)
             env[key] = value.strip().strip("'").strip('"')
     return env
 
@@ -51,29 +50,46 @@ class DirectoryServer:
             raise FileNotFoundError(f"{self.script} is missing")
         done = subprocess.run(
             ["bash", str(self.script), "start", *self.args],
-            check=True, capture_output=True, text=True, timeout=300,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         self.env = _parse_exports(done.stdout)
         return self
 
     def stop(self):
         if self.dir:
-            subprocess.run(["bash", str(self.script), "stop", self.dir], check=False,
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                ["bash", str(self.script), "stop", self.dir],
+                check=False,
+                capture_output=True,
+                timeout=120,
+            )
 
     def pause(self):
-        subprocess.run(["bash", str(self.script), "pause", self.dir], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["bash", str(self.script), "pause", self.dir],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def resume(self):
         """Start the paused daemon again (no-op when it already runs)."""
-        subprocess.run(["bash", str(self.script), "resume", self.dir], check=False,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["bash", str(self.script), "resume", self.dir],
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 def start_slapd(users=20):
     if not (shutil.which("slapd") or os.path.exists("/usr/sbin/slapd")):
-        raise FileNotFoundError("slapd is not installed (scripts/ldap/ensure-packages.sh)")
+        raise FileNotFoundError(
+            "slapd is not installed (scripts/ldap/ensure-packages.sh)"
+        )
     return DirectoryServer("slapd.sh", "--users", str(users)).start()
 
 
@@ -99,15 +115,21 @@ class LdapAdmin:
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
         host, port = host_port(uri)
         self.use_ssl = uri.startswith("ldaps")
-        self.server = ldap3.Server(host, port=port, use_ssl=self.use_ssl, tls=tls,
-                                   connect_timeout=10)
+        self.server = ldap3.Server(
+            host, port=port, use_ssl=self.use_ssl, tls=tls, connect_timeout=10
+        )
         self.bind_dn = bind_dn
         self.password = password
 
     def _conn(self):
         return ldap3.Connection(
-            self.server, self.bind_dn, self.password, raise_exceptions=True,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS if self.use_ssl else ldap3.AUTO_BIND_TLS_BEFORE_BIND,
+            self.server,
+            self.bind_dn,
+            self.password,
+            raise_exceptions=True,
+            auto_bind=ldap3.AUTO_BIND_NO_TLS
+            if self.use_ssl
+            else ldap3.AUTO_BIND_TLS_BEFORE_BIND,
         )
 
     def _do(self, method, *args, **kwargs):
@@ -118,18 +140,30 @@ class LdapAdmin:
             conn.unbind()
 
     def modify(self, dn, **changes):
-        self._do("modify", dn, {
-            name: [(ldap3.MODIFY_REPLACE, value if isinstance(value, list) else [value])]
-            if value is not None else [(ldap3.MODIFY_DELETE, [])]
-            for name, value in changes.items()
-        })
+        self._do(
+            "modify",
+            dn,
+            {
+                name: [
+                    (
+                        ldap3.MODIFY_REPLACE,
+                        value if isinstance(value, list) else [value],
+                    )
+                ]
+                if value is not None
+                else [(ldap3.MODIFY_DELETE, [])]
+                for name, value in changes.items()
+            },
+        )
 
     def add_member(self, group_dn, member_dn):
         self._do("modify", group_dn, {"member": [(ldap3.MODIFY_ADD, [member_dn])]})
 
     def remove_member(self, group_dn, member_dn):
         try:
-            self._do("modify", group_dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]})
+            self._do(
+                "modify", group_dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]}
+            )
         except ldap3.core.exceptions.LDAPNoSuchAttributeResult:
             pass
 
@@ -179,7 +213,9 @@ class MangoLdapCase(MangoSimulatorCase):
 
     def run_sync(self, directory=None, mode="full", dry_run=False):
         directory = directory or self.directory
-        return directory._mango_run(mode=mode, dry_run=dry_run, trigger="manual", commit=False)
+        return directory._mango_run(
+            mode=mode, dry_run=dry_run, trigger="manual", commit=False
+        )
 
     def links(self, directory=None):
         directory = directory or self.directory

@@ -32,50 +32,72 @@ class TestOpenLdapSync(MangoLdapCase):
         with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
             cls.ca_pem = handle.read()
         host, port = host_port(env["LDAPS_URI"])
-        cls.directory = cls.env["mango.ldap.directory"].create({
-            "name": "Test OpenLDAP",
-            "directory_type": "openldap",
-            "transport": "ldaps",
-            "server_ids": [Command.create({"host": host, "port": port})],
-            "ca_certificate": cls.ca_pem,
-            "bind_dn": env["LDAP_BIND_DN"],
-            "bind_password_input": env["LDAP_BIND_PW"],
-            "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
-            "login_attribute": "uid",
-            "account_id": cls.mango_account.id,
-            "extension_policy": "range",
-            "extension_range_from": 300,
-            "extension_range_to": 399,
-            "max_removals": 3,
-            "max_removals_percent": 50,
-        })
+        cls.directory = cls.env["mango.ldap.directory"].create(
+            {
+                "name": "Test OpenLDAP",
+                "directory_type": "openldap",
+                "transport": "ldaps",
+                "server_ids": [Command.create({"host": host, "port": port})],
+                "ca_certificate": cls.ca_pem,
+                "bind_dn": env["LDAP_BIND_DN"],
+                "bind_password_input": env["LDAP_BIND_PW"],
+                "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
+                "login_attribute": "uid",
+                "account_id": cls.mango_account.id,
+                "extension_policy": "range",
+                "extension_range_from": 300,
+                "extension_range_to": 399,
+                "max_removals": 3,
+                "max_removals_percent": 50,
+            }
+        )
         cls.directory.action_preset_openldap()
         cls.directory.action_fetch_pbx_options()
         Option = cls.env["mango.ldap.pbx.option"]
         cls.role_staff = Option.search([("kind", "=", "role"), ("value", "=", "10451")])
-        cls.directory.write({
-            "extension_policy": "range",
-            "role_mapping_ids": [
-                Command.create({
-                    "group_dn": f"cn=pbx-operators,{GROUPS}",
-                    "group_ids": [Command.set(
-                        cls.env.ref("mango_telephony.group_mango_user").ids)],
-                }),
-                Command.create({
-                    "group_dn": f"cn=pbx-supervisors,{GROUPS}",
-                    "group_ids": [Command.set(
-                        cls.env.ref("mango_telephony.group_mango_supervisor").ids)],
-                    "pbx_role_option_id": cls.role_staff.id,
-                }),
-            ],
-        })
-        cls.admin = LdapAdmin(env["LDAP_URI"], env["LDAP_ROOT_DN"], env["LDAP_ROOT_PW"],
-                              env["LDAP_CA_FILE"])
+        cls.directory.write(
+            {
+                "extension_policy": "range",
+                "role_mapping_ids": [
+                    Command.create(
+                        {
+                            "group_dn": f"cn=pbx-operators,{GROUPS}",
+                            "group_ids": [
+                                Command.set(
+                                    cls.env.ref("mango_telephony.group_mango_user").ids
+                                )
+                            ],
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "group_dn": f"cn=pbx-supervisors,{GROUPS}",
+                            "group_ids": [
+                                Command.set(
+                                    cls.env.ref(
+                                        "mango_telephony.group_mango_supervisor"
+                                    ).ids
+                                )
+                            ],
+                            "pbx_role_option_id": cls.role_staff.id,
+                        }
+                    ),
+                ],
+            }
+        )
+        cls.admin = LdapAdmin(
+            env["LDAP_URI"],
+            env["LDAP_ROOT_DN"],
+            env["LDAP_ROOT_PW"],
+            env["LDAP_CA_FILE"],
+        )
         cls.addClassCleanup(cls.admin.close)
 
     def test_connection_report(self):
         action = self.directory.action_test_connection()
-        self.assertEqual(action["params"]["type"], "success", self.directory.test_result)
+        self.assertEqual(
+            action["params"]["type"], "success", self.directory.test_result
+        )
         self.assertIn("TLS", self.directory.test_result)
         self.assertRegex(self.directory.test_result, r"matching the filters: \d+")
 
@@ -93,10 +115,19 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertEqual(link.employee_id.department_id.name, "R&D")
         self.assertTrue(link.employee_id.mobile_phone)
         # nested: user0005 is in sales-team ⊂ pbx-operators
-        self.assertTrue(self.link_for("user0005").user_id.has_group("mango_telephony.group_mango_user"))
-        self.assertTrue(link.user_id.has_group("mango_telephony.group_mango_supervisor"))
-        self.assertFalse(self.link_for("user0004").user_id.has_group(
-            "mango_telephony.group_mango_user"))
+        self.assertTrue(
+            self.link_for("user0005").user_id.has_group(
+                "mango_telephony.group_mango_user"
+            )
+        )
+        self.assertTrue(
+            link.user_id.has_group("mango_telephony.group_mango_supervisor")
+        )
+        self.assertFalse(
+            self.link_for("user0004").user_id.has_group(
+                "mango_telephony.group_mango_user"
+            )
+        )
         # PBX: every linked person got a PBX user with a range extension and a SIP account
         pbx = self.pbx_users()
         self.assertEqual(link.pbx_state, "active")
@@ -105,26 +136,47 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertTrue(300 <= int(link.extension) <= 399)
         self.assertEqual(str(member["access_role_id"]), "10451")
         self.assertTrue(link.sip_login)
-        self.assertEqual(len({l.extension for l in links}), len(links))
+        self.assertEqual(len({rec.extension for rec in links}), len(links))
         # passwords: shown once, then gone
         self.assertEqual(run.secret_count, len(links))
-        wizard = self.env["mango.ldap.sip.reveal"].with_context(default_run_id=run.id).new({})
-        values = self.env["mango.ldap.sip.reveal"].with_context(
-            default_run_id=run.id).default_get(["run_id", "credentials"])
+        wizard = (
+            self.env["mango.ldap.sip.reveal"]
+            .with_context(default_run_id=run.id)
+            .new({})
+        )
+        values = (
+            self.env["mango.ldap.sip.reveal"]
+            .with_context(default_run_id=run.id)
+            .default_get(["run_id", "credentials"])
+        )
         self.assertIn(link.sip_login, values["credentials"])
         self.assertTrue(wizard)
         run.invalidate_recordset(["secret_count"])
         self.assertEqual(run.secret_count, 0)
-        again = self.env["mango.ldap.sip.reveal"].with_context(
-            default_run_id=run.id).default_get(["credentials"])
+        again = (
+            self.env["mango.ldap.sip.reveal"]
+            .with_context(default_run_id=run.id)
+            .default_get(["credentials"])
+        )
         self.assertNotIn(link.sip_login, again["credentials"])
         # a second run changes nothing
         second = self.run_sync()
         self.assertEqual(second.state, "done", second.message)
-        self.assertEqual((second.created_count, second.updated_count, second.archived_count,
-                          second.pbx_count), (0, 0, 0, 0))
-        self.assertFalse(second.line_ids, second.line_ids.mapped(
-            lambda line: (line.entry_name, line.action, line.changes_display)))
+        self.assertEqual(
+            (
+                second.created_count,
+                second.updated_count,
+                second.archived_count,
+                second.pbx_count,
+            ),
+            (0, 0, 0, 0),
+        )
+        self.assertFalse(
+            second.line_ids,
+            second.line_ids.mapped(
+                lambda line: (line.entry_name, line.action, line.changes_display)
+            ),
+        )
 
     def test_preview_changes_nothing(self):
         users_before = self.env["res.users"].search_count([])
@@ -140,37 +192,64 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertIn("user.login: ∅ → user0002", line.changes_display)
         self.assertTrue(run.line_ids.filtered(lambda line: line.action == "pbx_create"))
         self.assertTrue(run.line_ids.filtered(lambda line: line.action == "sip_create"))
-        self.assertNotIn("password", " ".join(run.line_ids.mapped("changes") and
-                                             [c or "" for c in run.line_ids.mapped("changes")]))
+        self.assertNotIn(
+            "password",
+            " ".join(
+                run.line_ids.mapped("changes")
+                and [c or "" for c in run.line_ids.mapped("changes")]
+            ),
+        )
 
     def test_sync_rules(self):
         mappings = self.directory.mapping_ids
-        title = mappings.filtered(lambda m: m.attribute == "title" and m.target == "employee")
+        title = mappings.filtered(
+            lambda m: m.attribute == "title" and m.target == "employee"
+        )
         # user.email feeds the employee's work e-mail through hr's own user sync
         mail = mappings.filtered(lambda m: m.attribute == "mail")
-        mobile = mappings.filtered(lambda m: m.attribute == "mobile" and m.target == "employee")
+        mobile = mappings.filtered(
+            lambda m: m.attribute == "mobile" and m.target == "employee"
+        )
         phone = mappings.filtered(lambda m: m.attribute == "telephoneNumber")
-        title.rule, mail.rule, mobile.rule, phone.rule = "always", "create_only", "when_empty", "ignore"
+        title.rule, mail.rule, mobile.rule, phone.rule = (
+            "always",
+            "create_only",
+            "when_empty",
+            "ignore",
+        )
         self.run_sync()
         link = self.link_for("user0007")
         employee = link.employee_id
-        self.assertNotIn("4951000007", employee.work_phone or "", "ignored mapping wrote")
+        self.assertNotIn(
+            "4951000007", employee.work_phone or "", "ignored mapping wrote"
+        )
         original_mobile = employee.mobile_phone
-        self.admin.modify(user_dn(7), title="Lead engineer", mail="new.mail@example.test",
-                          mobile="+7 916 555-00-07", telephoneNumber="+7 495 555-00-07")
+        self.admin.modify(
+            user_dn(7),
+            title="Lead engineer",
+            mail="new.mail@example.test",
+            mobile="+7 916 555-00-07",
+            telephoneNumber="+7 495 555-00-07",
+        )
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
-        self.assertEqual(employee.job_title, "Lead engineer")          # always
+        self.assertEqual(employee.job_title, "Lead engineer")  # always
         self.assertEqual(employee.work_email, "user0007@example.test")  # create only
-        self.assertEqual(employee.mobile_phone, original_mobile)       # when empty: kept
-        self.assertNotIn("4955550007", employee.work_phone or "")      # ignore
-        line = run.line_ids.filtered(lambda l: l.link_id == link and l.action == "update")
-        self.assertIn("employee.job_title: Engineer → Lead engineer", line.changes_display)
+        self.assertEqual(employee.mobile_phone, original_mobile)  # when empty: kept
+        self.assertNotIn("4955550007", employee.work_phone or "")  # ignore
+        line = run.line_ids.filtered(
+            lambda rec: rec.link_id == link and rec.action == "update"
+        )
+        self.assertIn(
+            "employee.job_title: Engineer → Lead engineer", line.changes_display
+        )
         employee.mobile_phone = False
         self.run_sync()
-        self.assertEqual(employee.mobile_phone, "+79165550007")       # when empty: filled
+        self.assertEqual(employee.mobile_phone, "+79165550007")  # when empty: filled
         # the PBX position follows the title (always)
-        self.assertEqual(self.pbx_users()[int(link.pbx_user_id)]["position"], "Lead engineer")
+        self.assertEqual(
+            self.pbx_users()[int(link.pbx_user_id)]["position"], "Lead engineer"
+        )
 
     def test_rename_and_move_keep_identity(self):
         self.run_sync()
@@ -178,8 +257,12 @@ class TestOpenLdapSync(MangoLdapCase):
         user, employee, pbx_id = link.user_id, link.employee_id, link.pbx_user_id
         self.admin.modify(user_dn(8), cn="Renamed Eight", displayName="Renamed Eight")
         self.admin.rename(user_dn(8), "uid=user0008", new_superior=SALES)
-        self.addCleanup(self.admin.rename, f"uid=user0008,{SALES}", "uid=user0008",
-                        new_superior=PEOPLE)
+        self.addCleanup(
+            self.admin.rename,
+            f"uid=user0008,{SALES}",
+            "uid=user0008",
+            new_superior=PEOPLE,
+        )
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
         link.invalidate_recordset()
@@ -189,7 +272,9 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertEqual(link.pbx_user_id, pbx_id)
         self.assertEqual(user.name, "Renamed Eight")
         self.assertEqual(self.pbx_users()[int(pbx_id)]["name"], "Renamed Eight")
-        self.assertEqual(len(self.links().filtered(lambda l: l.login == "user0008")), 1)
+        self.assertEqual(
+            len(self.links().filtered(lambda rec: rec.login == "user0008")), 1
+        )
 
     def test_group_change_updates_roles(self):
         self.run_sync()
@@ -200,12 +285,16 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertFalse(user.has_group("mango_telephony.group_mango_supervisor"))
         user.groups_id = [Command.link(listener.id)]  # granted by hand: never revoked
         self.admin.add_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
-        self.addCleanup(self.admin.remove_member, f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
+        self.addCleanup(
+            self.admin.remove_member, f"cn=pbx-supervisors,{GROUPS}", user_dn(9)
+        )
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
         self.assertIn(supervisor, user.groups_id)
         self.assertIn(supervisor, link.grant_ids.group_id)
-        self.assertEqual(str(self.pbx_users()[int(link.pbx_user_id)]["access_role_id"]), "10451")
+        self.assertEqual(
+            str(self.pbx_users()[int(link.pbx_user_id)]["access_role_id"]), "10451"
+        )
         self.admin.remove_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
@@ -217,8 +306,12 @@ class TestOpenLdapSync(MangoLdapCase):
         self.directory.departed_pbx_action = "delete"
         self.run_sync()
         link = self.link_for("user0011")
-        user, employee, pbx_id, extension = (link.user_id, link.employee_id, link.pbx_user_id,
-                                             link.extension)
+        user, employee, pbx_id, extension = (
+            link.user_id,
+            link.employee_id,
+            link.pbx_user_id,
+            link.extension,
+        )
         self.admin.delete(user_dn(11))
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
@@ -228,12 +321,21 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertNotIn(int(pbx_id), self.pbx_users())
         self.assertEqual(link.extension, extension)
         self.assertTrue(link.reserved_until)
-        archive = run.line_ids.filtered(lambda l: l.action == "archive" and l.link_id == link)
+        archive = run.line_ids.filtered(
+            lambda rec: rec.action == "archive" and rec.link_id == link
+        )
         self.assertEqual(archive.status, "done")
         # nobody else gets the reserved extension while the grace period runs
-        self.admin.add(f"uid=newcomer,{PEOPLE}", ["inetOrgPerson"],
-                       {"uid": "newcomer", "cn": "New Comer", "sn": "Comer",
-                        "mail": "newcomer@example.test"})
+        self.admin.add(
+            f"uid=newcomer,{PEOPLE}",
+            ["inetOrgPerson"],
+            {
+                "uid": "newcomer",
+                "cn": "New Comer",
+                "sn": "Comer",
+                "mail": "newcomer@example.test",
+            },
+        )
         self.addCleanup(self.admin.delete, f"uid=newcomer,{PEOPLE}")
         self.run_sync()
         newcomer = self.link_for("newcomer")
@@ -251,11 +353,15 @@ class TestOpenLdapSync(MangoLdapCase):
         member = self.pbx_users()[pbx_id]
         self.assertEqual(link.pbx_state, "disabled")
         self.assertEqual(str(member["access_role_id"]), "3")
-        self.assertFalse([s for s in self.pbx_sips().values() if s["user_id"] == pbx_id])
+        self.assertFalse(
+            [s for s in self.pbx_sips().values() if s["user_id"] == pbx_id]
+        )
         self.assertEqual(member["extension"], link.extension)
 
     def test_outage_mid_run_removes_nobody(self):
-        self.directory.page_size = 5  # several pages, so the server can vanish between two
+        self.directory.page_size = (
+            5  # several pages, so the server can vanish between two
+        )
         self.run_sync()
         linked = self.links()
         server = self.server
@@ -265,6 +371,7 @@ class TestOpenLdapSync(MangoLdapCase):
                 callback(pages, entries)
                 if pages == 1:
                     server.pause()
+
             return on_page
 
         self.addCleanup(server.resume)
@@ -274,7 +381,7 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertEqual(run.archived_count, 0)
         self.assertIn(run.state, ("partial", "failed"))
         self.assertIn("incomplete", run.message)
-        self.assertFalse(linked.filtered(lambda l: l.state != "active"))
+        self.assertFalse(linked.filtered(lambda rec: rec.state != "active"))
         self.assertTrue(all(linked.user_id.mapped("active")))
         # the next run completes normally
         after = self.run_sync()
@@ -288,35 +395,38 @@ class TestOpenLdapSync(MangoLdapCase):
         self.server.resume()
         self.assertIn(run.state, ("partial", "failed"))
         self.assertEqual(run.archived_count, 0)
-        self.assertFalse(self.links().filtered(lambda l: l.state != "active"))
+        self.assertFalse(self.links().filtered(lambda rec: rec.state != "active"))
 
     def test_empty_result_removes_nobody(self):
         self.run_sync()
         base = self.directory.base_dn_ids
-        base.dn = f"ou=groups,dc=example,dc=test"  # exists, holds no people
+        base.dn = "ou=groups,dc=example,dc=test"  # exists, holds no people
         run = self.run_sync()
         self.assertNotEqual(run.state, "failed", run.message)
         self.assertEqual(run.archived_count, 0)
-        self.assertFalse(self.links().filtered(lambda l: l.state != "active"))
+        self.assertFalse(self.links().filtered(lambda rec: rec.state != "active"))
 
     def test_threshold_hold_and_confirm(self):
         self.run_sync()
         doomed = [13, 14, 16, 17]
         links = self.env["mango.ldap.link"].browse(
-            [self.link_for(f"user{i:04d}").id for i in doomed])
+            [self.link_for(f"user{i:04d}").id for i in doomed]
+        )
         for i in doomed:
             self.admin.delete(user_dn(i))
         run = self.run_sync()
         self.assertEqual(run.state, "waiting", run.message)
         self.assertEqual(run.held_count, 4)
         self.assertTrue(all(links.user_id.mapped("active")))
-        held = run.line_ids.filtered(lambda l: l.status == "held")
+        held = run.line_ids.filtered(lambda rec: rec.status == "held")
         self.assertEqual(set(held.mapped("anchor")), set(links.mapped("anchor")))
         confirm_action = run.action_confirm_removals()
         confirmed = self.env["mango.ldap.sync.run"].browse(confirm_action["res_id"])
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 4)
-        self.assertFalse(any(links.user_id.with_context(active_test=False).mapped("active")))
+        self.assertFalse(
+            any(links.user_id.with_context(active_test=False).mapped("active"))
+        )
         self.assertEqual(run.state, "done")
 
     def test_filter_change_holds_removals(self):
@@ -334,12 +444,16 @@ class TestOpenLdapSync(MangoLdapCase):
     def test_extension_collision(self):
         self.directory.extension_policy = "attribute"
         self.directory.extension_attribute = "employeeNumber"  # 1001, 1002, …
-        other = self.env["res.users"].create({
-            "name": "Local person", "login": "local.person", "mango_extension": "1003",
-        })
+        other = self.env["res.users"].create(
+            {
+                "name": "Local person",
+                "login": "local.person",
+                "mango_extension": "1003",
+            }
+        )
         run = self.run_sync()
         self.assertEqual(run.state, "partial", run.message)
-        conflict = run.line_ids.filtered(lambda l: l.status == "error")
+        conflict = run.line_ids.filtered(lambda rec: rec.status == "error")
         self.assertTrue(conflict)
         self.assertIn("1003", " ".join(conflict.mapped("message")))
         self.assertEqual(other.mango_extension, "1003")
@@ -351,18 +465,19 @@ class TestOpenLdapSync(MangoLdapCase):
         self.mango_sim.state.employee_limit = len(self.pbx_users()) + 5
         run = self.run_sync()
         self.assertEqual(run.state, "partial", run.message)
-        rejected = self.links().filtered(lambda l: l.pbx_state == "error")
+        rejected = self.links().filtered(lambda rec: rec.pbx_state == "error")
         self.assertTrue(rejected)
         self.assertIn("5228", rejected[0].pbx_error)
         error_line = run.line_ids.filtered(
-            lambda l: l.action == "pbx_create" and l.status == "error")
+            lambda rec: rec.action == "pbx_create" and rec.status == "error"
+        )
         self.assertTrue(error_line)
         self.assertFalse(rejected.filtered("pbx_user_id"))
         self.assertTrue(all(rejected.user_id.mapped("active")))  # Odoo side went ahead
         self.mango_sim.state.employee_limit = 500
         retry = self.run_sync()
         self.assertEqual(retry.state, "done", retry.message)
-        self.assertFalse(self.links().filtered(lambda l: l.pbx_state == "error"))
+        self.assertFalse(self.links().filtered(lambda rec: rec.pbx_state == "error"))
         self.assertEqual(len(self.links().filtered("pbx_user_id")), len(self.links()))
 
     def test_resume_without_duplicates(self):
@@ -380,9 +495,14 @@ class TestOpenLdapSync(MangoLdapCase):
 
     def test_certificate_mismatch_refused(self):
         env = self.server.env
-        host, port = host_port(env["LDAPS_ALT_URI"])  # 127.0.0.2 is not in the certificate
+        host, port = host_port(
+            env["LDAPS_ALT_URI"]
+        )  # 127.0.0.2 is not in the certificate
         directory = self.directory.copy({"name": "Wrong host"})
-        directory.server_ids = [Command.clear(), Command.create({"host": host, "port": port})]
+        directory.server_ids = [
+            Command.clear(),
+            Command.create({"host": host, "port": port}),
+        ]
         directory.ca_certificate = self.ca_pem
         directory.bind_password_input = env["LDAP_BIND_PW"]
         action = directory.action_test_connection()
@@ -394,8 +514,10 @@ class TestOpenLdapSync(MangoLdapCase):
         with open(env["LDAP_WRONG_CA_FILE"], encoding="ascii") as handle:
             wrong_ca = handle.read()
         good_host, good_port = host_port(env["LDAPS_URI"])
-        directory.server_ids = [Command.clear(), Command.create({"host": good_host,
-                                                                  "port": good_port})]
+        directory.server_ids = [
+            Command.clear(),
+            Command.create({"host": good_host, "port": good_port}),
+        ]
         directory.ca_certificate = wrong_ca
         self.assertEqual(directory.action_test_connection()["params"]["type"], "danger")
         run = self.run_sync(directory)
@@ -403,14 +525,18 @@ class TestOpenLdapSync(MangoLdapCase):
 
     def test_one_sync_at_a_time(self):
         with self.registry.cursor() as other:
-            other.execute("SELECT pg_advisory_lock(%s, %s)",
-                          (0x6D6C6470 & 0x7FFFFFFF, self.directory.id))
+            other.execute(
+                "SELECT pg_advisory_lock(%s, %s)",
+                (0x6D6C6470 & 0x7FFFFFFF, self.directory.id),
+            )
             try:
                 with self.assertRaises(UserError):
                     self.run_sync()
             finally:
-                other.execute("SELECT pg_advisory_unlock(%s, %s)",
-                              (0x6D6C6470 & 0x7FFFFFFF, self.directory.id))
+                other.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)",
+                    (0x6D6C6470 & 0x7FFFFFFF, self.directory.id),
+                )
 
     def test_delta_sync(self):
         self.run_sync()

@@ -24,51 +24,70 @@ class TestSambaAdSync(MangoLdapCase):
         cls.staff = f"{STAFF_OU},{cls.base}"
         with open(env["AD_CA_FILE"], encoding="ascii") as handle:
             cls.ca_pem = handle.read()
-        cls.admin = LdapAdmin(env["AD_LDAPS_URI"], env["AD_BIND_DN"], env["AD_BIND_PW"],
-                              env["AD_CA_FILE"])
+        cls.admin = LdapAdmin(
+            env["AD_LDAPS_URI"], env["AD_BIND_DN"], env["AD_BIND_PW"], env["AD_CA_FILE"]
+        )
         cls.admin.add(cls.staff, ["organizationalUnit"], {"ou": "Staff"})
         cls.admin.add(f"CN=Phones,{cls.staff}", ["group"], {"sAMAccountName": "phones"})
-        cls.admin.add(f"CN=Phone leads,{cls.staff}", ["group"],
-                      {"sAMAccountName": "phone-leads"})
+        cls.admin.add(
+            f"CN=Phone leads,{cls.staff}", ["group"], {"sAMAccountName": "phone-leads"}
+        )
         # nested: Phone leads ⊂ Phones
         cls.admin.add_member(f"CN=Phones,{cls.staff}", f"CN=Phone leads,{cls.staff}")
         for number, login in enumerate(USERS, 1):
-            cls.admin.add(cls.user_dn(login), ["top", "person", "organizationalPerson", "user"], {
-                "sAMAccountName": login,
-                "userPrincipalName": f"{login}@example.test",
-                "displayName": login.capitalize() + " Testova",
-                "givenName": login.capitalize(),
-                "sn": "Testova",
-                "mail": f"{login}@example.test",
-                "title": "Operator",
-                "department": "Support",
-                "ipPhone": str(500 + number),
-                "unicodePwd": f'"Secret-{login}-1"'.encode("utf-16-le"),
-                "userAccountControl": "512",
-            })
+            cls.admin.add(
+                cls.user_dn(login),
+                ["top", "person", "organizationalPerson", "user"],
+                {
+                    "sAMAccountName": login,
+                    "userPrincipalName": f"{login}@example.test",
+                    "displayName": login.capitalize() + " Testova",
+                    "givenName": login.capitalize(),
+                    "sn": "Testova",
+                    "mail": f"{login}@example.test",
+                    "title": "Operator",
+                    "department": "Support",
+                    "ipPhone": str(500 + number),
+                    "unicodePwd": f'"Secret-{login}-1"'.encode("utf-16-le"),
+                    "userAccountControl": "512",
+                },
+            )
         cls.admin.add_member(f"CN=Phone leads,{cls.staff}", cls.user_dn("anna"))
         host, port = host_port(env["AD_LDAPS_URI"])
-        cls.directory = cls.env["mango.ldap.directory"].create({
-            "name": "Test Samba AD",
-            "directory_type": "active_directory",
-            "transport": "ldaps",
-            "server_ids": [Command.create({"host": host, "port": port})],
-            "ca_certificate": cls.ca_pem,
-            "bind_dn": env["AD_BIND_DN"],
-            "bind_password_input": env["AD_BIND_PW"],
-            "base_dn_ids": [Command.create({"dn": cls.staff, "scope": "subtree"})],
-            "account_id": cls.mango_account.id,
-            "max_removals_percent": 50,
-        })
+        cls.directory = cls.env["mango.ldap.directory"].create(
+            {
+                "name": "Test Samba AD",
+                "directory_type": "active_directory",
+                "transport": "ldaps",
+                "server_ids": [Command.create({"host": host, "port": port})],
+                "ca_certificate": cls.ca_pem,
+                "bind_dn": env["AD_BIND_DN"],
+                "bind_password_input": env["AD_BIND_PW"],
+                "base_dn_ids": [Command.create({"dn": cls.staff, "scope": "subtree"})],
+                "account_id": cls.mango_account.id,
+                "max_removals_percent": 50,
+            }
+        )
         cls.directory.action_preset_active_directory()
         cls.directory.action_fetch_pbx_options()
-        cls.directory.write({
-            "role_mapping_ids": [Command.create({
-                "group_dn": f"CN=Phones,{cls.staff}",
-                "group_ids": [Command.set(
-                    cls.env.ref("mango_telephony.group_mango_supervisor").ids)],
-            })],
-        })
+        cls.directory.write(
+            {
+                "role_mapping_ids": [
+                    Command.create(
+                        {
+                            "group_dn": f"CN=Phones,{cls.staff}",
+                            "group_ids": [
+                                Command.set(
+                                    cls.env.ref(
+                                        "mango_telephony.group_mango_supervisor"
+                                    ).ids
+                                )
+                            ],
+                        }
+                    )
+                ],
+            }
+        )
 
     @classmethod
     def user_dn(cls, login):
@@ -81,23 +100,42 @@ class TestSambaAdSync(MangoLdapCase):
         self.assertEqual(sorted(links.mapped("login")), sorted(USERS))
         anna = self.link_for("anna")
         # objectGUID in its canonical text form
-        self.assertRegex(anna.anchor, r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+        self.assertRegex(
+            anna.anchor,
+            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        )
         self.assertEqual(anna.extension, "501")  # ipPhone
         self.assertEqual(self.pbx_users()[int(anna.pbx_user_id)]["extension"], "501")
         self.assertEqual(anna.user_id.name, "Anna Testova")
         self.assertEqual(anna.employee_id.department_id.name, "Support")
         # nested membership (Phone leads ⊂ Phones) resolved by the DC
-        self.assertTrue(anna.user_id.has_group("mango_telephony.group_mango_supervisor"))
-        self.assertFalse(self.link_for("boris").user_id.has_group(
-            "mango_telephony.group_mango_supervisor"))
+        self.assertTrue(
+            anna.user_id.has_group("mango_telephony.group_mango_supervisor")
+        )
+        self.assertFalse(
+            self.link_for("boris").user_id.has_group(
+                "mango_telephony.group_mango_supervisor"
+            )
+        )
 
         again = self.run_sync(dry_run=True)
-        self.assertFalse(again.line_ids, again.line_ids.mapped(
-            lambda line: (line.entry_name, line.action, line.changes_display, line.message)))
+        self.assertFalse(
+            again.line_ids,
+            again.line_ids.mapped(
+                lambda line: (
+                    line.entry_name,
+                    line.action,
+                    line.changes_display,
+                    line.message,
+                )
+            ),
+        )
         # disabled in AD → archived in Odoo, disabled on the PBX
         self.directory.departed_pbx_action = "disable"
         self.admin.modify(self.user_dn("boris"), userAccountControl="514")
-        self.addCleanup(self.admin.modify, self.user_dn("boris"), userAccountControl="512")
+        self.addCleanup(
+            self.admin.modify, self.user_dn("boris"), userAccountControl="512"
+        )
         boris = self.link_for("boris")
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
@@ -105,7 +143,9 @@ class TestSambaAdSync(MangoLdapCase):
         self.assertFalse(boris.user_id.active)
         self.assertFalse(boris.employee_id.active)
         self.assertEqual(boris.pbx_state, "disabled")
-        self.assertEqual(str(self.pbx_users()[int(boris.pbx_user_id)]["access_role_id"]), "3")
+        self.assertEqual(
+            str(self.pbx_users()[int(boris.pbx_user_id)]["access_role_id"]), "3"
+        )
 
         # enabled again → the same records come back
         self.admin.modify(self.user_dn("boris"), userAccountControl="512")
@@ -132,14 +172,22 @@ class TestSambaAdSync(MangoLdapCase):
     def test_starttls_and_certificate_check(self):
         host, port = host_port(self.server.env["AD_URI"])
         directory = self.directory.copy({"name": "StartTLS"})
-        directory.write({
-            "transport": "starttls",
-            "server_ids": [Command.clear(), Command.create({"host": host, "port": port})],
-            "ca_certificate": self.ca_pem,
-            "bind_password_input": self.server.env["AD_BIND_PW"],
-        })
-        self.assertEqual(directory.action_test_connection()["params"]["type"], "success",
-                         directory.test_result)
+        directory.write(
+            {
+                "transport": "starttls",
+                "server_ids": [
+                    Command.clear(),
+                    Command.create({"host": host, "port": port}),
+                ],
+                "ca_certificate": self.ca_pem,
+                "bind_password_input": self.server.env["AD_BIND_PW"],
+            }
+        )
+        self.assertEqual(
+            directory.action_test_connection()["params"]["type"],
+            "success",
+            directory.test_result,
+        )
         with open(self.server.env["AD_WRONG_CA_FILE"], encoding="ascii") as handle:
             directory.ca_certificate = handle.read()
         self.assertEqual(directory.action_test_connection()["params"]["type"], "danger")

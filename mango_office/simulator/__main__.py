@@ -7,6 +7,7 @@ import sys
 import threading
 
 from . import load_seed
+from .autoplay import AutoPlayer
 from .core import Simulator
 from .scenarios import SCENARIOS
 from .server import CONTROL_ENDPOINTS
@@ -165,6 +166,27 @@ def build_parser():
         help="do not verify the webhook's TLS certificate",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--allow-any-host",
+        action="store_true",
+        help="allow --host beyond loopback (e.g. 0.0.0.0) and the control API from "
+        "private addresses: for containers only, never on a shared network",
+    )
+    parser.add_argument(
+        "--play-every",
+        type=float,
+        metavar="SECONDS",
+        help="demo traffic: play a call every SECONDS (incoming calls ring live)",
+    )
+    parser.add_argument(
+        "--play-numbers",
+        help="comma-separated customer numbers (7XXXXXXXXXX) for --play-every",
+    )
+    parser.add_argument(
+        "--play-extensions",
+        help="comma-separated extensions taking --play-every calls; the first gets "
+        "a third of them (default: every employee)",
+    )
     return parser
 
 
@@ -190,6 +212,7 @@ def main(argv=None):
         rate_limits=not args.no_rate_limits,
         stats_delay=args.stats_delay,
         log_requests=args.verbose,
+        allow_any_host=args.allow_any_host,
     )
     if args.no_lockout:
         sim.configure(lockout=False)
@@ -200,11 +223,26 @@ def main(argv=None):
         f"Mango VPBX simulator: API {sim.base_url}  control {sim.control_url}",
         flush=True,
     )
+    player = None
+    if args.play_every:
+        player = AutoPlayer(
+            sim,
+            args.play_every,
+            numbers=_split(args.play_numbers),
+            extensions=_split(args.play_extensions),
+        ).start()
+        print(f"Playing a call every {args.play_every:g} s", flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
+    if player:
+        player.stop()
     sim.stop()
+
+
+def _split(text):
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 if __name__ == "__main__":

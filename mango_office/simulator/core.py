@@ -74,6 +74,7 @@ class Simulator:
         clock=None,
         stats_delay=2.0,
         log_requests=False,
+        allow_any_host=False,
     ):
         if not api_key or not api_salt:
             raise ValueError("api_key and api_salt are required")
@@ -82,6 +83,7 @@ class Simulator:
         self.webhook_url = webhook_url
         self.initial_seed = copy.deepcopy(seed)
         self.host = host
+        self.allow_any_host = allow_any_host
         self.port = port
         self.certfile = certfile
         self.keyfile = keyfile
@@ -132,7 +134,12 @@ class Simulator:
 
         self._stop.clear()
         self._server = make_server(
-            self, self.host, self.port, self.certfile, self.keyfile
+            self,
+            self.host,
+            self.port,
+            self.certfile,
+            self.keyfile,
+            allow_any_host=self.allow_any_host,
         )
         self.port = self._server.server_address[1]
         targets = (

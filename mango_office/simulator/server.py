@@ -52,9 +52,24 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         return sock, address
 
 
-def make_server(simulator, host, port, certfile=None, keyfile=None):
-    if not is_loopback(host):
-        raise ValueError(f"The simulator only listens on loopback, not {host!r}")
+def is_private(host):
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
+def make_server(
+    simulator, host, port, certfile=None, keyfile=None, allow_any_host=False
+):
+    # Binding beyond loopback is for containers only (docker-compose: Odoo reaches
+    # the simulator over the compose network); it has to be asked for explicitly.
+    if not allow_any_host and not is_loopback(host):
+        raise ValueError(
+            f"The simulator only listens on loopback, not {host!r} "
+            "(--allow-any-host, for containers only, lifts this)"
+        )
     context = None
     if certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -62,7 +77,9 @@ def make_server(simulator, host, port, certfile=None, keyfile=None):
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.maximum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(certfile, keyfile)
-    return SimulatorHTTPServer((host, port), Handler, simulator, context)
+    server = SimulatorHTTPServer((host, port), Handler, simulator, context)
+    server.allow_any_host = allow_any_host
+    return server
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -138,7 +155,12 @@ class Handler(BaseHTTPRequestHandler):
                 response.status, response.body, response.content_type, response.headers
             )
         if path == "/_sim" or path.startswith("/_sim/"):
-            if not is_loopback(self.client_address[0]):
+            client = self.client_address[0]
+            # In a container network the other services are private addresses.
+            allowed = is_loopback(client) or (
+                getattr(self.server, "allow_any_host", False) and is_private(client)
+            )
+            if not allowed:
                 return self._send(403, {"error": "the control API is loopback-only"})
             return self._control(
                 http_method, path[len("/_sim") :].strip("/"), split.query, body

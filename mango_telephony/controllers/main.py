@@ -86,10 +86,10 @@ class MangoWebhookController(http.Controller):
             if request.httprequest.method == "POST":
                 form = request.httprequest.form
                 if all(isinstance(form.get(name), str) for name in FORM_FIELDS):
-                    account = self._mango_verified_account(form)
-                    if account and account._mango_ip_allowed(self._mango_address()):
+                    checker = self._mango_verified_account(form)
+                    if checker and checker._mango_ip_allowed(self._mango_address()):
                         request.env["mango.event"].sudo()._mango_ingest(
-                            account, "ping", form["json"], self._mango_address()
+                            checker._origin, "ping", form["json"], self._mango_address()
                         )
         except Exception:
             _logger.exception("Mango ping could not be recorded")
@@ -116,12 +116,12 @@ class MangoWebhookController(http.Controller):
 
     def _mango_verified_account(self, form):
         Account = request.env["mango.account"].sudo()
-        account_id, salt = Account._mango_match_webhook_key(form["vpbx_api_key"])
-        if account_id is None or not signing.verify(
+        checker, salt = Account._mango_match_webhook_key(form["vpbx_api_key"])
+        if checker is None or not signing.verify(
             form["vpbx_api_key"], form["json"], form["sign"], salt
         ):
-            return Account.browse()
-        return Account.browse(account_id)
+            return None
+        return checker
 
     def _mango_receive(self, path):
         httprequest = request.httprequest
@@ -131,20 +131,20 @@ class MangoWebhookController(http.Controller):
             return self._mango_refuse(400, "malformed")
         api_key = form.get("vpbx_api_key") or ""
         Account = request.env["mango.account"].sudo()
-        account_id, salt = Account._mango_match_webhook_key(api_key)
-        if account_id is None:
+        checker, salt = Account._mango_match_webhook_key(api_key)
+        if checker is None:
             return self._mango_refuse(403, "unknown_key")
+        account = checker._origin
         if not signing.verify(api_key, json_str, form.get("sign") or "", salt):
-            return self._mango_refuse(403, "bad_signature", account_id)
-        account = Account.browse(account_id)
+            return self._mango_refuse(403, "bad_signature", account.id)
         address = self._mango_address()
-        if not account._mango_ip_allowed(address):
-            return self._mango_refuse(403, "address_not_allowed", account_id)
+        if not checker._mango_ip_allowed(address):
+            return self._mango_refuse(403, "address_not_allowed", account.id)
         Event = request.env["mango.event"].sudo()
         try:
             _event_id, pending = Event._mango_ingest(account, path, json_str, address)
         except EventParseError:
-            return self._mango_refuse(400, "malformed", account_id)
+            return self._mango_refuse(400, "malformed", account.id)
         if pending:
             Event._mango_trigger_processing()
         return _plain(200, "OK")

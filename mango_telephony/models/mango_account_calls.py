@@ -158,11 +158,13 @@ class MangoAccount(models.Model):
 
     @api.model
     def _mango_webhook_accounts(self):
-        """(id, key, salt) of every active account with credentials."""
+        """(id, key, salt, address filter mode, allowed addresses) of every active
+        account with credentials, in one query."""
         self.env.cr.execute(
             SQL(
                 """
-                SELECT id, api_key, api_salt FROM mango_account
+                SELECT id, api_key, api_salt, ip_filter_mode, allowed_ips
+                  FROM mango_account
                  WHERE active AND api_key IS NOT NULL AND api_salt IS NOT NULL
                  ORDER BY id
                 """
@@ -172,20 +174,30 @@ class MangoAccount(models.Model):
 
     @api.model
     def _mango_match_webhook_key(self, api_key):
-        """The account whose key equals ``api_key`` and its salt.
+        """The account whose key equals ``api_key``.
 
         Every active key is compared in constant time and the loop never stops
         early, so the answer time does not tell how much of a key was right nor
         which account matched.
 
-        :return: ``(account_id, salt)`` or ``(None, None)``
+        :return: ``(account, salt)``: the account is a sudoed record holding, in
+            cache only, what the address check needs; ``(None, None)`` if unknown
         """
         received = (api_key or "").encode()
-        found = (None, None)
-        for account_id, key, salt in self._mango_webhook_accounts():
-            if hmac.compare_digest(received, key.encode()):
-                found = (account_id, salt)
-        return found
+        found = None
+        for row in self._mango_webhook_accounts():
+            if hmac.compare_digest(received, row[1].encode()):
+                found = row
+        if found is None:
+            return None, None
+        account_id, _key, salt, mode, allowed_ips = found
+        # A pseudo-record (origin = the account) so the settings' own address
+        # check runs without reading the account again on every event.
+        account = self.sudo().browse(account_id)
+        checker = account.new(
+            {"ip_filter_mode": mode, "allowed_ips": allowed_ips}, origin=account
+        )
+        return checker, salt
 
     @api.model
     def _mango_record_refusal(self, reason, address, account_id=None):

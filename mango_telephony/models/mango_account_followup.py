@@ -258,7 +258,7 @@ class MangoAccount(models.Model):
             call = Call.search(
                 [("account_id", "=", self.id), ("entry_id", "=", entry_id)], limit=1
             )
-            known_legs = call.leg_ids.mapped("call_id") if call else []
+            known_legs = call.leg_ids.mapped("mango_call_id") if call else []
             known_recordings = (
                 self.env["mango.call.recording"]
                 .sudo()

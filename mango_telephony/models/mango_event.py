@@ -42,6 +42,7 @@ RACE_ERRORS = (
 class CallBusy(Exception):
     """Another worker is folding this call right now."""
 
+
 # Event classes that say something about a call identified by its entry_id.
 CALL_EVENT_TYPES = (
     mango_events.CallEvent,
@@ -178,12 +179,33 @@ class MangoEvent(models.Model):
 
     @api.model
     def _mango_trigger_processing(self):
-        """Wake the processing cron once the storing transaction commits."""
+        """Wake the processing cron once the storing transaction commits.
+
+        What ``ir.cron._trigger()`` does, in one statement: this runs for every
+        webhook, where each query counts.
+        """
         cron = self.env.ref(
             "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
         )
-        if cron:
-            cron.sudo()._trigger()
+        if not cron:
+            return
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                    create_date, write_date)
+                SELECT id, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM ir_cron WHERE id = %(cron)s AND active
+                RETURNING id
+                """,
+                cron=cron.id,
+                now=now,
+                uid=self.env.uid,
+            )
+        )
+        if self.env.cr.fetchone():
+            self.env.cr.postcommit.add(cron.sudo()._notifydb)
 
     # ------------------------------------------------------------------ worker
 
@@ -298,9 +320,7 @@ class MangoEvent(models.Model):
             _logger.debug("Mango event(s) %s deferred: %s", events.ids, exc)
             events._mango_defer(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the event
-            _logger.info(
-                "Mango event(s) %s failed: %s", events.ids, type(exc).__name__
-            )
+            _logger.info("Mango event(s) %s failed: %s", events.ids, type(exc).__name__)
             events._mango_mark_failed(exc)
 
     def _mango_defer(self, exc):

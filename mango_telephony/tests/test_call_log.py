@@ -3,11 +3,12 @@
 from datetime import datetime, timedelta, timezone
 from unittest.mock import patch
 
+import odoo
 from odoo import fields
 from odoo.tests import TransactionCase, tagged
 
 from ..models.mango_call import known_reason_code
-from ..models.mango_event import MAX_ATTEMPTS
+from ..models.mango_event import MAX_ATTEMPTS, _advisory_key
 from .calls_common import MangoCallsMixin
 
 
@@ -213,6 +214,26 @@ class TestCallLog(MangoCallsMixin, TransactionCase):
         self.assertEqual(broken.state, "failed")
         self.assertIn("EventParseError", broken.error)
         self.assertTrue(self.mango_call(events[0][1]["entry_id"]))
+
+    def test_call_folded_elsewhere_is_deferred_not_failed(self):
+        """While another worker holds a call, its events wait a few seconds."""
+        events = self.mango_play("incoming_answered", extension="101")
+        self.mango_ingest(events)
+        entry_id = events[0][1]["entry_id"]
+        key = _advisory_key(self.mango_account.id, entry_id)
+        Event = self.env["mango.event"].sudo()
+        stored = Event.search([("entry_id", "=", entry_id)])
+        with odoo.sql_db.db_connect(self.env.cr.dbname).cursor() as other_worker:
+            other_worker.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            self.assertEqual(Event._mango_process_pending(), len(events))
+        self.assertEqual(set(stored.mapped("state")), {"pending"})
+        self.assertEqual(set(stored.mapped("attempts")), {1})
+        self.assertGreater(min(stored.mapped("next_attempt_at")), fields.Datetime.now())
+        self.assertFalse(self.mango_call(entry_id))
+        stored.write({"next_attempt_at": fields.Datetime.now() - timedelta(seconds=1)})
+        self.mango_process_all()
+        self.assertEqual(set(stored.mapped("state")), {"done"})
+        self.assertEqual(self.mango_call(entry_id).status, "answered")
 
     def test_cron_processes_and_reports_progress(self):
         events = self.mango_play("transfer", extension="101")

@@ -71,17 +71,14 @@ class MangoClickCase(MangoCallsMixin, TransactionCase):
         events = []
         while time.monotonic() < deadline:
             delivered = self.mango_sim.events()
-            entry_ids = {
-                e["entry_id"]
+            # The simulator restarts its ids on reset: a late event of an earlier
+            # test may share the entry_id, never the delivery batch.
+            batches = {
+                e["batch"]
                 for e in delivered
-                if e["entry_id"] and e["payload"].get("command_id") == command_id
+                if e["payload"].get("command_id") == command_id
             }
-            events = [
-                e
-                for e in delivered
-                if e["entry_id"] in entry_ids
-                or e["payload"].get("command_id") == command_id
-            ]
+            events = [e for e in delivered if e["batch"] in batches]
             if any(e["path"] == "events/summary" for e in events):
                 break
             time.sleep(0.1)
@@ -269,7 +266,11 @@ class TestClickToCall(MangoClickCase):
         deadline = time.monotonic() + 10
         results = []
         while not results and time.monotonic() < deadline:
-            results = self.mango_sim.events(path="result/callback")
+            results = [
+                r
+                for r in self.mango_sim.events(path="result/callback")
+                if r["payload"].get("command_id") == answer["command_id"]
+            ]
             time.sleep(0.1)
         self.assertTrue(results)
         self.env["bus.bus"].search([]).unlink()

@@ -55,6 +55,8 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         )
 
     def test_click_to_call_from_partner_form(self):
+        # A contact manager edits the form: the button sits next to the input.
+        self.agent_101.groups_id |= self.env.ref("base.group_partner_manager")
         self.start_tour(
             f"/odoo/res.partner/{self.partner.id}",
             "mango_click_to_call_tour",
@@ -74,6 +76,7 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         )
 
     def test_softphone_link(self):
+        # Agent 102 may not edit contacts: the button follows the read-only link.
         self.agent_102.write(
             {"mango_call_mode": "softphone", "mango_softphone_scheme": "callto"}
         )

@@ -26,13 +26,9 @@ tours.add("mango_click_to_call_tour", {
 tours.add("mango_softphone_tour", {
     steps: () => [
         {
-            content: "Focus the phone field so its buttons show",
-            trigger: ".o_field_widget[name='phone'] input",
-            run: "click",
-        },
-        {
-            content: "Call with the softphone",
-            trigger: ".o_field_widget[name='phone'] .o_mango_call_button",
+            content: "Read-only phone field: the number links to tel:, then our button",
+            trigger:
+                ".o_field_widget[name='phone'] a.o_form_uri ~ .o_mango_call_button",
             run: "click",
         },
         {
