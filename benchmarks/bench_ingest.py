@@ -91,8 +91,9 @@ class Odoo:
             sys.executable,
             self.args.odoo,
             f"--addons-path={self.addons_path}",
+            # --database without --db-filter: Mango's requests carry no session,
+            # and a db filter makes Odoo list the cluster's databases on each one.
             f"--database={self.db}",
-            f"--db-filter=^{self.db}$",
             "--log-level=warn",
             f"--logfile={self.logfile}",
             *extra,

@@ -314,7 +314,9 @@ def worker_import(args, ldap_env, extra):
         "rss_peak_mb": rss_mb(),
     }
     if extra.get("full"):
-        result["baseline_pairs_s"] = baseline_pairs(env)
+        result["baseline_pairs_s"] = baseline_pairs(
+            env, extra.get("baseline_pairs") or 1000
+        )
         runs = []
         for _ in range(3):
             rerun, seconds = timed_run(directory)
@@ -406,6 +408,20 @@ def main():
     parser.add_argument("--template", default="ldap_bench_tpl")
     parser.add_argument("--odoo", default=ODOO_BIN)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--ldap-env-file", help="reuse a running slapd.sh server (its env.sh)"
+    )
+    parser.add_argument(
+        "--big-filter",
+        default=None,
+        help="user filter of the big import (default: every entry)",
+    )
+    parser.add_argument(
+        "--small-filter",
+        default="(uid=user0*)",
+        help="user filter of the memory-comparison import (1,000 entries)",
+    )
+    parser.add_argument("--baseline-pairs", type=int, default=1000)
     parser.add_argument("--worker")
     parser.add_argument("--db")
     parser.add_argument("--ldap-env")
@@ -415,10 +431,18 @@ def main():
         return worker_main(args)
 
     ensure_template(args.template, args.odoo)
-    log(f"starting slapd with {args.users} people")
-    t0 = time.perf_counter()
-    ldap_env = start_slapd(args.users)
-    log(f"slapd ready in {time.perf_counter() - t0:.0f} s")
+    if args.ldap_env_file:
+        with open(args.ldap_env_file, encoding="utf-8") as handle:
+            ldap_env = {}
+            for line in handle:
+                if line.startswith("export "):
+                    key, value = line[len("export ") :].strip().split("=", 1)
+                    ldap_env[key] = value.strip("'\"")
+    else:
+        log(f"starting slapd with {args.users} people")
+        t0 = time.perf_counter()
+        ldap_env = start_slapd(args.users)
+        log(f"slapd ready in {time.perf_counter() - t0:.0f} s")
     dbs = {
         name: f"{args.template}_{name}_{os.getpid()}"
         for name in ("big", "small", "pbx")
@@ -427,7 +451,15 @@ def main():
         for db in dbs.values():
             copy_db(args.template, db)
         log("scenario: import of every entry + baseline + re-sync + 100 changes")
-        big = run_worker("import", dbs["big"], ldap_env, args.odoo, full=True)
+        big = run_worker(
+            "import",
+            dbs["big"],
+            ldap_env,
+            args.odoo,
+            full=True,
+            user_filter=args.big_filter,
+            baseline_pairs=args.baseline_pairs,
+        )
         log("scenario: import of 1,000 entries (memory comparison)")
         small = run_worker(
             "import", dbs["small"], ldap_env, args.odoo, user_filter="(uid=user0*)"
@@ -437,7 +469,8 @@ def main():
             "pbx", dbs["pbx"], ldap_env, args.odoo, user_filter="(uid=user01*)"
         )
     finally:
-        stop_slapd(ldap_env)
+        if not args.ldap_env_file:
+            stop_slapd(ldap_env)
         if not args.keep_db:
             for db in dbs.values():
                 drop_db(db)

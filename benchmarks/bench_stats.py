@@ -262,6 +262,11 @@ def main():
     parser.add_argument("--template", help="copy this database instead of installing")
     parser.add_argument("--reuse-db", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--skip-rebuild",
+        action="store_true",
+        help="with --reuse-db: keep the reporting table of the earlier run",
+    )
     parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
     args = parser.parse_args()
 
@@ -271,11 +276,13 @@ def main():
         account, users = ensure_fixtures(env)
         generate_calls(env, account, users, args.calls)
         Stat = env["mango.call.stat"]
-        log("rebuilding mango_call_stat")
-        begin = time.perf_counter()
-        Stat._mango_rebuild()
-        cr.commit()
-        rebuild_s = time.perf_counter() - begin
+        rebuild_s = 0.0
+        if not args.skip_rebuild:
+            log("rebuilding mango_call_stat")
+            begin = time.perf_counter()
+            Stat._mango_rebuild()
+            cr.commit()
+            rebuild_s = time.perf_counter() - begin
         cr.execute("ANALYZE mango_call_stat")
         cr.execute("SELECT count(*) FROM mango_call_stat")
         stat_rows = cr.fetchone()[0]
@@ -332,7 +339,8 @@ def main():
         print()
         print(
             f"calls: {call_rows:,}   stat rows: {stat_rows:,}   "
-            f"employee × week groups: {groups:,}   rebuild: {rebuild_s:.1f} s"
+            f"employee × week groups: {groups:,}   "
+            f"rebuild: {f'{rebuild_s:.1f} s' if rebuild_s else 'skipped'}"
         )
         print(f"{'measure':52} {'median ms':>10} {'min':>9} {'max':>9}")
         for name, (median, low, high) in results:

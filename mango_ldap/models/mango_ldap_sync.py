@@ -1515,7 +1515,15 @@ class DirectorySync:
                 payload["domain"],
                 description=payload.get("description"),
             )
-            link.write({"sip_id": str(sip_id), "sip_login": login})
+            link.write(
+                {
+                    "sip_id": str(sip_id),
+                    "sip_login": login,
+                    # a re-enabled person's PBX user is usable again with its new SIP account
+                    "pbx_state": "active",
+                    "pbx_error": False,
+                }
+            )
             self.env["mango.ldap.sip.secret"].sudo().create(
                 {
                     "run_id": self.run.id,

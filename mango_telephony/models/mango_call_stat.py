@@ -55,6 +55,14 @@ def _stat_tz(company):
     return name
 
 
+def _where(query):
+    """The WHERE condition of an ORM query, ``TRUE`` when it has none."""
+    if query.is_empty():
+        return SQL("FALSE")
+    where = query.where_clause
+    return where if where.code else SQL("TRUE")
+
+
 def _ratio(numerator, denominator, factor=1.0):
     return round(numerator * factor / denominator, 2) if denominator else 0.0
 
@@ -372,6 +380,10 @@ class MangoCallStat(models.Model):
     def mango_dashboard_data(self, period="week", group_by="user", interval="day"):
         """Figures of the statistics dashboard, from the reporting table only.
 
+        One aggregate query with grouping sets gives the rows (per employee or
+        line), the time series and the totals together, and a second one the
+        exact medians; the user's record rules apply to both.
+
         :param str period: ``day`` (today), ``week``, ``month`` (so far) or ``all``
         :param str group_by: ``user`` (employee) or ``line``
         :param str interval: bucket of the time series: ``day``, ``week``, ``month``
@@ -384,40 +396,73 @@ class MangoCallStat(models.Model):
             raise ValueError(group_by)
         if interval not in INTERVALS:
             raise ValueError(interval)
+        self.check_access("read")
         domain, date_from, date_to = self._mango_period_domain(period)
         group_field = "user_id" if group_by == "user" else "line_number"
-        aggregates = [f"{name}:sum" for name in COUNTERS]
-        groups = self._read_group(
-            domain,
-            [group_field, f"date:{interval}", "direction"],
-            aggregates,
+        query = self._search(domain)
+        query.order = None
+        table = self._table
+        group_column = SQL.identifier(table, group_field)
+        bucket = SQL(
+            "date_trunc(%s, %s)::date", interval, SQL.identifier(table, "date")
         )
-        rows = defaultdict(lambda: defaultdict(float))
-        series = defaultdict(lambda: defaultdict(float))
-        totals = defaultdict(float)
-        labels = {}
-        for key, bucket, direction, *sums in groups:
-            if group_by == "user":
-                row_key = key.id or 0
-                labels[row_key] = key.sudo().name if key else self.env._("Nobody")
+        direction = SQL.identifier(table, "direction")
+        sums = [
+            SQL("COALESCE(sum(%s), 0)", SQL.identifier(table, name))
+            for name in COUNTERS
+        ]
+        by_direction = [
+            SQL(
+                "COALESCE(sum(%s) FILTER (WHERE %s = %s), 0)",
+                SQL.identifier(table, "call_count"),
+                direction,
+                name,
+            )
+            for name in ("incoming", "outgoing", "internal")
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT GROUPING(%(grp)s), GROUPING(%(bucket)s), %(grp)s, %(bucket)s,
+                       %(sums)s
+                  FROM %(from)s
+                 WHERE %(where)s
+              GROUP BY GROUPING SETS ((%(grp)s), (%(bucket)s), ())
+                """,
+                grp=group_column,
+                bucket=bucket,
+                sums=SQL(", ").join(sums + by_direction),
+                where=_where(query),
+                **{"from": query.from_clause},
+            )
+        )
+        names = (*COUNTERS, "incoming", "outgoing", "internal")
+        rows, series, totals = {}, {}, {}
+        for not_group, not_bucket, key, day, *values in self.env.cr.fetchall():
+            values = dict(zip(names, values, strict=True))
+            if not_group and not_bucket:
+                totals = values
+            elif not_bucket:
+                rows[key if key is not None else (0 if group_by == "user" else "")] = (
+                    values
+                )
             else:
-                row_key = key or ""
-                labels[row_key] = key or self.env._("No line")
-            values = dict(zip(COUNTERS, sums, strict=True))
-            values[direction or "internal"] = values["call_count"]
-            bucket_key = fields.Date.to_string(bucket) if bucket else ""
-            for target in (rows[row_key], series[bucket_key], totals):
-                for name, value in values.items():
-                    target[name] += value or 0
-        medians = self._mango_median_callback(domain, group_field)
+                series[fields.Date.to_string(day)] = values
+        if group_by == "user":
+            users = self.env["res.users"].sudo().browse([k for k in rows if k])
+            labels = {user.id: user.name for user in users}
+            labels[0] = self.env._("Nobody")
+        else:
+            labels = {key: key or self.env._("No line") for key in rows}
+        medians = self._mango_median_callback(query, group_field)
         result_rows = [
             {
-                "key": row_key,
-                "label": labels[row_key],
+                "key": key,
+                "label": labels.get(key, key),
                 **self._mango_metrics(values),
-                "median_callback_time": medians.get(row_key),
+                "median_callback_time": medians.get(key),
             }
-            for row_key, values in rows.items()
+            for key, values in rows.items()
         ]
         result_rows.sort(key=lambda r: (-r["calls"], str(r["label"])))
         return {
@@ -432,36 +477,36 @@ class MangoCallStat(models.Model):
             },
             "rows": result_rows,
             "series": [
-                {"date": bucket, **self._mango_metrics(values)}
-                for bucket, values in sorted(series.items())
+                {"date": day, **self._mango_metrics(values)}
+                for day, values in sorted(series.items())
             ],
         }
 
     @api.model
-    def _mango_median_callback(self, domain, group_field):
-        """Median time to call back, per group and overall, from the stored
-        per-row call-back times (with the user's record rules applied)."""
-        query = self._search(domain)
-        query.order = None
-        column = SQL.identifier("mango_call_stat", group_field)
-        rows_sql = query.select(
-            SQL("%s AS grp", column),
-            SQL("unnest(%s) AS t", SQL.identifier("mango_call_stat", "callback_times")),
-        )
+    def _mango_median_callback(self, query, group_field):
+        """Exact median time to call back, per group and overall, from the
+        call-back times stored per row, within ``query`` (record rules applied)."""
+        table = self._table
+        group_column = SQL.identifier(table, group_field)
         self.env.cr.execute(
             SQL(
                 """
-                SELECT grp, GROUPING(grp),
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY t)
-                  FROM (%s) AS times
-              GROUP BY ROLLUP (grp)
+                SELECT GROUPING(%(grp)s), %(grp)s,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY times.t)
+                  FROM %(from)s
+                 CROSS JOIN LATERAL unnest(%(times)s) AS times(t)
+                 WHERE %(where)s
+              GROUP BY GROUPING SETS ((%(grp)s), ())
                 """,
-                rows_sql,
+                grp=group_column,
+                times=SQL.identifier(table, "callback_times"),
+                where=_where(query),
+                **{"from": query.from_clause},
             )
         )
         empty = 0 if group_field == "user_id" else ""
         medians = {}
-        for grp, is_total, median in self.env.cr.fetchall():
+        for is_total, grp, median in self.env.cr.fetchall():
             key = "__total__" if is_total else (empty if grp is None else grp)
             medians[key] = round(median, 1) if median is not None else None
         return medians
