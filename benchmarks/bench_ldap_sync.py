@@ -222,7 +222,9 @@ def timed_run(directory, mode="full"):
 
 
 def baseline_pairs(env, count=1000, batch=250):
-    """Bare ORM: user + employee pairs, same context as the sync, no directory work."""
+    """Bare ORM: the same user + employee pairs the sync writes (same context, same
+    fields: name, login, e-mail, groups; job title, department, phones, work e-mail),
+    without any directory work, links or run log; rolled back afterwards."""
     Users = env["res.users"].with_context(
         no_reset_password=True,
         tracking_disable=True,
@@ -239,8 +241,10 @@ def baseline_pairs(env, count=1000, batch=250):
     company = env.company
     group = env.ref("base.group_user")
     env.cr.execute("SAVEPOINT bench_baseline")
+    department = env["hr.department"].create({"name": "Baseline R&D"})
     start = time.perf_counter()
     for offset in range(0, count, batch):
+        numbers = range(offset, min(offset + batch, count))
         users = Users.create(
             [
                 {
@@ -251,7 +255,7 @@ def baseline_pairs(env, count=1000, batch=250):
                     "company_ids": [(6, 0, [company.id])],
                     "groups_id": [(6, 0, [group.id])],
                 }
-                for i in range(offset, min(offset + batch, count))
+                for i in numbers
             ]
         )
         Employees.create(
@@ -261,8 +265,12 @@ def baseline_pairs(env, count=1000, batch=250):
                     "user_id": u.id,
                     "company_id": company.id,
                     "job_title": "Engineer",
+                    "department_id": department.id,
+                    "work_email": u.email,
+                    "work_phone": f"+7495100{i:04d}",
+                    "mobile_phone": f"+7916200{i:04d}",
                 }
-                for u in users
+                for u, i in zip(users, numbers, strict=True)
             ]
         )
         env.flush_all()

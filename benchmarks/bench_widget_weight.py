@@ -33,7 +33,9 @@ def compiled_css(source):
         import sass
     except ImportError:
         sys.exit("libsass (an Odoo requirement) is needed: pip install libsass")
-    return sass.compile(string=SCSS_PRELUDE + source, output_style="compressed").encode()
+    return sass.compile(
+        string=SCSS_PRELUDE + source, output_style="compressed"
+    ).encode()
 
 
 def main():
@@ -50,8 +52,7 @@ def main():
     print(f"{'total':<16}{'':>10}{'':>12}{total_gzip:>9}")
     verdict = "within" if total_gzip <= BUDGET else "OVER"
     print(
-        f"budget {BUDGET} B gzip: {verdict} "
-        f"({total_gzip / BUDGET:.0%} of the budget)"
+        f"budget {BUDGET} B gzip: {verdict} ({total_gzip / BUDGET:.0%} of the budget)"
     )
     return 0 if total_gzip <= BUDGET else 1
 

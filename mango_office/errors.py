@@ -8,7 +8,9 @@ class MangoError(Exception):
 
     code = None
 
-    def __init__(self, message, code=None, description=None, fields=None, http_status=None):
+    def __init__(
+        self, message, code=None, description=None, fields=None, http_status=None
+    ):
         super().__init__(message)
         self.code = code
         self.description = description
@@ -77,7 +79,9 @@ def error_for_code(code, description=None, fields=None, http_status=None):
     try:
         code = int(code)
     except (TypeError, ValueError):
-        return MangoProtocolError(f"Unexpected result code {code!r}", http_status=http_status)
+        return MangoProtocolError(
+            f"Unexpected result code {code!r}", http_status=http_status
+        )
     if code in codes.SLOW_DOWN_CODES:
         cls = MangoRateLimited
     elif code in (3102, 3105):

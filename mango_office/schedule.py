@@ -70,8 +70,12 @@ class Schedule:
         """Working intervals minus closures, in order, from the day of ``moment``."""
         local_day = moment.astimezone(self.tz).date()
         for offset in range(SEARCH_DAYS):
-            for start, end in self._local_intervals(local_day + dt.timedelta(days=offset)):
-                yield from self._subtract_closures(start.astimezone(UTC), end.astimezone(UTC))
+            for start, end in self._local_intervals(
+                local_day + dt.timedelta(days=offset)
+            ):
+                yield from self._subtract_closures(
+                    start.astimezone(UTC), end.astimezone(UTC)
+                )
 
     def _subtract_closures(self, start, end):
         pieces = [(start, end)]

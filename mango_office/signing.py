@@ -20,9 +20,7 @@ def sign(key, json_str, salt):
 
 def recording_link_sign(key, timestamp, recording_id, salt):
     """Signature of the unauthenticated recording link (a different formula, §4.1.2)."""
-    return hashlib.sha256(
-        f"{key}{timestamp}{recording_id}{salt}".encode()
-    ).hexdigest()
+    return hashlib.sha256(f"{key}{timestamp}{recording_id}{salt}".encode()).hexdigest()
 
 
 def build_form(key, salt, payload):

@@ -95,9 +95,7 @@ def test_openings_lists_slots_in_order():
     ]
 
 
-@pytest.mark.parametrize(
-    "args", [(7, 9, 18), (0, 18, 9), (0, -1, 5), (0, 9, 25)]
-)
+@pytest.mark.parametrize("args", [(7, 9, 18), (0, 18, 9), (0, -1, 5), (0, 9, 25)])
 def test_invalid_periods_are_refused(args):
     with pytest.raises(ValueError):
         Period(*args)
@@ -108,7 +106,9 @@ def test_naive_closure_refused():
         weekdays_9_to_18(closures=[(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2))])
 
 
-@given(st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1)))
+@given(
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1))
+)
 def test_next_opening_is_open_and_not_before(moment):
     schedule = weekdays_9_to_18()
     opening = schedule.next_opening(moment)

@@ -494,7 +494,11 @@ class MangoCall(models.Model):
             when=when.strftime("%Y-%m-%d %H:%M"),
             link=Markup(self._get_html_link()),
         )
-        activity = target.activity_schedule(
+        # No "assigned to you" e-mail per missed call: the activity shows in the
+        # person's activity menu at once, and a busy line would flood the inbox.
+        activity = target.with_context(
+            mail_activity_quick_update=True
+        ).activity_schedule(
             CALLBACK_ACTIVITY_XMLID,
             summary=env._("Call back %(number)s", number=number),
             note=note,

@@ -495,7 +495,7 @@ class MangoCallStat(models.Model):
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY times.t)
                   FROM %(from)s
                  CROSS JOIN LATERAL unnest(%(times)s) AS times(t)
-                 WHERE %(where)s
+                 WHERE %(times)s IS NOT NULL AND %(where)s
               GROUP BY GROUPING SETS ((%(grp)s), ())
                 """,
                 grp=group_column,

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from mango_office import phones
 
@@ -116,14 +117,33 @@ class ResPartner(models.Model):
         e164 = self._mango_normalize(number, company)
         if not e164:
             return self.browse()
-        domain = [
-            "|",
-            ("mango_phone_e164", "=", e164),
-            ("mango_mobile_e164", "=", e164),
-        ]
-        if company:
-            domain = [("company_id", "in", (False, company.id)), *domain]
-        return self._mango_pick_partner(self.search(domain, order="id", limit=20))
+        # Plain SQL on the two indexed columns: the ORM's domain parsing and
+        # record-rule query cost ten times the index lookup itself. Access
+        # rules are still applied, to the few rows found.
+        self.flush_model(
+            ["mango_phone_e164", "mango_mobile_e164", "active", "company_id"]
+        )
+        company_clause = (
+            SQL(" AND (company_id IS NULL OR company_id = %s)", company.id)
+            if company
+            else SQL()
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM res_partner
+                    WHERE (mango_phone_e164 = %(number)s
+                           OR mango_mobile_e164 = %(number)s)
+                      AND active%(company)s
+                    ORDER BY id
+                    LIMIT 20""",
+                number=e164,
+                company=company_clause,
+            )
+        )
+        partners = self.browse([row[0] for row in self.env.cr.fetchall()])
+        if partners and not self.env.su:
+            partners = partners._filtered_access("read")
+        return self._mango_pick_partner(partners)
 
     def _mango_pick_partner(self, partners):
         if len(partners) <= 1:

@@ -170,3 +170,23 @@ class TestCallerIdentification(MangoFollowupCase):
             .search([("id", "=", call.id)]),
             call,
         )
+
+    def test_contacts_the_user_may_not_read_are_not_returned(self):
+        other_company = self.env["res.company"].create({"name": "Other company"})
+        hidden = self.env["res.partner"].create(
+            {
+                "name": "Elsewhere",
+                "phone": "+7 916 444-55-66",
+                "company_id": other_company.id,
+            }
+        )
+        Partner = self.env["res.partner"]
+        self.assertEqual(Partner.sudo()._mango_find_by_phone("79164445566"), hidden)
+        self.assertFalse(
+            Partner.with_user(self.salesperson)._mango_find_by_phone("79164445566"),
+            "the multi-company rule applies",
+        )
+        self.assertFalse(
+            Partner.sudo()._mango_find_by_phone("79164445566", self.env.company),
+            "the company given narrows the search",
+        )

@@ -75,7 +75,9 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
 
     async _loadSlots() {
         const url = `/mango_callback/slots?widget_id=${this.el.dataset.widgetId}`;
-        const data = await (await fetch(url, {headers: {Accept: "application/json"}})).json();
+        const data = await (
+            await fetch(url, {headers: {Accept: "application/json"}})
+        ).json();
         if (!data.slots || !data.slots.length) {
             return;
         }

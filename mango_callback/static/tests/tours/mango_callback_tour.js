@@ -47,7 +47,8 @@ registry.category("web_tour.tours").add("mango_callback_after_hours", {
     steps: () => [
         {
             content: "Full mode: the panel is open for a new visitor",
-            trigger: ".o_mango_callback_ready .o_mango_callback_panel:visible input[name=phone]",
+            trigger:
+                ".o_mango_callback_ready .o_mango_callback_panel:visible input[name=phone]",
             run: "edit 916 555-12-35",
         },
         {
