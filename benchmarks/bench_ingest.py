@@ -364,6 +364,7 @@ def main():
         real = statistics.median(results["real"])
         ratio = real / base
         print()
+        print(f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on 2 cores")
         print(
             f"Webhook ingest, Odoo --workers=2, {args.senders} senders, "
             f"{len(rounds[0])}-{max(map(len, rounds))} events per round, "

@@ -138,10 +138,12 @@ def run_worker(phase, db, ldap_env, odoo_bin, **extra):
         json.dumps(extra),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stderr.write(done.stderr[-4000:])
     if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
         raise RuntimeError(f"worker {phase} failed ({done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    log(f"{phase}: {json.dumps(result)}")
+    return result
 
 
 # ----------------------------------------------------------------------------------------
@@ -376,9 +378,10 @@ def worker_pbx(args, ldap_env, extra):
         run, seconds = timed_run(directory)
         ops = run.pbx_count
         created = len(sim.state.users) - before
+        people = len(directory.link_ids)
     env.cr.close()
     return {
-        "people": len(directory.link_ids),
+        "people": people,
         "pbx_ops": ops,
         "pbx_users": created,
         "seconds": seconds,
@@ -470,7 +473,7 @@ def main():
         )
         log("scenario: import of 1,000 entries (memory comparison)")
         small = run_worker(
-            "import", dbs["small"], ldap_env, args.odoo, user_filter="(uid=user0*)"
+            "import", dbs["small"], ldap_env, args.odoo, user_filter=args.small_filter
         )
         log("scenario: PBX provisioning of 100 people on the simulator")
         pbx = run_worker(

@@ -140,6 +140,9 @@ def wire_extensions(account):
         Mapping.create(
             {"account_id": account.id, "user_id": user.id, "extension": extension}
         )
+    # Missed calls nobody owns become the sales lead's follow-up activities.
+    if "missed_call_user_id" in account._fields and not account.missed_call_user_id:
+        account.missed_call_user_id = env.ref("base.user_admin")
     env.cr.commit()
     log("extensions: admin 101, Иван 102, Мария 103, Пётр 104")
 
@@ -439,6 +442,8 @@ def wire_directory(account):
         "bind_dn": os.environ["LDAP_BIND_DN"],
         "bind_password_input": os.environ["LDAP_BIND_PW"],
         "account_id": account.id,
+        # No scheduled delta sync: the demo shows the preview and the admin applies it.
+        "delta_interval": 0,
         "server_ids": [(5, 0, 0), (0, 0, {"host": host, "port": int(port)})],
         "base_dn_ids": [
             (5, 0, 0),
@@ -450,10 +455,11 @@ def wire_directory(account):
         ],
     }
     if directory:
-        directory.write(values)
-    else:
-        directory = Directory.create(values)
-        directory.action_preset_openldap()
+        # Rewriting servers or bases would flag a scope change (removals held).
+        log(f"directory {directory.id}: already configured")
+        return
+    directory = Directory.create(values)
+    directory.action_preset_openldap()
     env.cr.commit()
     try:
         directory.action_fetch_pbx_options()
@@ -461,14 +467,11 @@ def wire_directory(account):
     except Exception as error:  # the preview still shows the Odoo side
         env.cr.rollback()
         log(f"directory: PBX options not fetched: {error}")
-    if not directory.run_ids:
-        run = directory._mango_run(
-            mode="full", dry_run=True, trigger="manual", commit=False
-        )
-        env.cr.commit()
-        log(f"directory {directory.id}: preview run {run.id} ({run.state})")
-    else:
-        log(f"directory {directory.id}: already has runs")
+    run = directory._mango_run(
+        mode="full", dry_run=True, trigger="manual", commit=False
+    )
+    env.cr.commit()
+    log(f"directory {directory.id}: preview run {run.id} ({run.state})")
 
 
 def main():

@@ -62,7 +62,7 @@ mango_apt_install() {
 mango_ensure_python_requirements() {
     if python3 - <<'EOF'
 import importlib.util, sys
-modules = ("requests", "phonenumbers", "ldap3", "pytest", "hypothesis", "coverage", "websocket", "setuptools")
+modules = ("requests", "phonenumbers", "ldap3", "pytest", "hypothesis", "coverage", "websocket", "setuptools", "cryptography", "yaml")
 sys.exit(any(importlib.util.find_spec(m) is None for m in modules))
 EOF
     then

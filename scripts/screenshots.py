@@ -177,7 +177,7 @@ class Chromium:
         # Visible, not merely present: Odoo renders some views hidden first.
         js = (
             f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
-            " return !!el && el.getClientRects().length > 0; }})()"
+            " return !!el && el.getClientRects().length > 0; })()"
         )
         self.wait_for_js(js, timeout, selector)
 
@@ -246,6 +246,20 @@ class Shots:
         self.browser.wait_for(selector)
         self.browser.wait_idle(settle)
 
+    def hide_call_cards(self):
+        """Cards of the demo's background calls would cover the view being shown."""
+        self.browser.evaluate(
+            "document.querySelectorAll('.o_mango_call_cards')"
+            ".forEach(el => el.style.setProperty('display', 'none', 'important'))"
+        )
+
+    def close_call_cards(self):
+        self.browser.evaluate(
+            "document.querySelectorAll('.o_mango_call_card .btn-close')"
+            ".forEach(el => el.click())"
+        )
+        time.sleep(0.5)
+
     # ---- shots -------------------------------------------------------------------
     def shot_settings(self):
         url = self.action_url("mango_telephony.mango_telephony_settings_action")
@@ -290,6 +304,7 @@ class Shots:
         self.backend(url, ".o_list_view .o_data_row")
         # The card arrives over the bus: give the websocket a moment to subscribe.
         time.sleep(2)
+        self.close_call_cards()
         control = self.args.sim_control.rstrip("/")
         entry = requests.post(
             f"{control}/scenarios/incoming_answered",
@@ -303,7 +318,7 @@ class Shots:
         ).json()["entry_id"]
         try:
             try:
-                self.browser.wait_for(".o_mango_call_card", timeout=30)
+                self.browser.wait_for(".o_mango_call_card .text-bg-success", timeout=30)
             except TimeoutError as error:
                 raise Skip(f"no incoming-call card appeared ({error})") from error
             time.sleep(1.5)
@@ -357,7 +372,7 @@ class Shots:
         try:
             # A visitor, not the admin: no editor bar; a fresh visitor's first view.
             self.browser.clear_cookies()
-            self.browser.navigate(self.url + "/")
+            self.browser.navigate(self.url + "/contactus")
             self.browser.wait_for(".o_mango_callback")
             if mode == "full":
                 self.browser.wait_for("#o_mango_callback_panel")
@@ -393,7 +408,10 @@ class Shots:
             path = self.out / f"{name}.png"
             try:
                 getattr(self, f"shot_{name}")()
+                if name != "incoming_card":
+                    self.hide_call_cards()
                 self.browser.screenshot(path)
+                (self.out / f"{name}.failed.png").unlink(missing_ok=True)
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
                 print(f"ok       {name:<24} {shown}")
             except Skip as reason:

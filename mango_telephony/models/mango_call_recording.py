@@ -8,6 +8,7 @@ from odoo import api, fields, models
 
 from mango_office.errors import (
     MangoAuthError,
+    MangoDeferred,
     MangoError,
     MangoLockedOut,
     MangoRequestError,
@@ -230,6 +231,13 @@ class MangoCallRecording(models.Model):
                 )
                 if not content:
                     raise MangoError(self.env._("Mango returned an empty recording."))
+            except MangoDeferred as error:
+                # The client held the request back (a 3xxx moments ago in this
+                # process): nothing was asked, so nothing is counted.
+                delay = max(getattr(error, "retry_after", None) or 0, 1.0)
+                blocked_until[account.id] = delay
+                recording.next_attempt_at = now + timedelta(seconds=delay)
+                continue
             except (MangoAuthError, MangoLockedOut) as error:
                 delay = AUTH_RETRY_INTERVAL.total_seconds()
                 if isinstance(error, MangoLockedOut):

@@ -2,6 +2,7 @@
 shuffled with 20 % duplicates, fold into the same call log."""
 
 import random
+from unittest.mock import patch
 
 from odoo.tests import TransactionCase, tagged
 
@@ -50,6 +51,15 @@ class TestReplay(MangoCallsMixin, TransactionCase):
         return {call.entry_id: self.mango_snapshot(call) for call in calls}
 
     def test_shuffled_duplicated_delivery_equals_in_order(self):
+        # Only the call log is compared here; the side effects run from the hook
+        # (chatter, activities, mail) have their own tests and would make 20,000
+        # folds take most of an hour on a busy 2-core machine.
+        with patch.object(
+            type(self.env["mango.call"]), "_mango_on_call_updated", lambda *a: True
+        ):
+            self._replay()
+
+    def _replay(self):
         events = self.generate()
         self.assertGreaterEqual(len(events), 10_000)
         entry_ids = {p["entry_id"] for _path, p in events if p.get("entry_id")}

@@ -48,7 +48,9 @@ class TestSmartRouting(MangoFollowupCase, HttpCase):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for delivery in self.mango_sim.events(entry_id=entry_id):
-                if (delivery["payload"].get("to") or {}).get("extension") == extension:
+                # Mango sends extensions as strings or numbers.
+                to = delivery["payload"].get("to") or {}
+                if str(to.get("extension")) == extension:
                     return self.mango_sim.events_of_batch(delivery["batch"])
             time.sleep(0.05)
         return []
