@@ -283,6 +283,7 @@ def baseline_pairs(env, count=1000, batch=250):
 
 
 def change_entries(ldap_env, count, shift=0):
+    stamp = time.strftime("%H%M%S")
     import ssl
 
     import ldap3
@@ -303,8 +304,9 @@ def change_entries(ldap_env, count, shift=0):
         dn = (
             f"uid={uid},ou=sales,{PEOPLE}" if number % 5 == 0 else f"uid={uid},{PEOPLE}"
         )
+        # unique per run: a value the directory already holds is no change
         conn.modify(
-            dn, {"title": [(ldap3.MODIFY_REPLACE, [f"Benchmark title {i}.{shift}"])]}
+            dn, {"title": [(ldap3.MODIFY_REPLACE, [f"Bench {stamp} {i}.{shift}"])]}
         )
     conn.unbind()
 
@@ -378,17 +380,17 @@ def worker_pbx(args, ldap_env, extra):
         run, seconds = timed_run(directory)
         ops = run.pbx_count
         created = len(sim.state.users) - before
-        people = len(directory.link_ids)
+        result = {
+            "people": len(directory.link_ids),
+            "pbx_ops": ops,
+            "pbx_users": created,
+            "seconds": seconds,
+            "ops_s": ops / seconds if seconds else 0.0,
+            "errors": run.error_count,
+            "state": run.state,
+        }
     env.cr.close()
-    return {
-        "people": people,
-        "pbx_ops": ops,
-        "pbx_users": created,
-        "seconds": seconds,
-        "ops_s": ops / seconds if seconds else 0.0,
-        "errors": run.error_count,
-        "state": run.state,
-    }
+    return result
 
 
 def worker_main(args):

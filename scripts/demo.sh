@@ -134,6 +134,9 @@ cat >&2 <<EOF
 
   Odoo:        http://localhost:$odoo_port   (login admin, password admin)
   Simulator:   http://127.0.0.1:$sim_port/vpbx   control API: http://127.0.0.1:$sim_port/_sim/
+  Live calls:  the simulator plays one every ${play_every} s (0 = off; MANGO_DEMO_PLAY_EVERY)
+  Screenshots: python3 scripts/screenshots.py --url http://localhost:$odoo_port \\
+                   --sim-control http://127.0.0.1:$sim_port/_sim
   Try a call:  curl -X POST -H 'Content-Type: application/json' -d '{}' \\
                    http://127.0.0.1:$sim_port/_sim/scenarios/incoming_answered
   Logs:        $run_dir   (Ctrl-C stops everything and deletes the demo)

@@ -423,15 +423,18 @@ def wire_directory(account):
     if "mango.ldap.directory" not in env:
         log("directory: mango_ldap not installed, skipped")
         return
+    Directory = env["mango.ldap.directory"].sudo().with_context(active_test=False)
+    name = "Офисный каталог (OpenLDAP)"
+    directory = Directory.search([("name", "=", name)], limit=1)
+    if directory:
+        # Rewriting servers or bases would flag a scope change (removals held).
+        log(f"directory {directory.id}: already configured")
+        return
     uri = os.environ.get("LDAPS_URI")
     if not uri:
         log("directory: no bundled slapd running, skipped")
         return
-    host_port = uri.split("://", 1)[1].rstrip("/")
-    host, port = host_port.rsplit(":", 1)
-    Directory = env["mango.ldap.directory"].sudo().with_context(active_test=False)
-    name = "Офисный каталог (OpenLDAP)"
-    directory = Directory.search([("name", "=", name)], limit=1)
+    host, port = uri.split("://", 1)[1].rstrip("/").rsplit(":", 1)
     with open(os.environ["LDAP_CA_FILE"]) as ca:
         ca_pem = ca.read()
     values = {
@@ -454,10 +457,6 @@ def wire_directory(account):
             ),
         ],
     }
-    if directory:
-        # Rewriting servers or bases would flag a scope change (removals held).
-        log(f"directory {directory.id}: already configured")
-        return
     directory = Directory.create(values)
     directory.action_preset_openldap()
     env.cr.commit()

@@ -310,7 +310,8 @@ class Shots:
             f"{control}/scenarios/incoming_answered",
             json={
                 "extension": "101",
-                "from_number": "79164123321",
+                # A demo customer the background calls never use: one card only.
+                "from_number": "79036415590",
                 "live": True,
                 "wait": True,
             },
@@ -321,9 +322,18 @@ class Shots:
                 self.browser.wait_for(".o_mango_call_card .text-bg-success", timeout=30)
             except TimeoutError as error:
                 raise Skip(f"no incoming-call card appeared ({error})") from error
-            time.sleep(1.5)
+            # Only this call's card: a background call may ring at the same time.
+            self.browser.evaluate(
+                "document.querySelectorAll('.o_mango_call_card').forEach(el => {"
+                " if (!el.textContent.includes('+79036415590'))"
+                " el.style.setProperty('display', 'none', 'important'); })"
+            )
+            # While it rings: the call is moved on right after.
+            time.sleep(0.7)
+            self.browser.screenshot(self.out / "incoming_card.png")
         finally:
             self._finish_call(control, entry)
+        return True
 
     def _finish_call(self, control, entry):
         for action in ("answer", "hangup"):
@@ -407,10 +417,10 @@ class Shots:
         for name in self.args.only or self.NAMES:
             path = self.out / f"{name}.png"
             try:
-                getattr(self, f"shot_{name}")()
-                if name != "incoming_card":
+                captured = getattr(self, f"shot_{name}")()
+                if not captured:
                     self.hide_call_cards()
-                self.browser.screenshot(path)
+                    self.browser.screenshot(path)
                 (self.out / f"{name}.failed.png").unlink(missing_ok=True)
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
                 print(f"ok       {name:<24} {shown}")

@@ -20,6 +20,7 @@ from odoo.tools import SQL
 _logger = logging.getLogger(__name__)
 
 FINISHED_STATUSES = ("answered", "missed", "failed")
+STAT_KEYS = "mango.call.stat.keys"
 DEFAULT_TZ = "Europe/Moscow"
 # ratio field -> (numerator, denominator, factor): recomputed for every group from
 # the summed counters, since an average of per-row ratios would be wrong.
@@ -281,6 +282,12 @@ class MangoCallStat(models.Model):
         self.invalidate_model()
 
     @api.model
+    def _mango_refresh_pending(self):
+        """Pre-commit: refresh the days of the calls finished in this transaction."""
+        keys = self.env.cr.precommit.data.pop(STAT_KEYS, set())
+        self._mango_refresh(keys)
+
+    @api.model
     def _mango_rebuild(self):
         """Recompute the whole table from the calls (safety net: cron, button)."""
         self.env["mango.call"].flush_model()
@@ -524,9 +531,16 @@ class MangoCall(models.Model):
             )
         )
         if finished:
-            Stat = self.env["mango.call.stat"].sudo()
             # A call that reached a customer closes that customer's earlier missed
             # calls (their "not called back" count changes on their own day).
             called_back = self.sudo().search([("callback_call_id", "in", finished.ids)])
-            Stat._mango_refresh(Stat._mango_keys_of_calls(finished | called_back))
+            Stat = self.env["mango.call.stat"].sudo()
+            keys = Stat._mango_keys_of_calls(finished | called_back)
+            # Refreshed once per transaction: a worker batch (or a replay) of many
+            # calls of one day recomputes that day once, not once per call.
+            data = self.env.cr.precommit.data
+            if STAT_KEYS not in data:
+                data[STAT_KEYS] = set()
+                self.env.cr.precommit.add(Stat._mango_refresh_pending)
+            data[STAT_KEYS].update(keys)
         return result

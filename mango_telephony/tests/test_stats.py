@@ -53,6 +53,8 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.mango_sim_reset()
 
     def snapshot(self):
+        # The table is refreshed when the worker's transaction commits.
+        self.env.cr.precommit.run()
         self.env.invalidate_all()
         self.env.cr.execute(
             "SELECT date, account_id, user_id, line_number, direction, "
@@ -65,6 +67,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         result = self.mango_sim.play(scenario, wait=False, **options)
         self.mango_ingest([(e["path"], e["payload"]) for e in result["planned"]])
         self.mango_process_all()
+        self.env.cr.precommit.run()
         return self.mango_call(result["entry_id"])
 
     def make_call(self, user, start, status, direction="incoming", **values):
