@@ -7,6 +7,8 @@ addon root). Exits 1 when a file changed, so pre-commit shows the update.
 """
 
 import ast
+import html
+import re
 import sys
 from pathlib import Path
 
@@ -58,17 +60,88 @@ def render(addon_dir):
     return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
 
 
+def _inline(text):
+    text = html.escape(text, quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', text)
+    return text
+
+
+def to_html(markdown_text):
+    """The README as the HTML page Odoo shows in Apps.
+
+    Without it Odoo renders README.md as reStructuredText, which it is not, and
+    logs a docutils warning on every install. Only what our fragments use is
+    supported: headings, paragraphs, bullet and numbered lists, inline code, bold
+    and links.
+    """
+    out = ['<section class="oe_container">', '<div class="oe_row oe_spaced">']
+    paragraph, list_tag, item = [], None, []
+
+    def flush_item():
+        if item:
+            out.append(f"<li>{_inline(' '.join(item))}</li>")
+            item.clear()
+
+    def flush():
+        nonlocal list_tag
+        if paragraph:
+            out.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+        flush_item()
+        if list_tag:
+            out.append(f"</{list_tag}>")
+            list_tag = None
+
+    in_comment = False
+    for raw in markdown_text.splitlines():
+        line = raw.strip()
+        if line.startswith("<!--") or in_comment:
+            in_comment = "-->" not in line
+            continue
+        heading = re.match(r"(#{1,3}) (.*)", line)
+        bullet = re.match(r"[-*] (.*)", line)
+        number = re.match(r"\d+\. (.*)", line)
+        if not line:
+            flush()
+        elif heading:
+            flush()
+            level = len(heading.group(1))
+            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+        elif bullet or number:
+            tag = "ul" if bullet else "ol"
+            if paragraph:
+                flush()
+            flush_item()
+            if list_tag != tag:
+                if list_tag:
+                    out.append(f"</{list_tag}>")
+                out.append(f"<{tag}>")
+                list_tag = tag
+            item.append((bullet or number).group(1))
+        elif list_tag:
+            item.append(line)
+        else:
+            paragraph.append(line)
+    flush()
+    out += ["</div>", "</section>"]
+    return "\n".join(out) + "\n"
+
+
 def main():
     changed = []
     for addon in ADDONS:
         addon_dir = ROOT / addon
         if not (addon_dir / "__manifest__.py").is_file():
             continue
-        target = addon_dir / "README.md"
         text = render(addon_dir)
-        if not target.is_file() or target.read_text() != text:
-            target.write_text(text)
-            changed.append(str(target.relative_to(ROOT)))
+        page = addon_dir / "static" / "description" / "index.html"
+        for target, content in ((addon_dir / "README.md", text), (page, to_html(text))):
+            if not target.is_file() or target.read_text() != content:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+                changed.append(str(target.relative_to(ROOT)))
     for path in changed:
         sys.stderr.write(f"updated {path}\n")
     return 1 if changed else 0
