@@ -255,6 +255,13 @@ class MangoLdapDirectory(models.Model):
         help="Filters, bases or servers changed: the next full run holds all removals.",
     )
     # -- schedule ---------------------------------------------------------
+    # Off until an admin has seen a preview: a new directory with a wrong filter
+    # must not start creating users and PBX accounts on its own.
+    auto_sync = fields.Boolean(
+        string="Synchronise automatically",
+        help="Run the change and nightly syncs on schedule. Turn on once a "
+        "preview shows the plan you expect.",
+    )
     delta_interval = fields.Integer(string="Sync changes every (minutes)", default=15)
     full_sync_hour = fields.Integer(
         string="Full sync at (hour, server time)", default=2
@@ -408,7 +415,9 @@ class MangoLdapDirectory(models.Model):
         if SCOPE_FIELDS & set(vals) and "scope_changed" not in vals:
             vals = dict(vals, scope_changed=True)
         result = super().write(vals)
-        if {"delta_interval", "full_sync_hour", "active", "name"} & set(vals):
+        if {"delta_interval", "full_sync_hour", "active", "auto_sync", "name"} & set(
+            vals
+        ):
             self._mango_sync_crons()
         self._mango_sync_signin_config()
         return result
@@ -460,7 +469,7 @@ class MangoLdapDirectory(models.Model):
         Cron = self.env["ir.cron"].sudo()
         model = self.env["ir.model"]._get("mango.ldap.directory")
         for directory in self:
-            active = directory.active
+            active = directory.active and directory.auto_sync
             delta_vals = {
                 "name": self.env._("Directory sync (changes): %s", directory.name),
                 "model_id": model.id,
@@ -566,8 +575,10 @@ class MangoLdapDirectory(models.Model):
                 super(MangoLdapDirectory, directory).write(
                     {"ldap_config_id": config.id}
                 )
+        return True
 
     # ---------------------------------------------------------------- actions
+
     def _mango_reader(self):
         from .mango_ldap_sync import directory_reader
 

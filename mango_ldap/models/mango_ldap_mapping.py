@@ -52,7 +52,6 @@ class MangoLdapMapping(models.Model):
     target_model = fields.Char(compute="_compute_target_model")
     field_id = fields.Many2one(
         "ir.model.fields",
-        string="Field",
         ondelete="cascade",
         domain=f"[('model', '=', target_model), ('store', '=', True), "
         f"('readonly', '=', False), ('ttype', 'in', {list(SUPPORTED_TTYPES)})]",

@@ -165,7 +165,7 @@ class LdapAdmin:
                 "modify", group_dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]}
             )
         except ldap3.core.exceptions.LDAPNoSuchAttributeResult:
-            pass
+            return  # not a member any more: what the caller wanted
 
     def delete(self, dn):
         self._do("delete", dn)
