@@ -13,6 +13,7 @@ import requests
 
 from odoo.tests import TransactionCase
 
+from mango_office.ratelimit import reset_shared_rate_limiters
 from mango_office.simulator import run_simulator
 
 MANGO_TEST_API_KEY = "odootestkey4mango0simulator"
@@ -99,8 +100,19 @@ class MangoSimulatorMixin:
         return response.json() if response.content else None
 
     def mango_sim_reset(self, simulator=None):
-        """Back to the initial seed: no calls, no lockout, full rate-limit buckets."""
+        """Back to the initial seed: no calls, no lockout, full rate-limit buckets.
+
+        Our side forgets too: the client's shared limiter remembers Mango's
+        lockouts and recent refusals per product, across tests.
+        """
         (simulator or self.mango_sim).reset()
+        reset_shared_rate_limiters()
+
+    def setUp(self):
+        super().setUp()
+        # Each test starts with no refusal on record: a 3xxx provoked by an
+        # earlier test would otherwise hold back this one's deferrable requests.
+        reset_shared_rate_limiters()
 
     def mango_sim_seed(self, seed, simulator=None):
         """Replace the simulated PBX (lines, users, groups…) with ``seed``."""
