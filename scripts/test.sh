@@ -86,7 +86,10 @@ EOF
         mango_log "Odoo $(python3 -c 'import odoo.release as r; print(r.version)') suites: $addons (database $db, port $http_port, log $log)"
         mango_log "${odoo_cmd[*]} ${odoo_args[*]}"
         set +e +o pipefail
-        "${odoo_cmd[@]}" "${odoo_args[@]}" </dev/null 2>&1 | tee "$log" \
+        # A bounded run: a request thread left waiting on the test cursor would
+        # otherwise keep Odoo alive after its last test until CI gives up.
+        timeout --kill-after=30 "${MANGO_ODOO_TEST_TIMEOUT:-3600}" \
+            "${odoo_cmd[@]}" "${odoo_args[@]}" </dev/null 2>&1 | tee "$log" \
             | grep --line-buffered -E ' (ERROR|CRITICAL|WARNING) |odoo\.addons\.mango_[a-z_]+\.tests|Starting post tests|post-tests in|tests in|odoo\.tests\.result|Modules loaded|loading [0-9]+ modules'
         odoo_rc=${PIPESTATUS[0]}
         set -e -o pipefail

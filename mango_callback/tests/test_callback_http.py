@@ -34,6 +34,14 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
     def setUp(self):
         super().setUp()
         self.mango_sim.reset()
+        self.mango_sim.set_webhook(None)
+
+    def deliver_to_this_server(self):
+        """Point the simulator at our /mango routes for this test only; at its end,
+        wait for every delivery so none reaches the next test's transaction."""
+        self.mango_sim.set_webhook(f"{self.base_url()}/mango")
+        self.addCleanup(self.mango_sim.set_webhook, None)
+        self.addCleanup(self.mango_sim.wait_idle)
 
     def close_now(self):
         """Calling hours that exclude this moment: one hour, three days from now."""
@@ -97,7 +105,7 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
     def test_request_followed_through_the_pbx_events(self):
         """The simulator places the call and reports it back to our /mango routes
         exactly as Mango would; the request ends answered, linked to its call."""
-        self.mango_sim.set_webhook(f"{self.base_url()}/mango")
+        self.deliver_to_this_server()
         self.widget.create_lead = True
         token = self.page_token()
         self.assertTrue(self.post(token, phone="916 555-12-34").json()["ok"])
@@ -112,8 +120,9 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         self.assertEqual(call.command_id, request.attempt_ids.command_id)
 
     def test_unanswered_customer_is_retried(self):
-        self.mango_sim.set_webhook(f"{self.base_url()}/mango")
+        self.deliver_to_this_server()
         self.mango_sim.configure(callback_options={"answered": False})
+        self.addCleanup(self.mango_sim.configure, callback_options={})
         token = self.page_token()
         self.post(token, phone="916 555-12-36")
         request = self.Request.search([], order="id desc", limit=1)

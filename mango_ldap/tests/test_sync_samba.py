@@ -167,7 +167,11 @@ class TestSambaAdSync(MangoLdapCase):
         # a CA that did not sign the DC's certificate: refused
         with open(self.server.env["AD_WRONG_CA_FILE"], encoding="ascii") as handle:
             self.directory.ca_certificate = handle.read()
-        self.assertFalse(Ldap._authenticate(conf, "vera", "Secret-vera-1"))
+        with self.assertLogs(
+            "odoo.addons.mango_ldap.models.res_company_ldap", level="ERROR"
+        ) as logged:
+            self.assertFalse(Ldap._authenticate(conf, "vera", "Secret-vera-1"))
+        self.assertIn("LDAP error during sign-in", logged.output[0])
 
     def test_starttls_and_certificate_check(self):
         host, port = host_port(self.server.env["AD_URI"])

@@ -213,6 +213,16 @@ class Simulator:
             self._legs.clear()
         return self.state.to_dict()
 
+    def wait_idle(self, timeout=30.0):
+        """Wait until every event queued so far has been delivered (or ``timeout``).
+
+        Deliveries run one batch after another, so an empty batch queued now is
+        done once all earlier ones are: a test ends without events of its calls
+        still on their way to the next test.
+        """
+        marker = self._deliver([], {})
+        return marker["done"].wait(timeout)
+
     def set_webhook(self, url, verify=None):
         if url and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ValueError("The webhook URL must be http(s)")

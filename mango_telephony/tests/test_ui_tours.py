@@ -98,6 +98,8 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         )
         self.mango_sim.set_webhook(self.base_url() + "/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
+        # Events still on their way must not reach the next test's transaction.
+        self.addCleanup(self.mango_sim.wait_idle)
         channel = hashable(
             channel_with_db(self.registry.db_name, self.agent_101.partner_id)
         )

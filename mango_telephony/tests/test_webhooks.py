@@ -151,6 +151,8 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         base = f"{self.base_url()}/mango"
         self.mango_sim_control(self.mango_sim, "webhook", {"url": base})
         self.addCleanup(self.mango_sim.set_webhook, None)
+        # Events still on their way must not reach the next test's transaction.
+        self.addCleanup(self.mango_sim.wait_idle)
         result = self.mango_sim_control(
             self.mango_sim,
             "scenarios/incoming_answered",
