@@ -67,45 +67,6 @@ mango_log "installing $addons with demo data (a few minutes; log: $run_dir/insta
     || { tail -n 40 "$run_dir/install.log" >&2; mango_die "installation failed"; }
 
 # Wire the company's Mango account to the simulator (mango_telephony's fields).
-mango_log "pointing the Mango account at the simulator"
-MANGO_SIM_URL="http://127.0.0.1:$sim_port/vpbx" MANGO_API_KEY="$api_key" MANGO_API_SALT="$api_salt" \
-MANGO_ODOO_URL="http://localhost:$odoo_port" \
-    "${odoo_cmd[@]}" shell "${odoo_common[@]}" --no-http >"$run_dir/wire.log" 2>&1 <<'EOF' \
-    || { tail -n 40 "$run_dir/wire.log" >&2; mango_die "wiring the account failed"; }
-import os
-
-icp = env["ir.config_parameter"].sudo()
-icp.set_param("web.base.url", os.environ["MANGO_ODOO_URL"])
-icp.set_param("web.base.url.freeze", "True")
-company = env.ref("base.main_company")
-Account = env["mango.account"].sudo().with_context(active_test=False)
-account = Account.search([("company_id", "=", company.id)], limit=1)
-values = {
-    "name": "Mango Office (simulator)",
-    "active": True,
-    "company_id": company.id,
-    "api_base_url": os.environ["MANGO_SIM_URL"],
-    "api_key": os.environ["MANGO_API_KEY"],
-    "api_salt": os.environ["MANGO_API_SALT"],
-    # The simulator posts from 127.0.0.1, not from Mango's published addresses.
-    "ip_filter_mode": "any",
-}
-if account:
-    account.write(values)
-else:
-    account = Account.create(values)
-env.cr.commit()
-for action in ("action_mango_test_connection", "action_mango_refresh_lines"):
-    if hasattr(account, action):
-        try:
-            getattr(account, action)()
-            env.cr.commit()
-        except Exception as error:  # the demo still starts; the UI shows the state
-            env.cr.rollback()
-            print(f"{action}: {error}")
-print("account", account.id, account.connection_state if "connection_state" in account else "")
-EOF
-grep -E '^(account|action_)' "$run_dir/wire.log" >&2 || true
 
 # The directory-sync demo reads the bundled slapd's sample directory (250 people).
 if [ "${MANGO_DEMO_LDAP:-1}" = 1 ] && [[ ",$addons," == *,mango_ldap,* ]] \
@@ -123,8 +84,12 @@ fi
 
 # Demo users' extensions, a month of call history played by the simulator and
 # ingested as webhook events, the website call-back widget, the LDAP directory.
-mango_log "loading the demo call history and wiring the widget and directory (log: $run_dir/setup.log)"
-MANGO_SIM_CONTROL="http://127.0.0.1:$sim_port/_sim" \
+# First the company's Mango account is pointed at the simulator (the same code
+# serves docker-compose's init service).
+mango_log "wiring the account to the simulator, loading the demo call history, the widget and directory (log: $run_dir/setup.log)"
+MANGO_SIM_CONTROL="http://127.0.0.1:$sim_port/_sim" MANGO_DEMO_WIRE_ACCOUNT=1 \
+MANGO_SIM_URL="http://127.0.0.1:$sim_port/vpbx" MANGO_API_KEY="$api_key" MANGO_API_SALT="$api_salt" \
+MANGO_ODOO_URL="http://localhost:$odoo_port" \
     "${odoo_cmd[@]}" shell "${odoo_common[@]}" --no-http <scripts/demo_setup.py \
     >"$run_dir/setup.log" 2>&1 \
     || { tail -n 40 "$run_dir/setup.log" >&2; mango_die "demo setup failed"; }

@@ -75,8 +75,8 @@ def sim(method, path, **body):
 
 
 def wire_account():
-    """Point the company's account at the simulator (docker-compose's init service;
-    scripts/demo.sh does the same in its own wiring step before this script)."""
+    """Point the company's account at the simulator (scripts/demo.sh and
+    docker-compose's init service both start with this)."""
     icp = env["ir.config_parameter"].sudo()
     icp.set_param("web.base.url", os.environ["MANGO_ODOO_URL"])
     icp.set_param("web.base.url.freeze", "True")
@@ -90,7 +90,8 @@ def wire_account():
         "api_base_url": os.environ["MANGO_SIM_URL"],
         "api_key": os.environ["MANGO_API_KEY"],
         "api_salt": os.environ["MANGO_API_SALT"],
-        # The simulator posts from the compose network, not Mango's addresses.
+        # The simulator posts from loopback or the compose network, not from
+        # Mango's published addresses.
         "ip_filter_mode": "any",
     }
     if account:
