@@ -1,2 +1,3 @@
 from . import test_callback_request
 from . import test_callback_http
+from . import test_translations

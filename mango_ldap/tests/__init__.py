@@ -1,2 +1,3 @@
 from . import test_sync_openldap
 from . import test_sync_samba
+from . import test_translations

@@ -12,3 +12,4 @@ from . import test_click_to_call
 from . import test_incoming_card
 from . import test_stats
 from . import test_ui_tours
+from . import test_translations

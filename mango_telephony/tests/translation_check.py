@@ -52,6 +52,8 @@ class TranslationCompletenessMixin:
     """Use in a TransactionCase with ``translated_module = "<addon>"``."""
 
     translated_module = None
+    # Odoo 18 collects only the test methods a class defines itself, unless told.
+    allow_inherited_tests_method = True
 
     def test_every_term_translated(self):
         missing = missing_translations(self.env.cr, self.translated_module)
