@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchlib import addons_path, log
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -43,14 +45,6 @@ PEOPLE = "ou=people,dc=example,dc=test"
 API_KEY = "benchkey4mango0ldap0sync"
 API_SALT = "benchsalt4mango0ldap0sync0signs"
 TARGETS = {"import": 180.0, "resync": 15.0, "delta100": 10.0}
-
-
-def log(message):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def addons_path(odoo_bin):
-    return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
 
 
 def psql(*args, check=True):

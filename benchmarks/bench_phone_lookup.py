@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 import psycopg2
+from benchlib import addons_path, database_exists, log
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,24 +55,6 @@ from mango_office import phones  # noqa: E402
 
 TARGET_P95_MS = 0.5
 COPY_CHUNK = 100_000
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def odoo_addons_path(odoo_bin):
-    return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
-
-
-def database_exists(name):
-    conn = psycopg2.connect(dbname="postgres")
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            return bool(cr.fetchone())
-    finally:
-        conn.close()
 
 
 def create_database(args):
@@ -84,7 +67,7 @@ def create_database(args):
         [
             sys.executable,
             args.odoo,
-            f"--addons-path={odoo_addons_path(args.odoo)}",
+            f"--addons-path={addons_path(args.odoo)}",
             "-d",
             args.db,
             "-i",
@@ -314,7 +297,7 @@ def main():
 
     odoo.tools.config.parse_config(
         [
-            f"--addons-path={odoo_addons_path(args.odoo)}",
+            f"--addons-path={addons_path(args.odoo)}",
             "-d",
             args.db,
             "--log-level=warn",

@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
+from benchlib import addons_path, database_exists, log
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,24 +54,6 @@ EMPLOYEES = 30
 LINES = ("74951234567", "74957654321", "78001234567")
 DAYS = 730
 BENCH_REF = "mango-bench-stats"
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def addons_path(odoo_bin):
-    return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
-
-
-def database_exists(name):
-    conn = psycopg2.connect(dbname="postgres")
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            return bool(cr.fetchone())
-    finally:
-        conn.close()
 
 
 def drop_database(name):
