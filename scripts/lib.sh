@@ -4,6 +4,10 @@
 # running (what CI gives), and on a developer's machine with PostgreSQL already
 # up. Nothing depends on variables set by a previous session.
 
+# Debian keeps slapd, slapadd, samba and friends in sbin, which a non-login
+# shell (cron, CI) may not have on its PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
 MANGO_ADDONS_ALL=(mango_telephony mango_callback mango_ldap)
 MANGO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MANGO_CLEANUPS=()

@@ -5,6 +5,9 @@
 #   scripts/ldap/ensure-packages.sh samba      # only what samba-ad.sh needs
 # Needs root (apt-get) when something is missing; prints nothing when all is there.
 set -euo pipefail
+# Debian keeps slapd, slapadd, samba and friends in sbin, which a non-login
+# shell (cron, CI) may not have on its PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 case "${1:-all}" in
   slapd) wanted=(slapd ldap-utils openssl) ;;

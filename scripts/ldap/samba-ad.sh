@@ -15,6 +15,9 @@
 # - Services trimmed to ldap + cldap; TLS with our own CA (openssl, ECDSA P-256 keys: fast to make), SAN dc1.<realm>, localhost, the IP.
 #   Simple binds need TLS (Samba's default "ldap server require strong auth = yes", like hardened AD).
 set -euo pipefail
+# Debian keeps slapd, slapadd, samba and friends in sbin, which a non-login
+# shell (cron, CI) may not have on its PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 REALM=${AD_REALM:-EXAMPLE.TEST}

@@ -15,6 +15,9 @@
 #   - sample directory from scripts/ldap/sample_directory.py, loaded online so the overlays run
 # Runs as any user; installs the Debian packages first when missing and root.
 set -euo pipefail
+# Debian keeps slapd, slapadd, samba and friends in sbin, which a non-login
+# shell (cron, CI) may not have on its PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SLAPD=${SLAPD:-/usr/sbin/slapd}
 SCHEMA_DIR=${SCHEMA_DIR:-/etc/ldap/schema}
