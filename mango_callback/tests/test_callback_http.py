@@ -38,7 +38,12 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
 
     def deliver_to_this_server(self):
         """Point the simulator at our /mango routes for this test only; at its end,
-        wait for every delivery so none reaches the next test's transaction."""
+        wait for every delivery so none reaches the next test's transaction.
+
+        Calls placed by earlier tests may still be on their way (to nowhere):
+        they are drained first, so only this test's events reach this server.
+        """
+        self.assertTrue(self.mango_sim.wait_idle(), "earlier deliveries never ended")
         self.mango_sim.set_webhook(f"{self.base_url()}/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
         self.addCleanup(self.mango_sim.wait_idle)

@@ -96,6 +96,8 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                 WebsocketConnectionHandler, "websocket_allowed", return_value=True
             )
         )
+        # Earlier tests' calls still on their way must not reach this server.
+        self.mango_sim.wait_idle()
         self.mango_sim.set_webhook(self.base_url() + "/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
         # Events still on their way must not reach the next test's transaction.

@@ -149,6 +149,8 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
     def test_simulator_end_to_end(self):
         """The simulator plays a shuffled, duplicated incoming call at our routes."""
         base = f"{self.base_url()}/mango"
+        # Earlier tests' calls still on their way must not reach this server.
+        self.mango_sim.wait_idle()
         self.mango_sim_control(self.mango_sim, "webhook", {"url": base})
         self.addCleanup(self.mango_sim.set_webhook, None)
         # Events still on their way must not reach the next test's transaction.
