@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 import psycopg2
-from benchlib import addons_path, database_exists, log
+from benchlib import addons_path, database_exists, install_without_demo, log
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,23 +63,7 @@ def create_database(args):
         return
     subprocess.run(["dropdb", "--if-exists", args.db], check=True)
     log(f"creating {args.db} (contacts + mango_telephony, no demo data)")
-    subprocess.run(
-        [
-            sys.executable,
-            args.odoo,
-            f"--addons-path={addons_path(args.odoo)}",
-            "-d",
-            args.db,
-            "-i",
-            "contacts,mango_telephony",
-            "--without-demo=all",
-            "--stop-after-init",
-            "--log-level=warn",
-            "--http-port=0",
-        ],
-        check=True,
-        cwd=ROOT,
-    )
+    install_without_demo(args.odoo, args.db, "contacts,mango_telephony", http_port=0)
 
 
 def national(index):

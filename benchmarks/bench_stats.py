@@ -36,14 +36,13 @@ import argparse
 import io
 import random
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-from benchlib import addons_path, database_exists, log
+from benchlib import addons_path, database_exists, install_without_demo, log
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,22 +79,7 @@ def prepare_database(args):
         conn.close()
         return
     log(f"installing mango_telephony into {args.db} (a few minutes)")
-    subprocess.run(
-        [
-            sys.executable,
-            args.odoo,
-            f"--addons-path={addons_path(args.odoo)}",
-            "-d",
-            args.db,
-            "-i",
-            "mango_telephony",
-            "--stop-after-init",
-            "--without-demo=all",
-            "--log-level=warn",
-            "--http-port=18670",
-        ],
-        check=True,
-    )
+    install_without_demo(args.odoo, args.db, "mango_telephony", http_port=18670)
 
 
 def open_env(args):

@@ -4,6 +4,7 @@ The scripts run as ``python3 benchmarks/<name>.py``, which puts this folder on t
 path, so they import it as ``benchlib``.
 """
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,3 +31,24 @@ def database_exists(name):
             return bool(cr.fetchone())
     finally:
         conn.close()
+
+
+def install_without_demo(odoo_bin, db, modules, http_port=0):
+    """Install ``modules`` (comma-separated) into a new database, no demo data."""
+    subprocess.run(
+        [
+            sys.executable,
+            odoo_bin,
+            f"--addons-path={addons_path(odoo_bin)}",
+            "-d",
+            db,
+            "-i",
+            modules,
+            "--without-demo=all",
+            "--stop-after-init",
+            "--log-level=warn",
+            f"--http-port={http_port}",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
