@@ -11,3 +11,11 @@ if importlib.util.find_spec("mango_office") is None:
 
 from . import models  # noqa: E402
 from . import controllers  # noqa: E402
+
+
+def uninstall_hook(env):
+    # The caller-lookup function (res.partner.init) reads columns that uninstalling
+    # drops: it must not outlive them.
+    env.cr.execute(
+        "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer)"
+    )

@@ -8,6 +8,7 @@
     "website": "https://github.com/mango-odoo/mango-odoo",
     "author": "Mango Odoo Telephony contributors",
     "license": "LGPL-3",
+    "uninstall_hook": "uninstall_hook",
     "depends": ["base_setup", "crm", "mail", "phone_validation", "sms"],
     "external_dependencies": {"python": ["requests", "phonenumbers"]},
     "data": [
