@@ -88,6 +88,19 @@ mango_ensure_ldap_packages() {
     fi
 }
 
+# A Compose CLI for tests/test_docker_compose.py (`config` needs no Docker engine):
+# Debian's docker-compose when neither it nor the v2 plugin is there. Optional:
+# without root or apt the test is reported as skipped.
+mango_ensure_compose_cli() {
+    if command -v docker-compose >/dev/null 2>&1 \
+        || { command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }; then
+        return 0
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (mango_apt_install docker-compose) || mango_log "docker-compose not installed; its test will be skipped"
+    fi
+}
+
 # True when `import odoo` gives Odoo 18 in the default python3.
 mango_odoo_importable() {
     python3 -c 'import sys, odoo.release as r; sys.exit(not r.version.startswith("18"))' \

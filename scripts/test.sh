@@ -25,6 +25,7 @@ main() {
 
     mango_ensure_python_requirements
     mango_ensure_ldap_packages
+    mango_ensure_compose_cli
 
     # --- 1. pure suite -----------------------------------------------------------
     mango_log "pure suite: python3 -m pytest tests"
