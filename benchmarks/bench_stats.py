@@ -14,16 +14,31 @@ rules apply), warm, ``--runs`` times each:
 * ``baseline``: ``mango.call.read_group`` grouped by employee × week with
   average wait and total talk: what a pivot on the call log does;
 * ``stat read_group``: the same grouping on ``mango.call.stat``
-  (``user_id`` × ``date:week``) with answered rate and averages;
-* ``dashboard``: ``mango.call.stat.mango_dashboard_data(period="all",
-  group_by="user", interval="week")``, the dashboard's grouped figures
-  (per employee × week × direction, answered rate, average wait and talk,
-  missed calls not called back, exact median time to call back);
+  (``user_id`` × ``date:week``) with answered rate and averages, for the
+  admin's en_US, whose Sunday weeks only the day rows answer;
+* ``pivot``: the four read_groups of the "Call analysis" pivot (totals,
+  employees, periods, cells) by week for a language with Monday weeks
+  (answered from the weekly totals) and en_US (day rows), and by month;
+* ``dashboard RPC <period>/<group>/<interval>``: ``mango.call.stat.
+  mango_dashboard_data`` called the way the web client's RPC calls it
+  (``odoo.api.call_kw`` then the JSON encoding of the answer), with every
+  combination the dashboard asks for: today / this week / this month with a
+  daily series, all time with a monthly series, per employee and per line;
+  plus all time with a weekly series (the heaviest bucket the method accepts
+  that the dashboard could ask for). Each answer carries the rows, series and
+  totals: calls per direction, answered rate, average wait and talk, missed
+  calls not called back and the exact median time to call back;
 * ``refresh one day``: the incremental upkeep run by the fold hook when a call
-  of one (account, day) finishes.
+  of one (account, day) finishes (day rows, call-back delays, its week and
+  month).
 
-Prints medians (ms) and the baseline/dashboard ratio. Target: dashboard median
-≤ 150 ms.
+Prints medians (ms) and the baseline/dashboard ratio. Target: the slowest
+dashboard RPC median ≤ 150 ms. The run ends with a check of the figures
+against the call log itself: call count, and the exact median time to call
+back computed from ``mango_call`` by ``percentile_cont``.
+
+The HTTP layer (werkzeug, session) is not timed: it is the same for every
+RPC and not the subject of the target.
 
 Usage::
 
@@ -34,6 +49,8 @@ Usage::
 
 import argparse
 import io
+import json
+import os
 import random
 import statistics
 import sys
@@ -53,6 +70,21 @@ EMPLOYEES = 30
 LINES = ("74951234567", "74957654321", "78001234567")
 DAYS = 730
 BENCH_REF = "mango-bench-stats"
+PIVOT_MEASURES = [
+    "call_count:sum",
+    "answered_rate:avg",
+    "avg_wait:avg",
+    "missed_pending_count:sum",
+]
+# A language whose weeks start on Monday, like the weekly totals.
+MONDAY_LANG = "ru_RU"
+# (period, group_by, interval) as the dashboard asks them (call_dashboard.esm.js:
+# a monthly series for all time, a daily one otherwise), then the weekly series.
+DASHBOARD_CALLS = [
+    (period, group_by, "month" if period == "all" else "day")
+    for period in ("day", "week", "month", "all")
+    for group_by in ("user", "line")
+] + [("all", "user", "week"), ("all", "line", "week")]
 
 
 def drop_database(name):
@@ -211,6 +243,25 @@ def generate_calls(env, account, users, count, seed=20261125):
     return count
 
 
+def vacuum_analyze(db):
+    """Statistics and visibility maps as autovacuum keeps them on a live
+    database: the medians walk index-only scans."""
+    conn = psycopg2.connect(dbname=db)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                "VACUUM ANALYZE mango_call_stat, mango_call_stat_period, "
+                "mango_call_stat_callback"
+            )
+    finally:
+        conn.close()
+
+
+def load_average():
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def timed(function, runs):
     function()  # warm-up: plans, caches, translations
     samples = []
@@ -237,22 +288,30 @@ def main():
     parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
     args = parser.parse_args()
 
+    load_at_start = load_average()
     prepare_database(args)
     cr, env = open_env(args)
+    from odoo.api import call_kw
+    from odoo.tools import json_default
+
     try:
         account, users = ensure_fixtures(env)
         generate_calls(env, account, users, args.calls)
         Stat = env["mango.call.stat"]
         rebuild_s = 0.0
         if not args.skip_rebuild:
-            log("rebuilding mango_call_stat")
+            log("rebuilding mango_call_stat and its companions")
             begin = time.perf_counter()
             Stat._mango_rebuild()
             cr.commit()
             rebuild_s = time.perf_counter() - begin
-        cr.execute("ANALYZE mango_call_stat")
+        vacuum_analyze(args.db)
         cr.execute("SELECT count(*) FROM mango_call_stat")
         stat_rows = cr.fetchone()[0]
+        cr.execute("SELECT count(*) FROM mango_call_stat_period")
+        period_rows = cr.fetchone()[0]
+        cr.execute("SELECT count(*) FROM mango_call_stat_callback")
+        delay_rows = cr.fetchone()[0]
         cr.execute("SELECT count(*) FROM mango_call")
         call_rows = cr.fetchone()[0]
 
@@ -279,11 +338,35 @@ def main():
                 lazy=False,
             )
 
-        def dashboard():
-            as_admin.invalidate_all()
-            return StatAdmin.mango_dashboard_data(
-                period="all", group_by="user", interval="week"
-            )
+        # The pivot of "Call analysis" asks one read_group per combination of
+        # its row and column groupings: totals, rows, columns, cells.
+        env["res.lang"]._activate_lang(MONDAY_LANG)
+
+        def pivot(column, lang):
+            pivot_env = as_admin(context=dict(as_admin.context, lang=lang))
+            stats = pivot_env["mango.call.stat"]
+
+            def run():
+                pivot_env.invalidate_all()
+                for rows in ([], ["user_id"]):
+                    for columns in ([], [column]):
+                        stats.read_group([], PIVOT_MEASURES, rows + columns, lazy=False)
+
+            return run
+
+        def dashboard_rpc(period, group_by, interval):
+            def rpc():
+                as_admin.invalidate_all()
+                result = call_kw(
+                    StatAdmin,
+                    "mango_dashboard_data",
+                    [],
+                    {"period": period, "group_by": group_by, "interval": interval},
+                )
+                json.dumps(result, ensure_ascii=False, default=json_default)
+                return result
+
+            return rpc
 
         day_keys = {(account.id, (datetime(2026, 11, 20)).date())}
 
@@ -296,35 +379,72 @@ def main():
                 "baseline: mango.call read_group employee × week",
                 timed(baseline, args.runs),
             ),
-            ("stat read_group user × week", timed(stat_read_group, args.runs)),
-            ("dashboard grouped figures", timed(dashboard, args.runs)),
-            ("refresh one (account, day)", timed(refresh_day, args.runs)),
+            (
+                "stat read_group user × week (day rows)",
+                timed(stat_read_group, args.runs),
+            ),
+            (
+                f"pivot user × week, {MONDAY_LANG} (Monday weeks)",
+                timed(pivot("date:week", MONDAY_LANG), args.runs),
+            ),
+            (
+                "pivot user × week, en_US (Sunday weeks: day rows)",
+                timed(pivot("date:week", "en_US"), args.runs),
+            ),
+            ("pivot user × month", timed(pivot("date:month", "en_US"), args.runs)),
         ]
+        dashboard_names = []
+        for period, group_by, interval in DASHBOARD_CALLS:
+            name = f"dashboard RPC {period}/{group_by}/{interval}"
+            dashboard_names.append(name)
+            results.append(
+                (name, timed(dashboard_rpc(period, group_by, interval), args.runs))
+            )
+        results.append(("refresh one (account, day)", timed(refresh_day, args.runs)))
         cr.rollback()
         groups = len(baseline())
-        figures = dashboard()
+        figures = dashboard_rpc("all", "user", "month")()
+        cr.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_callback) "
+            "FROM mango_call WHERE status = 'missed' AND callback_call_id IS NOT NULL"
+        )
+        raw_median = cr.fetchone()[0]
         print()
         print(
-            f"calls: {call_rows:,}   stat rows: {stat_rows:,}   "
+            f"calls: {call_rows:,}   day rows: {stat_rows:,}   week/month rows: "
+            f"{period_rows:,}   call-back delays: {delay_rows:,}   "
             f"employee × week groups: {groups:,}   "
             f"rebuild: {f'{rebuild_s:.1f} s' if rebuild_s else 'skipped'}"
         )
+        print(f"load average at start/end: {load_at_start} / {load_average()}")
         print(f"{'measure':52} {'median ms':>10} {'min':>9} {'max':>9}")
         for name, (median, low, high) in results:
             print(f"{name:52} {median:10.1f} {low:9.1f} {high:9.1f}")
-        base, dash = results[0][1][0], results[2][1][0]
-        print(f"ratio baseline / dashboard: {base / dash:.1f}×")
-        verdict = "OK" if dash <= TARGET_MS else "ABOVE TARGET"
-        print(f"target dashboard median ≤ {TARGET_MS:.0f} ms: {verdict}")
+        medians = dict((name, stats[0]) for name, stats in results)
+        base = medians[results[0][0]]
+        slowest_name = max(dashboard_names, key=medians.get)
+        slowest = medians[slowest_name]
+        print(
+            f"ratio baseline / slowest dashboard RPC ({slowest_name}): "
+            f"{base / slowest:.1f}×"
+        )
+        verdict = "OK" if slowest <= TARGET_MS else "ABOVE TARGET"
+        print(f"target: every dashboard RPC median ≤ {TARGET_MS:.0f} ms: {verdict}")
         totals = figures["totals"]
         print(
             f"check: {totals['calls']:,} calls, answered {totals['answered_rate']} %, "
-            f"median call-back {totals['median_callback_time']} s"
+            f"median call-back {totals['median_callback_time']} s "
+            f"(from the call log: {raw_median} s)"
         )
         if totals["calls"] != call_rows:
             print("MISMATCH: the reporting table does not count every call")
             return 1
-        return 0 if dash <= TARGET_MS else 2
+        if raw_median is not None and totals["median_callback_time"] != round(
+            raw_median, 1
+        ):
+            print("MISMATCH: the median time to call back differs from the call log")
+            return 1
+        return 0 if slowest <= TARGET_MS else 2
     finally:
         cr.close()
         if not args.keep_db and not args.reuse_db:

@@ -15,3 +15,4 @@ from . import res_users_telephony
 from . import mango_click_to_call
 from . import mango_call_notify
 from . import mango_call_stat
+from . import mango_call_stat_rollup

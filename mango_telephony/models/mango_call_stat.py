@@ -4,7 +4,9 @@ Grouping a million ``mango.call`` rows on every dashboard load is too slow, so
 ``mango.call.stat`` keeps one row per key with additive counters. A row is always
 recomputed from the calls of its (account, day) — never incremented — so running
 the refresh twice, or after a re-fold, changes nothing, and a full rebuild gives
-the same table.
+the same table. The weekly/monthly totals and the call-back delays
+(``mango_call_stat_rollup.py``) are rewritten from the same refresh, the same
+way.
 """
 
 import logging
@@ -15,7 +17,10 @@ import pytz
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL
+from odoo.osv import expression
+from odoo.tools import SQL, get_lang
+
+from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
 
 _logger = logging.getLogger(__name__)
 
@@ -41,7 +46,21 @@ COUNTERS = (
     "talk_total",
     "callback_time_total",
 )
+DIRECTIONS = ("incoming", "outgoing", "internal")
+TOTAL = "__total__"
+# Up to this many delays in scope, sorting them is cheaper than one index walk
+# per group (measured: 20k delays sort in a few ms).
+SORT_MEDIAN_LIMIT = 20000
 PERIODS = ("day", "week", "month", "all")
+SECONDS = (16, 0)
+# Groupings the weekly and monthly totals answer (see _mango_read_group_periods).
+PERIOD_KEYS = ("user_id", "line_number", "company_id", "account_id")
+PERIOD_GRANULARITY = {
+    "week": "week",
+    "month": "month",
+    "quarter": "month",
+    "year": "month",
+}
 INTERVALS = ("day", "week", "month")
 
 
@@ -66,6 +85,58 @@ def _where(query):
 
 def _ratio(numerator, denominator, factor=1.0):
     return round(numerator * factor / denominator, 2) if denominator else 0.0
+
+
+def _period_granularity(groupby):
+    """The totals ("week" or "month") that answer ``groupby``, or None."""
+    granularity = None
+    for spec in groupby:
+        name, _sep, part = spec.partition(":")
+        if name in PERIOD_KEYS and not part:
+            continue
+        if name != "date" or part not in PERIOD_GRANULARITY:
+            return None
+        if granularity not in (None, PERIOD_GRANULARITY[part]):
+            return None
+        granularity = PERIOD_GRANULARITY[part]
+    return granularity or "month"
+
+
+def _period_plans(aggregates):
+    """How each aggregate is read from the totals: ``("sum", spec)`` or
+    ``("ratio", numerator spec, denominator spec, factor)``; None when one
+    cannot be."""
+    plans = []
+    for spec in aggregates:
+        name, _sep, function = spec.partition(":")
+        if spec == "__count":
+            plans.append(("sum", "row_count:sum"))
+        elif name in COUNTERS and function == "sum":
+            plans.append(("sum", spec))
+        elif name in RATIO_FIELDS and function in ("avg", "sum", "max", "min"):
+            numerator, denominator, factor = RATIO_FIELDS[name]
+            plans.append(("ratio", f"{numerator}:sum", f"{denominator}:sum", factor))
+        else:
+            return None
+    return plans
+
+
+def _period_order(order, groupby):
+    """``order`` in terms of the totals ("" for none), or None when it sorts
+    on something they do not have."""
+    terms = []
+    for term in (order or "").split(","):
+        words = term.split()
+        if not words:
+            continue
+        if words[0] == "__count":
+            words[0] = "row_count:sum"
+        elif words[0] not in groupby and not (
+            words[0].partition(":")[0] in COUNTERS and words[0].endswith(":sum")
+        ):
+            return None
+        terms.append(" ".join(words))
+    return ", ".join(terms)
 
 
 class MangoCallStat(models.Model):
@@ -100,24 +171,34 @@ class MangoCallStat(models.Model):
         help="Incoming calls nobody answered and nobody has called back yet.",
     )
     called_back_count = fields.Integer(string="Called back", readonly=True)
-    wait_total = fields.Float(string="Waiting before answer (s)", readonly=True)
-    talk_total = fields.Float(string="Talk time (s)", readonly=True)
-    callback_time_total = fields.Float(string="Time to call back (s)", readonly=True)
+    # Seconds, shown whole: a fraction of a second says nothing about a call,
+    # and pivot measures picked from the menu get no widget to round them.
+    wait_total = fields.Float(
+        string="Waiting before answer (s)", readonly=True, digits=SECONDS
+    )
+    talk_total = fields.Float(string="Talk time (s)", readonly=True, digits=SECONDS)
+    callback_time_total = fields.Float(
+        string="Time to call back (s)", readonly=True, digits=SECONDS
+    )
     answered_rate = fields.Float(string="Answered (%)", readonly=True, aggregator="avg")
-    avg_wait = fields.Float(string="Average wait (s)", readonly=True, aggregator="avg")
-    avg_talk = fields.Float(string="Average talk (s)", readonly=True, aggregator="avg")
+    avg_wait = fields.Float(
+        string="Average wait (s)", readonly=True, aggregator="avg", digits=SECONDS
+    )
+    avg_talk = fields.Float(
+        string="Average talk (s)", readonly=True, aggregator="avg", digits=SECONDS
+    )
     avg_callback_time = fields.Float(
-        string="Average time to call back (s)", readonly=True, aggregator="avg"
+        string="Average time to call back (s)",
+        readonly=True,
+        aggregator="avg",
+        digits=SECONDS,
     )
 
     def init(self):
-        # Exact medians need the individual call-back times, not a sum: they are
-        # kept per row in an array the ORM does not need to know about.
+        # The call-back times of each row used to live in an array here; they
+        # are rows of mango.call.stat.callback now (exact median by index).
         self.env.cr.execute(
-            SQL(
-                "ALTER TABLE mango_call_stat ADD COLUMN IF NOT EXISTS callback_times "
-                "integer[]"
-            )
+            SQL("ALTER TABLE mango_call_stat DROP COLUMN IF EXISTS callback_times")
         )
         self.env.cr.execute(
             SQL(
@@ -125,6 +206,7 @@ class MangoCallStat(models.Model):
                 "ON mango_call_stat (company_id, date)"
             )
         )
+        mango_derive_once(self.env)
 
     # ------------------------------------------------------------------
     # Groups with correct ratios (pivot, graph, dashboard)
@@ -158,63 +240,178 @@ class MangoCallStat(models.Model):
                 )
         return groups
 
+    @api.model
+    def _read_group(
+        self,
+        domain,
+        groupby=(),
+        aggregates=(),
+        having=(),
+        offset=0,
+        limit=None,
+        order=None,
+    ):
+        routed = self._mango_read_group_periods(
+            domain, groupby, aggregates, having, offset, limit, order
+        )
+        if routed is not None:
+            return routed
+        return super()._read_group(
+            domain, groupby, aggregates, having, offset, limit, order
+        )
+
+    def _mango_read_group_periods(
+        self, domain, groupby, aggregates, having, offset, limit, order
+    ):
+        """Answer a grouping from the weekly or monthly totals when they hold
+        exactly the same figures: the pivot's employee × week over the whole
+        history reads thousands of rows instead of one per day and key.
+
+        :return: the rows ``_read_group`` would return, or None when the day
+            rows are needed (a day or direction grouping, a filter on the date
+            not aligned on the periods, a rule or measure the totals cannot
+            answer)
+        """
+        granularity = None if having else _period_granularity(groupby)
+        # The ORM's weeks start on the language's first day; the weekly totals
+        # start on Monday.
+        if granularity == "week" and int(get_lang(self.env).week_start) != 1:
+            granularity = None
+        plans = _period_plans(aggregates)
+        order = _period_order(order, groupby)
+        if (
+            granularity is None
+            or plans is None
+            or order is None
+            or not self._mango_domain_fits_periods(domain, granularity)
+        ):
+            return None
+        Period = self.env["mango.call.stat.period"]
+        rules = self._mango_rules_for(Period)
+        if rules is None:
+            return None
+        self.check_access("read")
+        specs = []
+        for plan in plans:
+            specs.extend(spec for spec in plan[1:3] if spec not in specs)
+        rows = Period.sudo()._read_group(
+            expression.AND([domain, rules, [("granularity", "=", granularity)]]),
+            groupby,
+            specs,
+            offset=offset,
+            limit=limit,
+            order=order or None,
+        )
+        width = len(groupby)
+        result = []
+        for row in rows:
+            values = [
+                value.with_env(self.env)
+                if isinstance(value, models.BaseModel)
+                else value
+                for value in row[:width]
+            ]
+            sums = dict(zip(specs, row[width:], strict=True))
+            for plan in plans:
+                if plan[0] == "sum":
+                    values.append(sums[plan[1]])
+                else:
+                    values.append(
+                        _ratio(sums[plan[1]] or 0, sums[plan[2]] or 0, plan[3])
+                    )
+            result.append(tuple(values))
+        return result
+
+    def _mango_domain_fits_periods(self, domain, granularity):
+        """Whether ``domain`` selects whole weeks or months on keys the totals
+        keep, so that the totals answer it exactly."""
+        Period = self.env["mango.call.stat.period"]
+        for leaf in expression.normalize_domain(domain):
+            if not isinstance(leaf, (list, tuple)) or not isinstance(leaf[0], str):
+                continue
+            name, operator, value = leaf
+            if name in Period._mango_rule_fields:
+                continue
+            if name != "date" or operator not in (">=", ">", "<", "<=") or not value:
+                return False
+            try:
+                bound = fields.Date.to_date(value)
+            except (TypeError, ValueError):
+                return False
+            if operator in (">", "<="):
+                bound += timedelta(days=1)
+            starts = bound.weekday() == 0 if granularity == "week" else bound.day == 1
+            if not starts:
+                return False
+        return True
+
     # ------------------------------------------------------------------
     # Keeping the table current
     # ------------------------------------------------------------------
 
-    def _mango_select_sql(self, where, tz):
-        """The aggregate of the finished calls matching ``where`` per key."""
-        local_date = SQL("(c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %s)::date", tz)
-        return SQL(
-            """
-            SELECT %(local_date)s, c.account_id, c.company_id, c.employee_user_id,
-                   c.line_number, c.direction,
-                   count(*),
-                   count(*) FILTER (WHERE c.status = 'answered'),
-                   count(*) FILTER (WHERE c.status = 'missed'),
-                   count(*) FILTER (WHERE c.status = 'failed'),
-                   count(*) FILTER (WHERE c.status = 'missed'
-                                      AND c.direction = 'incoming'
-                                      AND c.callback_call_id IS NULL),
-                   count(*) FILTER (WHERE c.status = 'missed'
-                                      AND c.callback_call_id IS NOT NULL),
-                   COALESCE(sum(c.wait_duration)
-                            FILTER (WHERE c.status = 'answered'), 0),
-                   COALESCE(sum(c.talk_duration)
-                            FILTER (WHERE c.status = 'answered'), 0),
-                   COALESCE(sum(c.time_to_callback)
-                            FILTER (WHERE c.status = 'missed'
-                                      AND c.callback_call_id IS NOT NULL), 0),
-                   array_agg(COALESCE(c.time_to_callback, 0))
-                       FILTER (WHERE c.status = 'missed'
-                                 AND c.callback_call_id IS NOT NULL)
-              FROM mango_call c
-             WHERE c.status IN %(finished)s AND c.start_time IS NOT NULL
-               AND %(where)s
-          GROUP BY 1, 2, 3, 4, 5, 6
-            """,
-            local_date=local_date,
-            finished=FINISHED_STATUSES,
-            where=where,
-        )
+    def _mango_write_days_sql(self, where, tz):
+        """Insert the day rows and the call-back delays of the finished calls
+        matching ``where`` (on ``mango_call c``), from one read of those calls.
 
-    def _mango_insert_sql(self, select):
+        The delays are the calls ``called_back_count`` counts, so the medians
+        and the counts always agree.
+        """
         return SQL(
             """
-            WITH agg (date, account_id, company_id, user_id, line_number, direction,
-                      call_count, answered_count, missed_count, failed_count,
-                      missed_pending_count, called_back_count, wait_total,
-                      talk_total, callback_time_total, callback_times) AS (%s)
+            WITH c AS MATERIALIZED (
+                SELECT (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date
+                           AS day,
+                       c.account_id, c.company_id, c.employee_user_id,
+                       c.line_number, c.direction, c.status,
+                       c.callback_call_id IS NOT NULL AS called_back,
+                       c.wait_duration, c.talk_duration, c.time_to_callback
+                  FROM mango_call c
+                 WHERE c.status IN %(finished)s AND c.start_time IS NOT NULL
+                   AND %(where)s
+            ),
+            delays AS (
+                INSERT INTO mango_call_stat_callback (
+                    date, account_id, company_id, user_id, line_number, direction,
+                    delay)
+                SELECT day, account_id, company_id, employee_user_id, line_number,
+                       direction, COALESCE(time_to_callback, 0)
+                  FROM c
+                 WHERE status = 'missed' AND called_back
+              ORDER BY day
+            ),
+            agg (date, account_id, company_id, user_id, line_number, direction,
+                 call_count, answered_count, missed_count, failed_count,
+                 missed_pending_count, called_back_count, wait_total,
+                 talk_total, callback_time_total) AS (
+                SELECT day, account_id, company_id, employee_user_id, line_number,
+                       direction,
+                       count(*),
+                       count(*) FILTER (WHERE status = 'answered'),
+                       count(*) FILTER (WHERE status = 'missed'),
+                       count(*) FILTER (WHERE status = 'failed'),
+                       count(*) FILTER (WHERE status = 'missed'
+                                          AND direction = 'incoming'
+                                          AND NOT called_back),
+                       count(*) FILTER (WHERE status = 'missed' AND called_back),
+                       COALESCE(sum(wait_duration)
+                                FILTER (WHERE status = 'answered'), 0),
+                       COALESCE(sum(talk_duration)
+                                FILTER (WHERE status = 'answered'), 0),
+                       COALESCE(sum(time_to_callback)
+                                FILTER (WHERE status = 'missed' AND called_back), 0)
+                  FROM c
+              GROUP BY 1, 2, 3, 4, 5, 6
+            )
             INSERT INTO mango_call_stat (
                 date, account_id, company_id, user_id, line_number, direction,
                 call_count, answered_count, missed_count, failed_count,
                 missed_pending_count, called_back_count, wait_total, talk_total,
-                callback_time_total, callback_times,
+                callback_time_total,
                 answered_rate, avg_wait, avg_talk, avg_callback_time)
             SELECT date, account_id, company_id, user_id, line_number, direction,
                    call_count, answered_count, missed_count, failed_count,
                    missed_pending_count, called_back_count, wait_total, talk_total,
-                   callback_time_total, callback_times,
+                   callback_time_total,
                    CASE WHEN call_count > 0
                         THEN round(answered_count * 100.0 / call_count, 2) END,
                    CASE WHEN answered_count > 0
@@ -225,13 +422,83 @@ class MangoCallStat(models.Model):
                         THEN round((callback_time_total / called_back_count)::numeric,
                                    2) END
               FROM agg
+             -- A rebuild then stores the rows of a day side by side: the weeks
+             -- and months summed from them read a few pages, not one per row.
+          ORDER BY date
             """,
-            select,
+            tz=tz,
+            finished=FINISHED_STATUSES,
+            where=where,
         )
+
+    def _mango_period_insert_sql(self, granularity, where):
+        """Weeks or months summed from the day rows matching ``where``."""
+        bucket = SQL("date_trunc(%s, s.date)::date", granularity)
+        directions = [
+            SQL(
+                "COALESCE(sum(s.call_count) FILTER (WHERE s.direction = %s), 0)",
+                direction,
+            )
+            for direction in DIRECTIONS
+        ]
+        return SQL(
+            """
+            INSERT INTO mango_call_stat_period (
+                granularity, date, account_id, company_id, user_id, line_number,
+                row_count, incoming_count, outgoing_count, internal_count,
+                %(counters)s)
+            SELECT %(granularity)s, %(bucket)s, s.account_id, s.company_id,
+                   s.user_id, s.line_number, count(*), %(directions)s, %(sums)s
+              FROM mango_call_stat s
+             WHERE %(where)s
+          GROUP BY %(bucket)s, s.account_id, s.company_id, s.user_id, s.line_number
+            """,
+            counters=SQL(", ").join(SQL.identifier(name) for name in COUNTERS),
+            granularity=granularity,
+            bucket=bucket,
+            directions=SQL(", ").join(directions),
+            sums=SQL(", ").join(
+                SQL("sum(%s)", SQL.identifier("s", name)) for name in COUNTERS
+            ),
+            where=where,
+        )
+
+    def _mango_refresh_periods(self, account_id, days):
+        """Rewrite the weeks and months of one account that contain ``days``
+        from its day rows (already current in this transaction)."""
+        cr = self.env.cr
+        for granularity, starts in (
+            ("week", sorted({day - timedelta(days=day.weekday()) for day in days})),
+            ("month", sorted({day.replace(day=1) for day in days})),
+        ):
+            cr.execute(
+                SQL(
+                    "DELETE FROM mango_call_stat_period WHERE account_id = %s "
+                    "AND granularity = %s AND date IN %s",
+                    account_id,
+                    granularity,
+                    tuple(starts),
+                )
+            )
+            if granularity == "week":
+                high = starts[-1] + timedelta(days=7)
+            else:
+                high = (starts[-1] + timedelta(days=31)).replace(day=1)
+            where = SQL(
+                """s.account_id = %s AND s.date >= %s AND s.date < %s
+                   AND date_trunc(%s, s.date)::date IN %s""",
+                account_id,
+                starts[0],
+                high,
+                granularity,
+                tuple(starts),
+            )
+            cr.execute(self._mango_period_insert_sql(granularity, where))
 
     @api.model
     def _mango_refresh(self, keys):
-        """Recompute the rows of the given (account id, local date) pairs.
+        """Recompute the rows of the given (account id, local date) pairs, and
+        the call-back delays, weeks and months derived from them.
 
         Each (account, day) is locked for the transaction, so two workers
         finishing calls of the same day take turns instead of double-counting.
@@ -256,13 +523,27 @@ class MangoCallStat(models.Model):
                         f"mango.call.stat:{account_id}:{day}",
                     )
                 )
-            cr.execute(
-                SQL(
-                    "DELETE FROM mango_call_stat WHERE account_id = %s AND date IN %s",
-                    account_id,
-                    tuple(days),
+            # Days of one week or month finished by two workers at once: the
+            # week and month rows are rewritten by one of them at a time.
+            periods = sorted(
+                {f"week:{day - timedelta(days=day.weekday())}" for day in days}
+            ) + sorted({f"month:{day.replace(day=1)}" for day in days})
+            for period in periods:
+                cr.execute(
+                    SQL(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        f"mango.call.stat:{account_id}:{period}",
+                    )
                 )
-            )
+            for table in ("mango_call_stat", "mango_call_stat_callback"):
+                cr.execute(
+                    SQL(
+                        "DELETE FROM %s WHERE account_id = %s AND date IN %s",
+                        SQL.identifier(table),
+                        account_id,
+                        tuple(days),
+                    )
+                )
             # UTC bounds let the index on start_time do the work; the local date
             # then picks the exact days.
             low = tz.localize(datetime.combine(days[0], time.min)).astimezone(pytz.UTC)
@@ -278,8 +559,11 @@ class MangoCallStat(models.Model):
                 tz_name,
                 tuple(days),
             )
-            cr.execute(self._mango_insert_sql(self._mango_select_sql(where, tz_name)))
+            cr.execute(self._mango_write_days_sql(where, tz_name))
+            self._mango_refresh_periods(account_id, days)
         self.invalidate_model()
+        self.env["mango.call.stat.period"].invalidate_model()
+        self.env["mango.call.stat.callback"].invalidate_model()
 
     @api.model
     def _mango_refresh_pending(self):
@@ -289,18 +573,28 @@ class MangoCallStat(models.Model):
 
     @api.model
     def _mango_rebuild(self):
-        """Recompute the whole table from the calls (safety net: cron, button)."""
+        """Recompute the whole table, its delays, weeks and months from the
+        calls (safety net: cron, button)."""
         self.env["mango.call"].flush_model()
         cr = self.env.cr
-        cr.execute(SQL("LOCK TABLE mango_call_stat IN EXCLUSIVE MODE"))
-        cr.execute(SQL("DELETE FROM mango_call_stat"))
+        for table in (
+            "mango_call_stat",
+            "mango_call_stat_callback",
+            "mango_call_stat_period",
+        ):
+            cr.execute(SQL("LOCK TABLE %s IN EXCLUSIVE MODE", SQL.identifier(table)))
+            cr.execute(SQL("DELETE FROM %s", SQL.identifier(table)))
         accounts = self.env["mango.account"].sudo().with_context(active_test=False)
         for tz_name, group in (
             accounts.search([]).grouped(lambda a: _stat_tz(a.company_id)).items()
         ):
             where = SQL("c.account_id IN %s", tuple(group.ids))
-            cr.execute(self._mango_insert_sql(self._mango_select_sql(where, tz_name)))
+            cr.execute(self._mango_write_days_sql(where, tz_name))
+        for granularity, _label in GRANULARITIES:
+            cr.execute(self._mango_period_insert_sql(granularity, SQL("TRUE")))
         self.invalidate_model()
+        self.env["mango.call.stat.period"].invalidate_model()
+        self.env["mango.call.stat.callback"].invalidate_model()
         return True
 
     @api.model
@@ -384,12 +678,97 @@ class MangoCallStat(models.Model):
         }
 
     @api.model
-    def mango_dashboard_data(self, period="week", group_by="user", interval="day"):
-        """Figures of the statistics dashboard, from the reporting table only.
+    def _mango_rules_for(self, model):
+        """The record rules of ``mango.call.stat`` for the current user as a
+        domain on the companion ``model``, or None when a rule names a field
+        that does not mean the same there (then the day rows answer instead)."""
+        rules = self.env["ir.rule"]._compute_domain(self._name, "read")
+        for leaf in rules:
+            if not isinstance(leaf, (list, tuple)) or not isinstance(leaf[0], str):
+                continue  # operators and constant leaves such as (1, "=", 1)
+            if leaf[0].split(".", 1)[0] not in model._mango_rule_fields:
+                return None
+        return rules
 
-        One aggregate query with grouping sets gives the rows (per employee or
-        line), the time series and the totals together, and a second one the
-        exact medians; the user's record rules apply to both.
+    def _mango_grouped_sums(self, query, folded_directions, keys, sets):
+        """Sum the counters of ``query`` for several grouping sets in one scan.
+
+        :param query: ORM query on ``mango.call.stat`` or ``mango.call.stat.period``
+        :param bool folded_directions: the table has one column per direction
+            (periods) instead of a ``direction`` key (days)
+        :param dict keys: key name -> SQL expression
+        :param list sets: tuples of key names, ``()`` for the grand total
+        :return: list of ``(names of the set, {name: value}, {counter: sum})``
+        """
+        table = query.table
+        names = list(keys)
+        expressions = [keys[name] for name in names]
+        sums = [
+            SQL("COALESCE(sum(%s), 0)", SQL.identifier(table, name))
+            for name in COUNTERS
+        ]
+        for direction in DIRECTIONS:
+            if folded_directions:
+                sums.append(
+                    SQL(
+                        "COALESCE(sum(%s), 0)",
+                        SQL.identifier(table, f"{direction}_count"),
+                    )
+                )
+            else:
+                sums.append(
+                    SQL(
+                        "COALESCE(sum(%s) FILTER (WHERE %s = %s), 0)",
+                        SQL.identifier(table, "call_count"),
+                        SQL.identifier(table, "direction"),
+                        direction,
+                    )
+                )
+        grouping_sets = SQL(", ").join(
+            SQL("(%s)", SQL(", ").join(keys[name] for name in grouping_set))
+            if grouping_set
+            else SQL("()")
+            for grouping_set in sets
+        )
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s FROM %s WHERE %s GROUP BY GROUPING SETS (%s)",
+                SQL(", ").join(
+                    [SQL("GROUPING(%s)", expression) for expression in expressions]
+                    + expressions
+                    + sums
+                ),
+                query.from_clause,
+                _where(query),
+                grouping_sets,
+            )
+        )
+        width = len(names)
+        result = []
+        for row in self.env.cr.fetchall():
+            present = tuple(
+                name for name, flag in zip(names, row[:width], strict=True) if not flag
+            )
+            values = dict(zip(names, row[width : 2 * width], strict=True))
+            result.append(
+                (
+                    present,
+                    {name: values[name] for name in present},
+                    dict(zip((*COUNTERS, *DIRECTIONS), row[2 * width :], strict=True)),
+                )
+            )
+        return result
+
+    @api.readonly
+    @api.model
+    def mango_dashboard_data(self, period="week", group_by="user", interval="day"):
+        """Figures of the statistics dashboard, from the reporting tables only.
+
+        Over the whole history, the rows and totals come from the monthly
+        totals and the time series from the weekly or monthly ones; a shorter
+        period reads its day rows, rows, series and totals in one scan. The
+        exact medians come from the delays table. The record rules of
+        ``mango.call.stat`` apply to every table read.
 
         :param str period: ``day`` (today), ``week``, ``month`` (so far) or ``all``
         :param str group_by: ``user`` (employee) or ``line``
@@ -406,65 +785,74 @@ class MangoCallStat(models.Model):
         self.check_access("read")
         domain, date_from, date_to = self._mango_period_domain(period)
         group_field = "user_id" if group_by == "user" else "line_number"
-        query = self._search(domain)
-        query.order = None
-        table = self._table
-        group_column = SQL.identifier(table, group_field)
-        bucket = SQL(
-            "date_trunc(%s, %s)::date", interval, SQL.identifier(table, "date")
-        )
-        direction = SQL.identifier(table, "direction")
-        sums = [
-            SQL("COALESCE(sum(%s), 0)", SQL.identifier(table, name))
-            for name in COUNTERS
-        ]
-        by_direction = [
-            SQL(
-                "COALESCE(sum(%s) FILTER (WHERE %s = %s), 0)",
-                SQL.identifier(table, "call_count"),
-                direction,
-                name,
+        Period = self.env["mango.call.stat.period"].sudo()
+        period_rules = None if domain else self._mango_rules_for(Period)
+
+        def day_keys(query):
+            return {
+                "group": SQL.identifier(query.table, group_field),
+                "bucket": SQL(
+                    "date_trunc(%s, %s)::date",
+                    interval,
+                    SQL.identifier(query.table, "date"),
+                ),
+            }
+
+        def period_query(granularity):
+            query = Period._search(
+                expression.AND([period_rules, [("granularity", "=", granularity)]])
             )
-            for name in ("incoming", "outgoing", "internal")
-        ]
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT GROUPING(%(grp)s), GROUPING(%(bucket)s), %(grp)s, %(bucket)s,
-                       %(sums)s
-                  FROM %(from)s
-                 WHERE %(where)s
-              GROUP BY GROUPING SETS ((%(grp)s), (%(bucket)s), ())
-                """,
-                grp=group_column,
-                bucket=bucket,
-                sums=SQL(", ").join(sums + by_direction),
-                where=_where(query),
-                **{"from": query.from_clause},
+            return query, {
+                "group": SQL.identifier(query.table, group_field),
+                "bucket": SQL.identifier(query.table, "date"),
+            }
+
+        if period_rules is None:
+            query = self._search(domain)
+            results = self._mango_grouped_sums(
+                query, False, day_keys(query), [("group",), ("bucket",), ()]
             )
-        )
-        names = (*COUNTERS, "incoming", "outgoing", "internal")
-        rows, series, totals = {}, {}, {}
-        for not_group, not_bucket, key, day, *values in self.env.cr.fetchall():
-            values = dict(zip(names, values, strict=True))
-            if not_group and not_bucket:
-                totals = values
-            elif not_bucket:
-                rows[key if key is not None else (0 if group_by == "user" else "")] = (
-                    values
+        elif interval == "month":
+            query, keys = period_query("month")
+            results = self._mango_grouped_sums(
+                query, True, keys, [("group",), ("bucket",), ()]
+            )
+        else:
+            query, keys = period_query("month")
+            results = self._mango_grouped_sums(
+                query, True, {"group": keys["group"]}, [("group",), ()]
+            )
+            if interval == "week":
+                query, keys = period_query("week")
+                results += self._mango_grouped_sums(
+                    query, True, {"bucket": keys["bucket"]}, [("bucket",)]
                 )
             else:
-                series[fields.Date.to_string(day)] = values
+                query = self._search(domain)
+                results += self._mango_grouped_sums(
+                    query, False, {"bucket": day_keys(query)["bucket"]}, [("bucket",)]
+                )
+        rows, series, totals = {}, {}, {}
+        for present, keys, values in results:
+            if present == ("group",):
+                rows[keys["group"]] = values
+            elif present == ("bucket",):
+                series[fields.Date.to_string(keys["bucket"])] = values
+            else:
+                totals = values
+        counts = {key: values["called_back_count"] for key, values in rows.items()}
+        counts[TOTAL] = totals.get("called_back_count", 0)
+        medians = self._mango_medians(domain, group_field, counts)
+        empty = 0 if group_by == "user" else ""
         if group_by == "user":
             users = self.env["res.users"].sudo().browse([k for k in rows if k])
             labels = {user.id: user.name for user in users}
-            labels[0] = self.env._("Nobody")
+            labels[None] = self.env._("Nobody")
         else:
             labels = {key: key or self.env._("No line") for key in rows}
-        medians = self._mango_median_callback(query, group_field)
         result_rows = [
             {
-                "key": key,
+                "key": empty if key is None else key,
                 "label": labels.get(key, key),
                 **self._mango_metrics(values),
                 "median_callback_time": medians.get(key),
@@ -480,7 +868,7 @@ class MangoCallStat(models.Model):
             "date_to": fields.Date.to_string(date_to) if date_to else False,
             "totals": {
                 **self._mango_metrics(totals),
-                "median_callback_time": medians.get("__total__"),
+                "median_callback_time": medians.get(TOTAL),
             },
             "rows": result_rows,
             "series": [
@@ -490,32 +878,106 @@ class MangoCallStat(models.Model):
         }
 
     @api.model
-    def _mango_median_callback(self, query, group_field):
-        """Exact median time to call back, per group and overall, from the
-        call-back times stored per row, within ``query`` (record rules applied)."""
-        table = self._table
-        group_column = SQL.identifier(table, group_field)
+    def _mango_medians(self, domain, group_field, counts):
+        """Exact median time to call back per group and overall (key ``TOTAL``),
+        from the delay rows within ``domain`` and the record rules.
+
+        :param dict counts: group key -> number of called-back calls in it, as
+            the counters of the same snapshot say
+        """
+        Callback = self.env["mango.call.stat.callback"].sudo()
+        rules = self._mango_rules_for(Callback)
+        if rules is None:
+            # A rule on a counter: keep the delays whose day row the rules let
+            # through, the slow but faithful way.
+            query = Callback._search(domain)
+            days = self._search(domain)
+            days.add_where(
+                SQL(
+                    " AND ".join(
+                        f"%(day)s.{column} IS NOT DISTINCT FROM %(delay)s.{column}"
+                        for column in (
+                            "account_id",
+                            "date",
+                            "user_id",
+                            "line_number",
+                            "direction",
+                        )
+                    ),
+                    day=SQL.identifier(days.table),
+                    delay=SQL.identifier(query.table),
+                )
+            )
+            query.add_where(SQL("EXISTS %s", days.subselect(SQL("1"))))
+            return self._mango_medians_by_sort(query, group_field)
+        query = Callback._search(expression.AND([rules, domain]))
+        if counts.get(TOTAL, 0) <= SORT_MEDIAN_LIMIT:
+            return self._mango_medians_by_sort(query, group_field)
+        return self._mango_medians_by_rank(query, group_field, counts)
+
+    def _mango_medians_by_sort(self, query, group_field):
+        """Medians of a small set of delays: sort them once per grouping."""
+        group_column = SQL.identifier(query.table, group_field)
         self.env.cr.execute(
             SQL(
                 """
                 SELECT GROUPING(%(grp)s), %(grp)s,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY times.t)
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY %(delay)s)
                   FROM %(from)s
-                 CROSS JOIN LATERAL unnest(%(times)s) AS times(t)
-                 WHERE %(times)s IS NOT NULL AND %(where)s
+                 WHERE %(where)s
               GROUP BY GROUPING SETS ((%(grp)s), ())
                 """,
                 grp=group_column,
-                times=SQL.identifier(table, "callback_times"),
+                delay=SQL.identifier(query.table, "delay"),
                 where=_where(query),
                 **{"from": query.from_clause},
             )
         )
-        empty = 0 if group_field == "user_id" else ""
+        return {
+            TOTAL if is_total else key: round(median, 1)
+            for is_total, key, median in self.env.cr.fetchall()
+            if median is not None
+        }
+
+    def _mango_medians_by_rank(self, query, group_field, counts):
+        """Medians of many delays: the middle entries of each group, read by
+        walking the (scope, group, delay) index to rank (n - 1) / 2 instead of
+        sorting everything. Exact: an even count averages the two middle ones,
+        like ``percentile_cont(0.5)``."""
+        group_column = SQL.identifier(query.table, group_field)
+        delay = SQL.identifier(query.table, "delay")
+        wanted, selects = [], []
+        for key, count in counts.items():
+            if not count:
+                continue
+            if key == TOTAL:
+                condition = SQL("TRUE")
+            elif key is None:
+                condition = SQL("%s IS NULL", group_column)
+            else:
+                condition = SQL("%s = %s", group_column, key)
+            middle = 2 - count % 2
+            wanted.append((key, middle))
+            selects.append(
+                SQL(
+                    "ARRAY(SELECT %s FROM %s WHERE %s AND %s "
+                    "ORDER BY %s OFFSET %s LIMIT %s)",
+                    delay,
+                    query.from_clause,
+                    _where(query),
+                    condition,
+                    delay,
+                    (count - 1) // 2,
+                    middle,
+                )
+            )
+        if not selects:
+            return {}
+        self.env.cr.execute(SQL("SELECT %s", SQL(", ").join(selects)))
         medians = {}
-        for is_total, grp, median in self.env.cr.fetchall():
-            key = "__total__" if is_total else (empty if grp is None else grp)
-            medians[key] = round(median, 1) if median is not None else None
+        for (key, middle), values in zip(wanted, self.env.cr.fetchone(), strict=True):
+            if len(values) == middle:
+                medians[key] = round(sum(values) / middle, 1)
         return medians
 
 

@@ -2,10 +2,14 @@
 dashboard's figures are right."""
 
 from datetime import date, datetime, timedelta
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import get_lang
+
+from odoo.addons.mango_telephony.models import mango_call_stat
 
 from .calls_common import MangoCallsMixin
 
@@ -53,15 +57,29 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.mango_sim_reset()
 
     def snapshot(self):
+        """Day rows, call-back delays, weeks and months, in a stable order."""
         # The table is refreshed when the worker's transaction commits.
         self.env.cr.precommit.run()
         self.env.invalidate_all()
-        self.env.cr.execute(
+        cr = self.env.cr
+        cr.execute(
             "SELECT date, account_id, user_id, line_number, direction, "
             + ", ".join(VALUE_FIELDS)
-            + ", callback_times FROM mango_call_stat ORDER BY 1, 2, 3, 4, 5"
+            + " FROM mango_call_stat ORDER BY 1, 2, 3, 4, 5"
         )
-        return self.env.cr.fetchall()
+        days = cr.fetchall()
+        cr.execute(
+            "SELECT date, account_id, user_id, line_number, direction, delay "
+            "FROM mango_call_stat_callback ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+        delays = cr.fetchall()
+        cr.execute(
+            "SELECT granularity, date, account_id, user_id, line_number, "
+            "incoming_count, outgoing_count, internal_count, "
+            + ", ".join(VALUE_FIELDS)
+            + " FROM mango_call_stat_period ORDER BY 1, 2, 3, 4, 5"
+        )
+        return days, delays, cr.fetchall()
 
     def run_scenario(self, scenario, **options):
         result = self.mango_sim.play(scenario, wait=False, **options)
@@ -100,8 +118,11 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         )
         self.run_scenario("incoming_missed_queue")
         incremental = self.snapshot()
-        self.assertTrue(incremental)
-        self.assertEqual(sum(row[5] for row in incremental), 3)
+        days, _delays, periods = incremental
+        self.assertTrue(days)
+        self.assertEqual(sum(row[5] for row in days), 3)
+        # Each call is in exactly one week and one month.
+        self.assertEqual(sum(sum(row[5:8]) for row in periods), 6)
         self.Stat._mango_rebuild()
         self.assertEqual(self.snapshot(), incremental)
 
@@ -112,7 +133,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.Stat._mango_refresh(keys)
         self.Stat._mango_refresh(keys)
         self.assertEqual(self.snapshot(), before)
-        self.assertEqual(self.Stat.sudo().search_count([]), len(before))
+        self.assertEqual(self.Stat.sudo().search_count([]), len(before[0]))
 
     def test_callback_clears_pending_missed_call(self):
         number = "79037770000"
@@ -207,18 +228,311 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
 
     def test_access(self):
         self.make_call(self.agent_101, datetime(2026, 3, 10, 9), "answered")
+        self.make_call(self.agent_102, datetime(2026, 3, 10, 10), "answered")
         self.Stat._mango_rebuild()
+        # Telephony users see their own figures only, on every path.
+        own = self.Stat.with_user(self.agent_101)
+        self.assertEqual(own.search([]).user_id, self.agent_101)
+        data = own.mango_dashboard_data(period="all", interval="week")
+        self.assertEqual(data["totals"]["calls"], 1)
+        self.assertEqual([r["key"] for r in data["rows"]], [self.agent_101.id])
         with self.assertRaises(AccessError):
-            self.Stat.with_user(self.agent_101).search([])
+            own.action_mango_rebuild()
         with self.assertRaises(AccessError):
-            self.Stat.with_user(self.agent_101).mango_dashboard_data()
-        self.assertTrue(self.Stat.with_user(self.supervisor).search([]))
+            self.env["mango.call.stat.period"].with_user(self.agent_101).search([])
         with self.assertRaises(AccessError):
-            self.Stat.with_user(self.supervisor).action_mango_rebuild()
+            self.env["mango.call.stat.callback"].with_user(self.agent_101).search([])
+        outsider = (
+            self.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create({"name": "Outsider", "login": "stat.outsider@example.com"})
+        )
+        with self.assertRaises(AccessError):
+            self.Stat.with_user(outsider).mango_dashboard_data()
+        supervisor = self.Stat.with_user(self.supervisor)
+        self.assertEqual(len(supervisor.search([])), 2)
+        data = supervisor.mango_dashboard_data(period="all", interval="week")
+        self.assertEqual(data["totals"]["calls"], 2)
+        with self.assertRaises(AccessError):
+            supervisor.action_mango_rebuild()
         other = self.env["res.company"].create({"name": "Other company"})
         self.supervisor.company_ids |= other
-        self.assertFalse(
-            self.Stat.with_user(self.supervisor)
-            .with_context(allowed_company_ids=other.ids)
-            .search([])
+        elsewhere = supervisor.with_context(allowed_company_ids=other.ids)
+        self.assertFalse(elsewhere.search([]))
+        self.assertEqual(
+            elsewhere.mango_dashboard_data(period="all")["totals"]["calls"], 0
         )
+
+    # ------------------------------------------------------------------
+    # Weeks, months and call-back delays
+    # ------------------------------------------------------------------
+
+    LINES = ("74951234567", "74957654321")
+
+    def make_history(self):
+        """40 calls over four months: two employees, two lines, every direction
+        and status, and call-back delays giving odd and even counts."""
+        start = datetime(2026, 1, 26, 8, 0)
+        calls = self.env["mango.call"]
+        for index in range(40):
+            status = ("answered", "missed", "answered", "failed")[index % 4]
+            values = {"line_number": self.LINES[index % 2]}
+            if status == "answered":
+                values.update(wait_duration=5 + index, talk_duration=30 + 7 * index)
+            calls |= self.make_call(
+                self.agent_101 if index % 3 else self.agent_102,
+                start + timedelta(days=index * 3, hours=index % 5),
+                status,
+                direction=("incoming", "outgoing", "incoming", "internal", "incoming")[
+                    index % 5
+                ],
+                **values,
+            )
+        missed = calls.filtered(lambda c: c.status == "missed")
+        answered = calls.filtered(lambda c: c.status == "answered")
+        for index, call in enumerate(missed[:-1]):
+            call.write(
+                {
+                    "callback_call_id": answered[index].id,
+                    "time_to_callback": 60 * (index + 1) + (index % 3) * 7,
+                }
+            )
+        self.Stat._mango_rebuild()
+        return calls
+
+    @staticmethod
+    def median(values):
+        values = sorted(values)
+        if not values:
+            return None
+        middle = len(values) // 2
+        if len(values) % 2:
+            return float(values[middle])
+        return (values[middle - 1] + values[middle]) / 2
+
+    def expected_medians(self, calls, group_field):
+        called_back = calls.filtered("callback_call_id")
+        medians = {"__total__": self.median(called_back.mapped("time_to_callback"))}
+        for call in called_back:
+            key = (
+                call.employee_user_id.id if group_field == "user" else call.line_number
+            )
+            medians.setdefault(key, [])
+        for key in list(medians):
+            if key == "__total__":
+                continue
+            medians[key] = self.median(
+                called_back.filtered(
+                    lambda c, k=key: (
+                        (
+                            c.employee_user_id.id
+                            if group_field == "user"
+                            else c.line_number
+                        )
+                        == k
+                    )
+                ).mapped("time_to_callback")
+            )
+        return medians
+
+    def test_whole_history_matches_the_day_rows(self):
+        calls = self.make_history()
+        self.assertTrue(self.env["mango.call.stat.period"].sudo().search_count([]))
+        stats = self.Stat.with_user(self.supervisor)
+        for group_by in ("user", "line"):
+            for interval in ("day", "week", "month"):
+                fast = stats.mango_dashboard_data(
+                    period="all", group_by=group_by, interval=interval
+                )
+                # Without translatable rules everything comes from the day rows
+                # (and the delays through them): the reference figures.
+                with patch.object(
+                    type(self.Stat), "_mango_rules_for", lambda self, model: None
+                ):
+                    slow = stats.mango_dashboard_data(
+                        period="all", group_by=group_by, interval=interval
+                    )
+                self.assertEqual(fast, slow, f"{group_by} × {interval}")
+            self.assertEqual(fast["totals"]["calls"], 40)
+            self.assertEqual(
+                sum(point["calls"] for point in fast["series"]), 40, group_by
+            )
+            expected = self.expected_medians(calls, group_by)
+            self.assertEqual(
+                fast["totals"]["median_callback_time"], expected["__total__"]
+            )
+            for row in fast["rows"]:
+                self.assertEqual(
+                    row["median_callback_time"], expected.get(row["key"]), row
+                )
+        weeks = stats.mango_dashboard_data(period="all", interval="week")["series"]
+        self.assertTrue(
+            all(date.fromisoformat(p["date"]).weekday() == 0 for p in weeks)
+        )
+        months = stats.mango_dashboard_data(period="all", interval="month")["series"]
+        self.assertEqual([p["date"][8:] for p in months], ["01"] * len(months))
+        self.assertEqual(len(months), 5)
+
+    def test_median_by_rank_equals_median_by_sort(self):
+        calls = self.make_history()
+        stats = self.Stat.with_user(self.supervisor)
+        for group_by in ("user", "line"):
+            by_sort = stats.mango_dashboard_data(period="all", group_by=group_by)
+            with patch.object(mango_call_stat, "SORT_MEDIAN_LIMIT", 0):
+                by_rank = stats.mango_dashboard_data(period="all", group_by=group_by)
+            self.assertEqual(by_rank, by_sort)
+            expected = self.expected_medians(calls, group_by)
+            self.assertEqual(
+                by_rank["totals"]["median_callback_time"], expected["__total__"]
+            )
+            self.assertEqual(
+                {r["key"]: r["median_callback_time"] for r in by_rank["rows"]},
+                {r["key"]: expected.get(r["key"]) for r in by_rank["rows"]},
+            )
+
+    def test_refold_rewrites_weeks_months_and_delays_once(self):
+        calls = self.make_history()
+        reference = self.snapshot()
+        Stat = self.Stat.sudo()
+        call = calls.filtered(lambda c: c.status == "missed" and c.callback_call_id)[0]
+        keys = Stat._mango_keys_of_calls(call)
+        # The same fold applied again: nothing may count twice.
+        Stat._mango_refresh(keys)
+        Stat._mango_refresh(keys)
+        self.assertEqual(self.snapshot(), reference)
+        # A re-fold that changes the outcome: the day, its week, its month and
+        # the delays move with it, exactly as a rebuild would have them.
+        call.write(
+            {
+                "status": "answered",
+                "callback_call_id": False,
+                "time_to_callback": False,
+                "wait_duration": 12,
+                "talk_duration": 40,
+                "user_id": call.employee_user_id.id,
+            }
+        )
+        Stat._mango_refresh(keys)
+        Stat._mango_refresh(keys)
+        refreshed = self.snapshot()
+        self.assertNotEqual(refreshed, reference)
+        self.assertEqual(len(refreshed[1]), len(reference[1]) - 1)
+        Stat._mango_rebuild()
+        self.assertEqual(self.snapshot(), refreshed)
+
+    def test_record_rules_on_other_fields(self):
+        calls = self.make_history()
+        stats = self.Stat.with_user(self.supervisor)
+        model = self.env.ref("mango_telephony.model_mango_call_stat")
+        # A rule on the direction: weeks and months cannot answer it, the
+        # delays can.
+        rule = self.env["ir.rule"].create(
+            {
+                "name": "Incoming only",
+                "model_id": model.id,
+                "domain_force": "[('direction', '=', 'incoming')]",
+            }
+        )
+        incoming = calls.filtered(lambda c: c.direction == "incoming")
+        for interval in ("week", "month"):
+            data = stats.mango_dashboard_data(period="all", interval=interval)
+            self.assertEqual(data["totals"]["calls"], len(incoming))
+            self.assertEqual(data["totals"]["outgoing"], 0)
+            self.assertEqual(
+                data["totals"]["median_callback_time"],
+                self.expected_medians(incoming, "user")["__total__"],
+            )
+            with patch.object(mango_call_stat, "SORT_MEDIAN_LIMIT", 0):
+                self.assertEqual(
+                    stats.mango_dashboard_data(period="all", interval=interval), data
+                )
+        # A rule on a counter: the delays are kept through their day rows.
+        rule.domain_force = "[('answered_count', '=', 0)]"
+        data = stats.mango_dashboard_data(period="all", interval="month")
+        unanswered_days = self.Stat.sudo().search([("answered_count", "=", 0)])
+        self.assertEqual(
+            data["totals"]["calls"], sum(unanswered_days.mapped("call_count"))
+        )
+        self.assertEqual(
+            data["totals"]["called_back"],
+            sum(unanswered_days.mapped("called_back_count")),
+        )
+        self.assertIsNotNone(data["totals"]["median_callback_time"])
+
+    def test_pivot_groupings_from_weeks_and_months(self):
+        self.make_history()
+        stats = self.Stat.with_user(self.supervisor)
+        # Sunday weeks (en_US) are not the Monday weeks of the totals.
+        self.assertIsNone(
+            stats._mango_read_group_periods(
+                [], ["date:week"], ["__count"], (), 0, None, None
+            )
+        )
+        self.env["res.lang"]._lang_get(get_lang(stats.env).code).week_start = "1"
+        measures = [
+            "call_count:sum",
+            "answered_rate:avg",
+            "avg_wait:avg",
+            "avg_talk:avg",
+            "missed_pending_count:sum",
+            "talk_total:sum",
+        ]
+        routed = [
+            ([], measures, ["user_id", "date:week"], False),
+            ([], measures, ["user_id", "date:week"], True),
+            ([], ["__count", *measures], ["line_number", "date:month"], False),
+            ([], measures, [], False),
+            (
+                [("date", ">=", "2026-02-01"), ("date", "<=", "2026-03-31")],
+                measures,
+                ["date:quarter", "user_id"],
+                False,
+            ),
+            ([("user_id", "=", self.agent_101.id)], measures, ["date:year"], True),
+        ]
+        for domain, measure_specs, groupby, lazy in routed:
+            with self.subTest(domain=domain, groupby=groupby, lazy=lazy):
+                self.assertIsNotNone(
+                    stats._mango_read_group_periods(
+                        domain,
+                        groupby,
+                        ["__count"],
+                        (),
+                        0,
+                        None,
+                        None,
+                    )
+                )
+                fast = stats.read_group(domain, measure_specs, groupby, lazy=lazy)
+                with patch.object(
+                    type(self.Stat),
+                    "_mango_read_group_periods",
+                    lambda self, *args: None,
+                ):
+                    slow = stats.read_group(domain, measure_specs, groupby, lazy=lazy)
+                self.assertEqual(fast, slow)
+                self.assertTrue(fast)
+        # What only the day rows can answer.
+        for domain, groupby in (
+            ([], ["date:day"]),
+            ([], ["direction"]),
+            ([], ["user_id", "date:week", "date:month"]),
+            ([("date", ">=", "2026-02-03")], ["date:month"]),
+            ([("direction", "=", "incoming")], ["user_id"]),
+        ):
+            with self.subTest(domain=domain, groupby=groupby):
+                self.assertIsNone(
+                    stats._mango_read_group_periods(
+                        domain, groupby, ["__count"], (), 0, None, None
+                    )
+                )
+        self.assertIsNone(
+            stats._mango_read_group_periods(
+                [], ["user_id"], ["answered_count:max"], (), 0, None, None
+            )
+        )
+        # A telephony user's pivot holds their own figures only.
+        own = self.Stat.with_user(self.agent_101).read_group(
+            [], ["call_count:sum"], ["user_id"]
+        )
+        self.assertEqual([g["user_id"][0] for g in own], [self.agent_101.id])

@@ -1,0 +1,160 @@
+"""Two narrow companions of ``mango.call.stat`` that keep the dashboard fast over
+years of calls without giving up exact figures.
+
+* ``mango.call.stat.period``: the day rows summed per week and per month, with
+  the direction folded into columns. "All time" then reads a few thousand rows
+  instead of one per employee, line, direction and day.
+* ``mango.call.stat.callback``: one row per missed call that was called back,
+  with its delay. The exact median is the middle entry of an index ordered by
+  delay, so it is read by skipping along the index instead of sorting every
+  delay ever recorded.
+
+Both are derived data, rewritten together with the day rows they come from
+(``mango.call.stat._mango_refresh``) and rebuilt with them. Nobody reads them
+directly: the dashboard applies the record rules of ``mango.call.stat`` to them
+(see ``mango.call.stat._mango_rules_for``), so there is one set of rules.
+"""
+
+from odoo import fields, models
+from odoo.tools import SQL
+
+GRANULARITIES = [("week", "Week"), ("month", "Month")]
+
+
+def mango_derive_once(env):
+    """Fill the delays, weeks and months of a database upgraded from the
+    version without them: it has day rows but nothing derived yet.
+
+    Called from the ``init`` of the three models, whose order Odoo does not
+    fix: only the last one finds every table.
+    """
+    cr = env.cr
+    cr.execute(
+        SQL(
+            "SELECT to_regclass('mango_call_stat') IS NOT NULL "
+            "AND to_regclass('mango_call_stat_period') IS NOT NULL "
+            "AND to_regclass('mango_call_stat_callback') IS NOT NULL"
+        )
+    )
+    if not cr.fetchone()[0]:
+        return
+    cr.execute(
+        SQL(
+            "SELECT EXISTS (SELECT 1 FROM mango_call_stat) "
+            "AND NOT EXISTS (SELECT 1 FROM mango_call_stat_period)"
+        )
+    )
+    if cr.fetchone()[0]:
+        env["mango.call.stat"].sudo()._mango_rebuild()
+
+
+class MangoCallStatPeriod(models.Model):
+    _name = "mango.call.stat.period"
+    _description = "Call statistics per week and month"
+    _order = "date desc, id desc"
+    _log_access = False
+    _rec_name = "date"
+    # Only these fields mean the same here as on a day row: a rule on the date
+    # or the direction cannot be answered from a week or month total.
+    _mango_rule_fields = frozenset(
+        ("company_id", "account_id", "user_id", "line_number")
+    )
+
+    granularity = fields.Selection(GRANULARITIES, required=True, readonly=True)
+    date = fields.Date(
+        required=True,
+        readonly=True,
+        help="First day of the week (Monday) or of the month.",
+    )
+    account_id = fields.Many2one(
+        "mango.account", required=True, readonly=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    user_id = fields.Many2one("res.users", string="Employee", readonly=True)
+    line_number = fields.Char(string="Line", readonly=True)
+    # How many day rows the total stands for: the "count" of a pivot or a
+    # grouped list answered from here (mango.call.stat._read_group).
+    row_count = fields.Integer(string="Day rows", readonly=True)
+    call_count = fields.Integer(string="Calls", readonly=True)
+    incoming_count = fields.Integer(string="Incoming", readonly=True)
+    outgoing_count = fields.Integer(string="Outgoing", readonly=True)
+    internal_count = fields.Integer(string="Internal", readonly=True)
+    answered_count = fields.Integer(string="Answered", readonly=True)
+    missed_count = fields.Integer(string="Missed", readonly=True)
+    failed_count = fields.Integer(string="Failed", readonly=True)
+    missed_pending_count = fields.Integer(
+        string="Missed, not called back", readonly=True
+    )
+    called_back_count = fields.Integer(string="Called back", readonly=True)
+    wait_total = fields.Float(
+        string="Waiting before answer (s)", readonly=True, digits=(16, 0)
+    )
+    talk_total = fields.Float(string="Talk time (s)", readonly=True, digits=(16, 0))
+    callback_time_total = fields.Float(
+        string="Time to call back (s)", readonly=True, digits=(16, 0)
+    )
+
+    def init(self):
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mango_call_stat_period_scope_idx "
+                "ON mango_call_stat_period (company_id, granularity, date)"
+            )
+        )
+        # The upkeep rewrites the weeks and months of one account.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mango_call_stat_period_account_idx "
+                "ON mango_call_stat_period (account_id, granularity, date)"
+            )
+        )
+        mango_derive_once(self.env)
+
+
+class MangoCallStatCallback(models.Model):
+    _name = "mango.call.stat.callback"
+    _description = "Delays of called-back missed calls"
+    _order = "date desc, id desc"
+    _log_access = False
+    _rec_name = "date"
+    # Every key of a day row is here, so any rule on those keys applies as is.
+    _mango_rule_fields = frozenset(
+        ("company_id", "account_id", "user_id", "line_number", "direction", "date")
+    )
+
+    date = fields.Date(required=True, readonly=True)
+    account_id = fields.Many2one(
+        "mango.account", required=True, readonly=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    user_id = fields.Many2one("res.users", string="Employee", readonly=True)
+    line_number = fields.Char(string="Line", readonly=True)
+    direction = fields.Selection(
+        [
+            ("incoming", "Incoming"),
+            ("outgoing", "Outgoing"),
+            ("internal", "Internal"),
+        ],
+        readonly=True,
+    )
+    delay = fields.Integer(string="Time to call back (s)", readonly=True)
+
+    def init(self):
+        cr = self.env.cr
+        # Ordered by delay within a scope: the median of a scope is then an
+        # index-only walk to its middle (see mango.call.stat._mango_medians).
+        for name, columns in (
+            ("company_delay", "company_id, delay"),
+            ("company_user_delay", "company_id, user_id, delay"),
+            ("company_line_delay", "company_id, line_number, delay"),
+            ("company_date", "company_id, date"),
+            ("account_date", "account_id, date"),
+        ):
+            cr.execute(
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS %s ON mango_call_stat_callback (%s)",
+                    SQL.identifier(f"mango_call_stat_callback_{name}_idx"),
+                    SQL(columns),
+                )
+            )
+        mango_derive_once(self.env)
