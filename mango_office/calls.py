@@ -59,6 +59,8 @@ class Leg:
     line_number: str = None
     acd_group: str = None
     taken_from_call_id: str = None
+    # api v2 only: "consultative", "blind" or "return_blind" on a transfer's leg.
+    transfer: str = None
     command_id: str = None
     appeared_at: int = None
     connected_at: int = None
@@ -163,6 +165,7 @@ def _leg_from_events(call_id, events):
         line_number=pick("line_number"),
         acd_group=pick("acd_group"),
         taken_from_call_id=pick("taken_from_call_id"),
+        transfer=pick("transfer"),
         command_id=pick("command_id"),
         # The first state is "usually but not always" Appeared: else the earliest event.
         appeared_at=min(appeared)
@@ -347,6 +350,38 @@ class Call:
         if any(leg.to_external for leg in legs) or root.to_extension is None:
             return "outgoing"
         return "internal"
+
+    def is_transfer(self, call_id):
+        """Whether leg ``call_id`` brings a party an employee was talking with to
+        someone else (blind or consultative transfer).
+
+        ``from.taken_from_call_id`` alone does not say so: Mango sets it on every
+        operator leg a queue or the IVR distributes, and on the second half of a
+        callback (reference §2.4, §3.1). Only a leg taken from a connected leg at
+        an employee is a hand-over, unless that leg is the first ring of a
+        callback. api v2's ``transfer`` field, when sent, settles it.
+        """
+        leg = self.legs.get(call_id)
+        if leg is None:
+            return False
+        if leg.transfer:
+            return True
+        source = self.legs.get(leg.taken_from_call_id)
+        if source is None or not source.connected:
+            return False
+        if (source.location or "").split(".")[0] != "abonent":
+            return False
+        if source.to_extension is None and source.from_extension is None:
+            return False
+        legs = sorted(
+            self.legs.values(),
+            key=lambda item: (
+                item.appeared_at if item.appeared_at is not None else float("inf"),
+                item.call_id,
+            ),
+        )
+        root = _root(legs)
+        return not (source is root and self._callback_started(root))
 
     def _callback_started(self, root):
         """Started by a callback (our command, Mango's widget, a missed-call

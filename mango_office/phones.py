@@ -52,6 +52,13 @@ def _parse(text, default_region):
             # "8 (495) …" is the Russian trunk prefix; a PBX on Mango is Russian
             # first, even for a company registered elsewhere.
             candidates.append((text, "RU", False))
+        if compact.isdigit() and len(compact) >= 11 and not compact.startswith("0"):
+            # Mango sends every PSTN number in international form without the
+            # plus (358942417700 for a Finnish caller, reference §2.4). Taken
+            # only when no national reading fits, only if valid, and only from
+            # 11 digits: longer than any Russian national number, so a typed
+            # "4951234567" never turns into a German one.
+            candidates.append(("+" + compact, None, False))
     for candidate, region, international in candidates:
         try:
             parsed = phonenumbers.parse(candidate, region)

@@ -31,12 +31,15 @@
         "views/res_users_views.xml",
         "views/mango_call_recording_views.xml",
         "views/res_partner_views.xml",
+        "views/phone_widget_views.xml",
+        "views/crm_lead_views.xml",
         "views/res_users_preferences_views.xml",
         "views/mango_call_stat_views.xml",
     ],
     "demo": ["demo/mango_telephony_demo.xml"],
     "assets": {
         "web.assets_backend": [
+            "mango_telephony/static/src/fields/**/*",
             "mango_telephony/static/src/click_to_call/**/*",
             "mango_telephony/static/src/incoming_card/**/*",
             "mango_telephony/static/src/systray/**/*",

@@ -323,9 +323,10 @@ class Shots:
             except TimeoutError as error:
                 raise Skip(f"no incoming-call card appeared ({error})") from error
             # Only this call's card: a background call may ring at the same time.
+            # (the card shows the number formatted; data-number keeps E.164)
             self.browser.evaluate(
                 "document.querySelectorAll('.o_mango_call_card').forEach(el => {"
-                " if (!el.textContent.includes('+79036415590'))"
+                " if (!el.querySelector('[data-number=\"+79036415590\"]'))"
                 " el.style.setProperty('display', 'none', 'important'); })"
             )
             # While it rings: the call is moved on right after.

@@ -1035,3 +1035,78 @@ def test_summary_without_entry_result_uses_talk_time():
     for _, payload in raw:
         payload.pop("talk_time", None)
     assert folded(raw)["status"] == "answered"  # the legs say so
+
+
+def _transfer_legs(raw_events):
+    calls = fold(parse_all(raw_events))
+    (result,) = calls.values()
+    return {call_id for call_id in result.legs if result.is_transfer(call_id)}
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("incoming_answered", set()),
+        ("incoming_missed_queue", set()),
+        ("click_to_call", set()),
+        ("callback_group", set()),
+        ("transfer", {"c3"}),
+    ],
+)
+def test_transfer_legs(name, expected):
+    assert _transfer_legs(SCENARIOS[name]()) == expected
+
+
+def test_queue_distribution_is_not_a_transfer():
+    """Mango's own example: an operator leg a group distributed carries
+    from.taken_from_call_id (reference §2.4); the employee did not get it from
+    a colleague."""
+    raw = incoming_answered()
+    for _path, payload in raw:
+        if payload.get("location") == "abonent":
+            payload["from"] = dict(payload["from"], taken_from_call_id="c1")
+    assert _transfer_legs(raw) == set()
+
+
+def test_transfer_without_the_api_v2_field():
+    """Without api v2 the hand-over shows only in the source leg: a connected
+    leg at an employee."""
+    raw = transfer()
+    for _path, payload in raw:
+        payload.pop("transfer", None)
+    assert _transfer_legs(raw) == {"c3"}
+
+
+def test_click_to_call_to_a_colleague_is_not_a_transfer():
+    raw = [e for e in click_to_call() if e[0] == "events/call"]
+    for _, payload in raw:
+        if payload["call_id"] == "c2":
+            payload["to"] = {"extension": "205", "number": "sip:op205@acme.mangosip.ru"}
+    assert _transfer_legs(raw) == set()
+
+
+@pytest.mark.parametrize(
+    "scenario, options, transferred_to",
+    [
+        ("incoming_answered", {"extension": "101"}, set()),
+        ("callback_group", {}, set()),
+        ("click_to_call", {"extension": "101", "to_number": "102"}, set()),
+        ("transfer", {"extension": "101", "to_extension": "102"}, {"102"}),
+    ],
+)
+def test_simulated_calls_transfer_legs(scenario, options, transferred_to):
+    """The simulator plays Mango's leg chains (queue → operator with
+    taken_from_call_id, callback halves, blind transfer) as documented."""
+    from mango_office.simulator import run_simulator
+
+    with run_simulator() as sim:
+        result = sim.play(scenario, **options)
+    raw = [(item["path"], item["payload"]) for item in result["planned"]]
+    calls = fold(parse_all(raw))
+    (call_,) = calls.values()
+    extensions = {
+        str(call_.legs[call_id].to_extension)
+        for call_id in call_.legs
+        if call_.is_transfer(call_id)
+    }
+    assert extensions == transferred_to

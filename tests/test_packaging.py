@@ -208,3 +208,19 @@ def test_dev_tool_pins_match_pre_commit():
         assert pins.get(name) == version, (
             f"{name}: hook {version}, dev {pins.get(name)}"
         )
+
+
+def test_build_output_holds_every_core_module(tmp_path):
+    """Every module of the pure core ships, sub-packages included (the simulator,
+    the test fixtures of mango_office.testing the addons' tests import)."""
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    sources = list(_files(ROOT / "mango_office", {".py"}))
+    assert ROOT / "mango_office" / "testing" / "ldap_servers.py" in sources
+    for source in sources:
+        rel = source.relative_to(ROOT)
+        assert (tmp_path / rel).is_file(), f"{rel} missing from the build"

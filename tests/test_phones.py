@@ -114,3 +114,23 @@ def test_display():
     assert phones.display("sip:Op@Acme.mangosip.ru") == "sip:op@acme.mangosip.ru"
     assert phones.display(" 101 ") == "101"
     assert phones.display(None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        # Mango's international form without the plus, for any country.
+        ("358942417700", "RU", "+358942417700"),
+        ("358401234567", "RU", "+358401234567"),
+        ("358401234567", "FI", "+358401234567"),
+        ("447911123456", "RU", "+447911123456"),
+        ("14155550132", "RU", "+14155550132"),
+        # National readings still win, and short or ambiguous digits stay unknown.
+        ("4951234567", "RU", "+74951234567"),
+        ("4951234567", "FI", None),
+        ("0401234567", "RU", None),
+        ("12345678", "RU", None),
+    ],
+)
+def test_mango_international_form_of_foreign_numbers(raw, region, expected):
+    assert phones.normalize(raw, region) == expected

@@ -14,5 +14,6 @@ from . import mango_account_followup
 from . import res_users_telephony
 from . import mango_click_to_call
 from . import mango_call_notify
+from . import mango_call_display
 from . import mango_call_stat
 from . import mango_call_stat_rollup

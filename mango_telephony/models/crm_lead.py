@@ -25,6 +25,11 @@ class CrmLead(models.Model):
         copy=False,
     )
     mango_call_ids = fields.One2many("mango.call", "lead_id", string="Calls")
+    mango_call_count = fields.Integer(
+        string="Number of calls",
+        compute="_compute_mango_call_count",
+        groups="mango_telephony.group_mango_user",
+    )
 
     @api.depends("phone", "mobile", "country_id", "company_id")
     def _compute_mango_e164(self):
@@ -34,6 +39,35 @@ class CrmLead(models.Model):
             )
             lead.mango_phone_e164 = mango_e164(lead.phone, region)
             lead.mango_mobile_e164 = mango_e164(lead.mobile, region)
+
+    def _mango_calls_domain(self):
+        """The lead's own calls and every call with its customer's company: a
+        salesperson on an opportunity wants the whole conversation."""
+        self.ensure_one()
+        domain = [("lead_id", "=", self.id)]
+        if self.partner_id:
+            domain = [
+                "|",
+                *domain,
+                ("partner_id", "child_of", self.partner_id.commercial_partner_id.id),
+            ]
+        return domain
+
+    def _compute_mango_call_count(self):
+        Call = self.env["mango.call"]
+        for lead in self:
+            lead.mango_call_count = (
+                Call.search_count(lead._mango_calls_domain()) if lead.id else 0
+            )
+
+    def action_mango_calls(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mango_telephony.mango_call_action"
+        )
+        action["domain"] = self._mango_calls_domain()
+        action["context"] = {"create": False}
+        return action
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -104,8 +104,16 @@ class MangoCall(models.Model):
     start_time = fields.Datetime(readonly=True, index=True)
     answer_time = fields.Datetime(readonly=True)
     end_time = fields.Datetime(readonly=True)
-    wait_duration = fields.Float(string="Waiting (s)", readonly=True, aggregator="avg")
-    talk_duration = fields.Float(string="Talk (s)", readonly=True, aggregator="sum")
+    # Seconds; the views show them as h:mm:ss (widget mango_duration).
+    wait_duration = fields.Float(
+        string="Waiting time",
+        readonly=True,
+        aggregator="avg",
+        help="Seconds the caller waited before an answer, or before giving up.",
+    )
+    talk_duration = fields.Float(
+        string="Talk time", readonly=True, aggregator="sum", help="Seconds of talk."
+    )
     disconnect_reason = fields.Integer(readonly=True, aggregator=None)
     disconnect_reason_code = fields.Selection(
         DISCONNECT_REASONS,
@@ -267,6 +275,7 @@ class MangoCall(models.Model):
                 "line_number": leg.line_number or False,
                 "acd_group": leg.acd_group or False,
                 "taken_from_call_id": leg.taken_from_call_id or False,
+                "is_transfer": folded.is_transfer(leg_id),
                 "command_id": leg.command_id or False,
                 "appeared_at": _from_epoch(leg.appeared_at),
                 "connected_at": _from_epoch(leg.connected_at),
@@ -336,7 +345,13 @@ class MangoCallLeg(models.Model):
     to_extension = fields.Char(readonly=True)
     line_number = fields.Char(string="Line", readonly=True)
     acd_group = fields.Char(string="Group", readonly=True)
-    taken_from_call_id = fields.Char(string="Transferred from", readonly=True)
+    # Mango sets it on queue and callback legs too: not a sign of a transfer.
+    taken_from_call_id = fields.Char(string="Taken from leg", readonly=True)
+    is_transfer = fields.Boolean(
+        string="Transfer",
+        readonly=True,
+        help="An employee handed this party over to the leg's employee.",
+    )
     command_id = fields.Char(readonly=True)
     appeared_at = fields.Datetime(readonly=True)
     connected_at = fields.Datetime(readonly=True)

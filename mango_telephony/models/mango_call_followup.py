@@ -62,7 +62,7 @@ class MangoCall(models.Model):
         help="The first answered call with this number after this missed call.",
     )
     time_to_callback = fields.Integer(
-        string="Time to call back (s)",
+        string="Time to call back",
         readonly=True,
         aggregator="avg",
         help="Seconds from the end of this missed call to the start of the call "
@@ -397,7 +397,8 @@ class MangoCall(models.Model):
             "employee: %(who)s — %(link)s",
             direction=direction,
             status=status.lower(),
-            number=self.customer_number_e164 or self.caller_number or "",
+            # As people write it (the party, or both colleagues of an internal call).
+            number=self._mango_other_party_display() or "",
             duration=_format_duration(env, self.talk_duration),
             who=who,
             link=Markup(self._get_html_link(title=env._("open the call"))),

@@ -12,6 +12,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from .mango_call_display import readable_number
+
 _logger = logging.getLogger(__name__)
 
 CARD_NOTIFICATION = "mango_call_card"
@@ -134,30 +136,38 @@ class MangoCall(models.Model):
             .env
         )
         call = self.sudo()
-        number = (
-            call.customer_number_e164
-            or call.caller_number
-            or leg.from_number
-            or leg.from_extension
-            or ""
+        region = call.company_id.country_id.code or "RU"
+        colleague = self._mango_card_colleague(leg)
+        number = call.customer_number_e164 or (
+            False
+            if colleague
+            else (call.caller_number or leg.from_number or leg.from_extension or "")
         )
+        line_number = call.line_number or leg.line_number or False
         payload = {
             "key": f"{call.id}:{leg.id}",
             "call_id": call.id,
             "leg_id": leg.id,
             "state": state,
             "direction": call.direction or "incoming",
-            "number": number,
-            "line_number": call.line_number or leg.line_number or False,
+            "number": number or "",
+            "number_display": readable_number(number, region),
+            # A colleague calling (internal call, click-to-call to an extension):
+            # their name and extension, never their SIP device.
+            "colleague": colleague,
+            "line_number": line_number,
+            "line_display": readable_number(line_number, region),
             "group": leg.acd_group or call.group_extension or False,
-            "transferred": bool(leg.taken_from_call_id),
+            "transferred": bool(leg.is_transfer),
+            "transferred_by": self._mango_card_transferred_by(leg),
             "start": fields.Datetime.to_string(call.start_time or leg.appeared_at),
             "partner": False,
             "leads": [],
             "orders": [],
             "calls": [],
-            "can_create_partner": env["res.partner"].has_access("create"),
-            "can_create_lead": env["crm.lead"].has_access("create"),
+            "can_create_partner": bool(number)
+            and env["res.partner"].has_access("create"),
+            "can_create_lead": bool(number) and env["crm.lead"].has_access("create"),
             "can_open_call": False,
         }
         try:
@@ -174,6 +184,31 @@ class MangoCall(models.Model):
         payload["orders"] = self._mango_card_orders(env, partner)
         payload["calls"] = self._mango_card_calls(env, number)
         return payload
+
+    def _mango_card_colleague(self, leg):
+        """``{"name", "extension"}`` of the employee calling on ``leg`` when the
+        call has no outside party, else False."""
+        self.ensure_one()
+        if self.customer_number_e164 or not leg.from_extension:
+            return False
+        user = self.account_id.sudo()._mango_user_for_extension(leg.from_extension)
+        return {"name": user.name or False, "extension": leg.from_extension}
+
+    def _mango_card_transferred_by(self, leg):
+        """Name (or extension) of the employee who handed the call over."""
+        self.ensure_one()
+        if not leg.is_transfer:
+            return False
+        source = self.sudo().leg_ids.filtered(
+            lambda other: other.mango_call_id == leg.taken_from_call_id
+        )[:1]
+        extension = (
+            source.to_extension if source.to_extension != leg.to_extension else None
+        ) or leg.from_extension
+        user = source.user_id if source.user_id != leg.user_id else None
+        if not user and extension:
+            user = self.account_id.sudo()._mango_user_for_extension(extension)
+        return (user and user.name) or extension or False
 
     def _mango_card_partner(self, env, number):
         """The caller's contact if ``env``'s user may read it."""
@@ -287,9 +322,20 @@ class MangoCall(models.Model):
             "status_label": statuses.get(self.status, ""),
             "talk": int(self.talk_duration or 0),
             "number": self.customer_number_e164 or self.caller_number or False,
+            "number_display": self._mango_other_party_display(),
             "partner": self.partner_id.display_name if self.partner_id else False,
             "user": (self.user_id or self.employee_user_id).sudo().name or False,
         }
+
+    def _mango_other_party_display(self):
+        """The party a list of calls names: the customer, or both colleagues of
+        an internal call."""
+        self.ensure_one()
+        if self.direction == "internal":
+            return " → ".join(p for p in (self.from_display, self.to_display) if p)
+        if self.direction == "outgoing":
+            return self.to_display or False
+        return self.from_display or False
 
     @api.model
     def mango_active_cards(self):

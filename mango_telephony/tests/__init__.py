@@ -13,3 +13,4 @@ from . import test_incoming_card
 from . import test_stats
 from . import test_ui_tours
 from . import test_translations
+from . import test_call_display

@@ -207,3 +207,86 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
             "mango_stats_tour",
             login=supervisor.login,
         )
+
+    def test_one_call_button_per_phone_field(self):
+        """Ours replaces Odoo's tel: "Call" link and never doubles up, whether the
+        form is editable or read-only, in forms and lists, on partners, leads and
+        employees."""
+        self.partner.mobile = "+7 903 765-43-21"
+        editor = self.agent_101
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Olga wants 40 chairs",
+                "type": "opportunity",
+                "partner_id": self.partner.id,
+                "phone": "+7 903 123-45-67",
+                "mobile": "+7 903 765-43-21",
+                "user_id": editor.id,
+            }
+        )
+        editor.groups_id |= self.env.ref("base.group_partner_manager")
+        editor.groups_id |= self.env.ref("sales_team.group_sale_salesman")
+        reader = self.agent_102
+        reader.groups_id -= self.env.ref("base.group_partner_manager")
+        cases = [
+            (
+                f"/odoo/res.partner/{self.partner.id}",
+                editor,
+                "mango_phone_buttons_tour",
+            ),
+            (
+                f"/odoo/res.partner/{self.partner.id}",
+                reader,
+                "mango_phone_buttons_tour",
+            ),
+            (f"/odoo/crm.lead/{lead.id}", editor, "mango_phone_buttons_tour"),
+            (
+                "/odoo/action-base.action_partner_form?view_type=list",
+                editor,
+                "mango_phone_buttons_list_tour",
+            ),
+        ]
+        if "hr.employee" in self.env:
+            employee = self.env["hr.employee"].create(
+                {
+                    "name": "Ivan Office",
+                    "work_phone": "+7 495 111-22-33",
+                    "mobile_phone": "+7 903 111-22-33",
+                }
+            )
+            admin = self.env.ref("base.user_admin")
+            cases.append(
+                (f"/odoo/hr.employee/{employee.id}", admin, "mango_phone_buttons_tour")
+            )
+        for url, user, tour in cases:
+            with self.subTest(url=url, login=user.login):
+                self.start_tour(url, tour, login=user.login)
+
+    def test_call_log_reads_for_people(self):
+        """The call list and form: the employee and line instead of a SIP device,
+        numbers formatted, durations as mm:ss."""
+        self.env["mango.call"].sudo().create(
+            {
+                "account_id": self.mango_account.id,
+                "company_id": self.env.company.id,
+                "entry_id": "tour-log-outgoing",
+                "status": "answered",
+                "direction": "outgoing",
+                "start_time": datetime.now() - timedelta(minutes=5),
+                "employee_user_id": self.agent_101.id,
+                "employee_extension": "101",
+                "caller_number": "sip:agent101@vpbx400012345.mangosip.ru",
+                "caller_number_e164": "sip:agent101@vpbx400012345.mangosip.ru",
+                "called_number": CUSTOMER,
+                "called_number_e164": "+" + CUSTOMER,
+                "customer_number_e164": "+" + CUSTOMER,
+                "line_number": "74951234567",
+                "wait_duration": 12,
+                "talk_duration": 65,
+            }
+        )
+        self.start_tour(
+            "/odoo/action-mango_telephony.mango_call_action",
+            "mango_call_log_tour",
+            login=self.agent_101.login,
+        )

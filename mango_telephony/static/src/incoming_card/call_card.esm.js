@@ -1,6 +1,7 @@
 import {Component, useState} from "@odoo/owl";
 import {_t} from "@web/core/l10n/translation";
 import {deserializeDateTime, formatDateTime} from "@web/core/l10n/dates";
+import {formatMangoDuration} from "../fields/duration_field.esm";
 import {registry} from "@web/core/registry";
 import {useService} from "@web/core/utils/hooks";
 
@@ -30,8 +31,13 @@ export class MangoCallCard extends Component {
     }
 
     get title() {
+        // Only a hand-over by a colleague: calls a queue or the IVR distributes
+        // also come "taken from" another leg, and they are plain incoming calls.
         if (this.card.transferred) {
             return _t("Transferred call");
+        }
+        if (this.card.colleague) {
+            return _t("Call from a colleague");
         }
         return this.card.direction === "outgoing" ? _t("Call") : _t("Incoming call");
     }
@@ -41,9 +47,7 @@ export class MangoCallCard extends Component {
     }
 
     formatDuration(seconds) {
-        const minutes = Math.floor((seconds || 0) / 60);
-        const rest = (seconds || 0) % 60;
-        return `${minutes}:${String(rest).padStart(2, "0")}`;
+        return formatMangoDuration(seconds || 0);
     }
 
     openRecord(model, id) {

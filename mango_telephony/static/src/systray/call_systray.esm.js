@@ -1,6 +1,7 @@
 import {Component, onWillStart, useState} from "@odoo/owl";
 import {deserializeDateTime, formatDateTime} from "@web/core/l10n/dates";
 import {Dropdown} from "@web/core/dropdown/dropdown";
+import {formatMangoDuration} from "../fields/duration_field.esm";
 import {registry} from "@web/core/registry";
 import {session} from "@web/session";
 import {useService} from "@web/core/utils/hooks";
@@ -41,6 +42,10 @@ export class MangoCallSystray extends Component {
 
     formatDate(value) {
         return value ? formatDateTime(deserializeDateTime(value)) : "";
+    }
+
+    formatDuration(seconds) {
+        return formatMangoDuration(seconds);
     }
 
     openCall(call) {

@@ -55,6 +55,17 @@ tours.add("mango_incoming_card_tour", {
             timeout: 30000,
         },
         {
+            content:
+                "A call the group's queue handed to the agent is an incoming call, not a transfer",
+            trigger:
+                ".o_mango_call_card[data-state='ringing'] .o_mango_call_card_title:contains(Incoming call)",
+        },
+        {
+            content: "The number is written for people",
+            trigger:
+                ".o_mango_call_card .o_mango_call_card_number:contains(+7 903 123-45-67)",
+        },
+        {
             content: "The card shows the customer's company and salesperson",
             trigger:
                 ".o_mango_call_card:contains(Roga & Kopyta LLC):contains(Boris Sales)",
@@ -114,6 +125,112 @@ tours.add("mango_stats_tour", {
         {
             content: "The pivot has the employee's row",
             trigger: ".o_pivot th:contains(Agent 101)",
+        },
+    ],
+});
+
+/**
+ * Every filled phone field of the page shows exactly one call button of ours,
+ * and Odoo's own tel: "Call" link gives way to it (the number itself stays a
+ * link in read-only mode, like Odoo shows it).
+ */
+function checkOneCallButtonPerPhoneField() {
+    const fields = [...document.querySelectorAll(".o_field_phone")].filter(
+        (field) =>
+            field.querySelector("a.o_form_uri") ||
+            (field.querySelector("input") && field.querySelector("input").value)
+    );
+    if (!fields.length) {
+        throw new Error("No filled phone field on the page");
+    }
+    for (const field of fields) {
+        const name = field.getAttribute("name");
+        const buttons = field.querySelectorAll(".o_mango_call_button").length;
+        if (buttons !== 1) {
+            throw new Error(`Phone field ${name}: ${buttons} call buttons`);
+        }
+        if (field.querySelector(".o_phone_form_link")) {
+            throw new Error(`Phone field ${name}: Odoo's tel: link is still there`);
+        }
+    }
+}
+
+// Opened by the test on a partner, lead or employee form, editable or not.
+tours.add("mango_phone_buttons_tour", {
+    steps: () => [
+        {
+            // In edit mode Odoo shows a phone field's buttons on hover only.
+            content: "The form is loaded with its phone fields",
+            trigger: ".o_form_view .o_field_phone",
+        },
+        {
+            content: "One call button per phone field, no second Call link",
+            trigger: ".o_form_view .o_field_phone",
+            run: checkOneCallButtonPerPhoneField,
+        },
+    ],
+});
+
+tours.add("mango_phone_buttons_list_tour", {
+    steps: () => [
+        {
+            content: "The list is loaded with its call buttons",
+            trigger: ".o_list_view .o_field_phone .o_mango_call_button",
+        },
+        {
+            content: "One call button per phone cell",
+            trigger: ".o_list_view .o_field_phone .o_mango_call_button",
+            run: checkOneCallButtonPerPhoneField,
+        },
+    ],
+});
+
+// Opened by the test on the call log with an outgoing call of Agent 101.
+tours.add("mango_call_log_tour", {
+    steps: () => [
+        {
+            content:
+                "The outgoing call names the employee and the line, not a SIP device",
+            trigger:
+                ".o_list_view .o_data_row td[name='from_display']:contains(Agent 101 (101) · +7 495 123-45-67)",
+        },
+        {
+            content: "The customer's number is written for people",
+            trigger:
+                ".o_list_view .o_data_row td[name='to_display']:contains(+7 903 123-45-67)",
+        },
+        {
+            content: "No raw SIP address anywhere in the list",
+            trigger: ".o_list_view:not(:contains(sip:))",
+        },
+        {
+            content: "65 seconds of talk read 01:05",
+            trigger:
+                ".o_list_view .o_data_row td[name='talk_duration']:contains(01:05)",
+        },
+        {
+            content: "The total talk time is a duration too",
+            trigger: ".o_list_view tfoot:contains(01:05)",
+        },
+        {
+            content: "Open the call",
+            trigger: ".o_list_view .o_data_row td[name='from_display']",
+            run: "click",
+        },
+        {
+            content: "The form shows the durations as mm:ss",
+            trigger:
+                ".o_form_view .o_field_widget[name='talk_duration']:contains(01:05)",
+        },
+        {
+            content: "Waiting time too",
+            trigger:
+                ".o_form_view .o_field_widget[name='wait_duration']:contains(00:12)",
+        },
+        {
+            content: "The parties are the employee with the line, and the customer",
+            trigger:
+                ".o_form_view .o_field_widget[name='from_display']:contains(Agent 101 (101))",
         },
     ],
 });
