@@ -122,6 +122,7 @@ def main():
         print(f"installing {', '.join(addons)} into a throw-away database {db}…")
         odoo(odoo_bin, "-d", db, "-i", ",".join(addons), "--without-demo=all")
     problems = 0
+    to_translate = 0
     try:
         for addon in addons:
             i18n = ROOT / addon / "i18n"
@@ -146,6 +147,7 @@ def main():
                 missing = untranslated(merged)
                 if missing:
                     problems += 1
+                    to_translate += len(missing)
                     print(f"{addon}/{lang}.po: {len(missing)} terms to translate")
                     for msgid in missing:
                         print(f"    {msgid[:100]!r}")
@@ -156,7 +158,11 @@ def main():
             subprocess.run(["dropdb", "--if-exists", db], check=False)
     if args.check and problems:
         sys.exit(1)
-    print("done" if not problems else "done; translate the terms listed above")
+    print(
+        f"done; {to_translate} translations to write (listed above)"
+        if to_translate
+        else "done: every term is translated"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class MangoCall(models.Model):
     )
 
     line_display = fields.Char(
-        string="Line",
+        string="Company line",
         compute="_compute_line_display",
         help="The company's number the call went through.",
     )
