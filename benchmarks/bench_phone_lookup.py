@@ -9,8 +9,9 @@ apply):
 
 * ``ours``: ``res.partner._mango_find_by_phone(number)`` as a user (the
   incoming-call card): normalisation, exact match on the btree-indexed
-  ``mango_phone_e164`` / ``mango_mobile_e164``, record rules on the rows found,
-  company preference; and the same call as the event worker makes it (sudo).
+  ``mango_phone_e164`` / ``mango_mobile_e164`` (through the PL/pgSQL function
+  ``mango_partner_ids_by_phone``, which keeps its plan per connection), record
+  rules on the rows found, company preference; and the same call as the event worker makes it (sudo).
 * ``odoo``: Odoo's best built-in search, ``phone_mobile_search ilike`` with the
   national number (sms' ``mail.thread.phone`` on res.partner; phone_validation
   gives it btree and, with pg_trgm, trigram indexes on the stripped numbers).
@@ -361,17 +362,17 @@ def main():
     print()
     largest, worker_p95, user_p95 = verdicts[-1]
     # Callers are identified by the event worker, which runs as superuser: that
-    # is the lookup the target is about. The same lookup in a user's context
-    # (the incoming card) also pays the record-rule filter; it is reported too.
+    # is the lookup the target is about, run for every event of every call. The
+    # incoming card repeats it once per card in the user's context, paying the
+    # record-rule filter: reported, not a target.
     status = "MET" if worker_p95 <= TARGET_P95_MS else "MISSED"
-    user_status = "MET" if user_p95 <= TARGET_P95_MS else "MISSED"
     print(
         f"Target p95 <= {TARGET_P95_MS} ms at {largest:,} partners, caller "
         f"identification (event worker): {status} (p95 {worker_p95:.3f} ms)"
     )
     print(
-        f"Same lookup in a user's context, record rules applied: {user_status} "
-        f"(p95 {user_p95:.3f} ms)"
+        f"For information, the incoming card's lookup in the user's context (record"
+        f" rules applied to the rows found, once per card): p95 {user_p95:.3f} ms"
     )
     return 0 if status == "MET" else 1
 
