@@ -26,6 +26,7 @@ Usage::
 """
 
 import argparse
+import bisect
 import json
 import os
 import resource
@@ -40,11 +41,16 @@ from benchlib import addons_path, log
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mango_office.ratelimit import DEFAULT_LIMITS, method_class  # noqa: E402
+
 ODOO_BIN = "/opt/odoo18/odoo-bin"
 PEOPLE = "ou=people,dc=example,dc=test"
 API_KEY = "benchkey4mango0ldap0sync"
 API_SALT = "benchsalt4mango0ldap0sync0signs"
 TARGETS = {"import": 180.0, "resync": 15.0, "delta100": 10.0}
+# member/create, member/update and sip/create are "general" methods: 10 per second
+# per product (reference §6).
+PBX_LIMIT = DEFAULT_LIMITS["general"][0]
 
 
 def psql(*args, check=True):
@@ -371,15 +377,43 @@ def worker_pbx(args, ldap_env, extra):
         directory.create_pbx_users = True
         env.cr.commit()
         before = len(sim.state.users)
+        sim.clear_commands()
         run, seconds = timed_run(directory)
         ops = run.pbx_count
         created = len(sim.state.users) - before
+        # What the PBX saw, from the simulator's own request log: the busiest
+        # second (must never exceed the limit) and the rate kept up in full
+        # seconds after the first (the limiter may spend its whole first
+        # second's allowance at once, which is within the limit).
+        general = sorted(
+            command["time"]
+            for command in sim.commands()
+            if method_class(command["method"]) == "general"
+        )
+        busiest = max(
+            (bisect.bisect_left(general, t + 1.0) - i for i, t in enumerate(general)),
+            default=0,
+        )
+        whole_seconds = int(general[-1] - general[0]) if general else 0
+        per_second = [
+            bisect.bisect_left(general, general[0] + k + 1.0)
+            - bisect.bisect_left(general, general[0] + k)
+            for k in range(1, whole_seconds)
+        ]
         result = {
             "people": len(directory.link_ids),
             "pbx_ops": ops,
             "pbx_users": created,
             "seconds": seconds,
             "ops_s": ops / seconds if seconds else 0.0,
+            "general_requests": len(general),
+            "busiest_second": busiest,
+            "sustained_per_s": statistics.median(per_second) if per_second else 0.0,
+            "rejected": sum(
+                1
+                for command in sim.commands()
+                if command["http_status"] == 429 or command["result"] in (4290, 5008)
+            ),
             "errors": run.error_count,
             "state": run.state,
         }
@@ -450,6 +484,8 @@ def main():
         t0 = time.perf_counter()
         ldap_env = start_slapd(args.users)
         log(f"slapd ready in {time.perf_counter() - t0:.0f} s")
+    # the machine is shared: the verdicts only mean something next to its load
+    load_before = os.getloadavg()
     dbs = {
         name: f"{args.template}_{name}_{os.getpid()}"
         for name in ("big", "small", "pbx")
@@ -482,6 +518,7 @@ def main():
             for db in dbs.values():
                 drop_db(db)
 
+    load_after = os.getloadavg()
     pairs_s = big["created"] / big["import_s"]
     small_growth = small["rss_peak_mb"] - small["rss_before_mb"]
     big_growth = big["rss_peak_mb"] - big["rss_before_mb"]
@@ -537,22 +574,47 @@ def main():
         ),
         (
             "PBX provisioning",
-            f"{pbx['people']} people, {pbx['pbx_ops']} API calls",
-            f"{pbx['ops_s']:.1f} req/s",
-            "limit 10 req/s",
-            "OK" if pbx["ops_s"] <= 10.5 and not pbx["errors"] else "CHECK",
+            f"{pbx['people']} people, {pbx['general_requests']} member/sip requests,"
+            f" {pbx['rejected']} refused",
+            f"busiest second {pbx['busiest_second']},"
+            f" sustained {pbx['sustained_per_s']:.1f}/s",
+            f"never > {PBX_LIMIT}/s, sustained ≥ {0.9 * PBX_LIMIT:.0f}/s",
+            "OK"
+            if pbx["busiest_second"] <= PBX_LIMIT
+            and pbx["sustained_per_s"] >= 0.9 * PBX_LIMIT
+            and not pbx["rejected"]
+            and not pbx["errors"]
+            else "MISSED",
         ),
     ]
     width = [max(len(str(r[i])) for r in rows) for i in range(5)]
     header = ("scenario", "detail", "measured", "target", "verdict")
     width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, width, strict=True))
+    print(
+        "load average (1/5/15 min): before "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in load_after)
+        + f" on {os.cpu_count()} CPUs"
+    )
     print(line)
     print("-" * len(line))
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, width, strict=True)))
     print()
-    print(json.dumps({"import": big, "memory_1k": small, "pbx": pbx}, indent=1))
+    print(
+        json.dumps(
+            {
+                "import": big,
+                "memory_1k": small,
+                "pbx": pbx,
+                "load_before": load_before,
+                "load_after": load_after,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -20,5 +20,13 @@
         "wizards/mango_ldap_sip_reveal_views.xml",
         "views/mango_ldap_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "mango_ldap/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "mango_ldap/static/tests/tours/**/*",
+        ],
+    },
     "installable": True,
 }

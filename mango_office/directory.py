@@ -79,6 +79,7 @@ import hashlib
 import json
 import re
 import secrets
+import sys
 import unicodedata
 import uuid
 from collections.abc import Mapping
@@ -249,8 +250,9 @@ class DirectoryEntry:
 
     def __post_init__(self):
         object.__setattr__(self, "anchor", normalize_guid(self.anchor))
+        # one copy of each attribute name for all entries, not one per entry
         attrs = {
-            str(k).lower(): [_text(v) for v in _as_list(vals)]
+            sys.intern(str(k).lower()): [_text(v) for v in _as_list(vals)]
             for k, vals in (self.attributes or {}).items()
         }
         object.__setattr__(self, "attributes", attrs)
@@ -1100,12 +1102,14 @@ def apply_transforms(values, mapping, default_region="RU"):
     for step in mapping.transforms:
         if step in ("first", "joined"):
             continue
+        # An unchanged value stays the very string the entry holds: a plan for
+        # 10,000 people then shares its text with the scan instead of copying it.
         if step == "trim":
-            value = " ".join(value.split())
+            value = _same_or(value, " ".join(value.split()))
         elif step == "lower":
-            value = value.lower()
+            value = _same_or(value, value.lower())
         elif step == "upper":
-            value = value.upper()
+            value = _same_or(value, value.upper())
         elif step == "digits":
             value = re.sub(r"\D", "", value)
         elif step == "phone":
@@ -1118,6 +1122,10 @@ def apply_transforms(values, mapping, default_region="RU"):
         if value == "":
             return None
     return value
+
+
+def _same_or(original, transformed):
+    return original if transformed == original else transformed
 
 
 @functools.lru_cache(maxsize=65536)
@@ -1452,8 +1460,12 @@ class _Planner:
                 )
             )
             desired = self.pbx_payload(values, extension, mango_role)
+            # pbx_payload speaks Mango's 7XXXXXXXXXX while a PBX user may hold its
+            # mobile in any notation: compare the numbers, not the spellings.
             changes = {
-                k: v for k, v in desired.items() if not _same(matched.field(k), v)
+                k: v
+                for k, v in desired.items()
+                if not self.same_value(f"pbx.{k}", matched.field(k), v)
             }
             if changes:
                 self.plan.pbx.append(

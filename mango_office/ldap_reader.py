@@ -170,6 +170,10 @@ class DirectoryConfig:
     page_size: int = 500
     timeout: float = 10.0
     clock_skew: int = 300
+    # Attributes the caller will look at (None: all that were read). Everything
+    # else is read for the account state and groups, then dropped from the entries:
+    # a 10,000-person scan is held in memory whole for the planner.
+    keep_attributes: tuple | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -189,6 +193,10 @@ class DirectoryConfig:
         self.group_bases = tuple(_as_base(b) for b in self.group_bases or ())
         self.attributes = tuple(self.attributes or ())
         self.group_dns = tuple(self.group_dns or ())
+        if self.keep_attributes is not None:
+            self.keep_attributes = tuple(
+                a.split(";", 1)[0].lower() for a in self.keep_attributes
+            )
         for flt in (self.user_filter, self.root_filter):
             if flt:
                 _check_filter(flt)
@@ -371,6 +379,18 @@ class DirectoryReader:
         self.clock = clock
         self._session = None
         self._root_dse = None
+        keep = config.keep_attributes
+        # the planner re-checks the AD account state at its own "now"
+        self._keep = (
+            None
+            if keep is None
+            else frozenset(keep)
+            | {
+                config.preset.anchor_attribute.lower(),
+                "useraccountcontrol",
+                "accountexpires",
+            }
+        )
 
     # -- connection --------------------------------------------------------------------
 
@@ -606,6 +626,9 @@ class DirectoryReader:
             else None
         )
         groups = frozenset(normalize_dn(g) for g in attributes.get("memberof", []))
+        keep = self._keep
+        if keep is not None:
+            attributes = {k: v for k, v in attributes.items() if k in keep}
         return DirectoryEntry(anchor, dn, attributes, groups, bool(reason), reason)
 
     def _read_users(self, extra_filter, result, progress):
@@ -616,6 +639,12 @@ class DirectoryReader:
             else f"(&{cfg.search_filter}{extra_filter})"
         )
         attrs = cfg.read_attributes()
+        if self._keep is not None:
+            # ldap3 decodes every returned value in Python: not asking for what
+            # would be dropped makes a 10,000-entry read noticeably faster
+            attrs = [
+                a for a in attrs if a.lower() in self._keep or a.lower() == "memberof"
+            ]
         for base in cfg.bases:
             for page in self._search_pages(base.dn, base.scope, flt, attrs):
                 result.pages += 1

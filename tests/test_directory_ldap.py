@@ -1,6 +1,6 @@
 """DirectoryReader against real servers: OpenLDAP (slapd) and a Samba AD DC, both
-started by
-scripts/ldap/*.sh through the session fixtures in ldap_servers.py."""
+started by scripts/ldap/*.sh through the session fixtures of
+mango_office.testing.ldap_servers."""
 
 import datetime as dt
 import time
@@ -29,11 +29,7 @@ from mango_office.directory import (
     plan_from_scan,
     read_and_plan,
 )
-
-try:
-    from . import ldap_servers
-except ImportError:
-    import ldap_servers
+from mango_office.testing import ldap_servers
 
 # session fixtures: the real servers, started once
 slapd = ldap_servers.slapd
@@ -260,6 +256,23 @@ def test_nested_groups_are_resolved_iteratively(slapd):
     sales = [f"user{i:04d}" for i in range(5, slapd.sample_users + 1, 5)]
     assert members == sorted(["user0001", "user0002", "user0003", *sales])
     assert result.missing_groups == (f"cn=no-such-group,{slapd.groups_dn}",)
+
+
+def test_kept_attributes_only_but_groups_and_anchor_still_resolved(slapd):
+    operators = f"cn=pbx-operators,{slapd.groups_dn}"
+    full = scan(slapd, group_dns=[operators])
+    lean = scan(slapd, group_dns=[operators], keep_attributes=("uid", "Mail;binary"))
+    assert full.complete and lean.complete
+    assert set(lean.entries) == set(full.entries)
+    for anchor, entry in lean.entries.items():
+        assert set(entry.attributes) == {"uid", "mail", "entryuuid"} & set(
+            full.entries[anchor].attributes
+        )
+        assert entry.groups == full.entries[anchor].groups
+        assert entry.get("mail") == full.entries[anchor].get("mail")
+    assert any(normalize_dn(operators) in e.groups for e in lean.entries.values())
+    # what was dropped: read for the groups, not held
+    assert any("memberof" in e.attributes for e in full.entries.values())
 
 
 def test_delta_read_with_watermark(slapd):

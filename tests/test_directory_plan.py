@@ -757,6 +757,40 @@ def test_pbx_user_matched_by_email_is_linked_not_duplicated():
     assert p.creates[0].extension == "310"  # adopts the number the PBX user already has
 
 
+@pytest.mark.parametrize(
+    "pbx_mobile", ["79161234567", "+79161234567", "8 (916) 123-45-67"]
+)
+def test_pbx_mobile_in_any_notation_is_the_same_number(pbx_mobile):
+    """Mango answers 7XXXXXXXXXX, mappings produce +E.164: the same number in
+    either notation is no change, whether the PBX user is matched or linked."""
+    mappings = MAPPINGS + (FieldMapping("mobile", "pbx.mobile", ("first", "phone")),)
+    cfg = settings(field_mappings=mappings, pbx=PBX)
+    entry = person(1, mobile="+7 916 123-45-67")
+    live = PbxUser(
+        "71",
+        extension="201",
+        name="User 1",
+        email="user1@example.test",
+        sip_logins=("user1@d",),
+        mobile=pbx_mobile,
+        department="R&D",
+        access_role_id="3",
+    )
+    matched = plan([entry], [], cfg=cfg, pbx_users=[live])
+    assert [(op.op, op.pbx_user_id) for op in matched.pbx] == [("link", "71")]
+
+    rec = linked(1, pbx_user_id="71", sip_logins=("user1@d",))
+    again = plan([entry], [rec], cfg=cfg, pbx_users=[live])
+    assert again.pbx == [] and again.updates == []
+
+    moved = plan(
+        [person(1, mobile="+7 916 765-43-21")], [rec], cfg=cfg, pbx_users=[live]
+    )
+    assert [(op.op, op.payload) for op in moved.pbx] == [
+        ("member_update", {"mobile": "79167654321"})
+    ]
+
+
 def test_pbx_policy_required_group_and_leaving_it():
     cfg = settings(
         pbx=PbxPolicy(

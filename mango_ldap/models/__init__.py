@@ -1,3 +1,4 @@
+from . import avatar_mixin
 from . import mango_ldap_server
 from . import mango_ldap_base_dn
 from . import mango_ldap_pbx_option

@@ -6,7 +6,6 @@ settings, the linked records into the core's ``LinkedRecord`` values, and
 applies a ``Plan`` to users, employees, groups and the PBX.
 """
 
-import dataclasses
 import json
 import logging
 import time
@@ -17,8 +16,9 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from mango_office import directory as core
-from mango_office import phones
 from mango_office.errors import MangoError, MangoResultError
+
+from .avatar_mixin import SKIP_STORED_AVATAR
 
 _logger = logging.getLogger(__name__)
 
@@ -55,6 +55,20 @@ HELD_ACTIONS = {
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on", "t"}
 
+# hr.employee fields stored on the work contact (hr.employee.base inverse).
+WORK_CONTACT_FIELDS = (("work_email", "email"), ("mobile_phone", "mobile"))
+
+# Creating people in bulk: no invitation mail, no chatter log or follower per
+# record, no stored copy of the generated initials avatar (see avatar_mixin.py).
+CREATE_CONTEXT = {
+    "no_reset_password": True,
+    "tracking_disable": True,
+    "mail_create_nolog": True,
+    "mail_create_nosubscribe": True,
+    "mail_notrack": True,
+    SKIP_STORED_AVATAR: True,
+}
+
 
 def canonical_anchor(attribute, raw):
     """The link key of a raw directory value (python-ldap gives bytes), as the
@@ -86,6 +100,8 @@ def reader_config(directory):
         user_filter=d.user_filter or "",
         root_filter=d.root_filter or None,
         attributes=tuple(sorted(attributes)),
+        # the entries stay in memory for the whole plan: only what it maps
+        keep_attributes=tuple(sorted(attributes)),
         group_dns=tuple(d.role_mapping_ids.mapped("group_dn")),
         ca_pem=d.ca_certificate or None,
         verify_certificate=d.verify_certificate,
@@ -167,6 +183,13 @@ class DirectorySync:
         if self.commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
+    def _end_batch(self):
+        """Write the batch's run lines, commit, and forget the batch's records:
+        the ORM cache of 10,000 people would otherwise grow with the directory."""
+        self._flush_lines()
+        self._commit()
+        self.env.invalidate_all()
+
     def _lock(self):
         self.env.cr.execute(
             SQL(
@@ -182,17 +205,9 @@ class DirectorySync:
 
     def _notify(self, final=False):
         run = self.run
-        payload = {
-            "run_id": run.id,
-            "directory_id": self.directory.id,
-            "state": run.state,
-            "done": run.progress_done,
-            "total": run.progress_total,
-            "final": final,
-        }
-        user = self.notify_user
-        if user and not user._is_superuser() and user.active:
-            user._bus_send("mango_ldap/progress", payload)
+        # To every administrator who may be watching, not only whoever clicked:
+        # scheduled runs have nobody clicking (web listener: static/src/sync_progress).
+        run._mango_send_progress(final=final, requester=self.notify_user)
         if final and self.commit:
             self.env["ir.cron"]._notify_progress(done=run.progress_done, remaining=0)
 
@@ -237,12 +252,26 @@ class DirectorySync:
 
     # ------------------------------------------------------------- settings
     def _group_token(self, group):
-        return group.get_external_id().get(group.id) or f"res.groups:{group.id}"
+        # one lookup per group and run: a 10,000-person re-sync asks per grant
+        cache = self.__dict__.setdefault("_token_cache", {})
+        if group.id not in cache:
+            cache[group.id] = (
+                group.get_external_id().get(group.id) or f"res.groups:{group.id}"
+            )
+        return cache[group.id]
 
     def _group_from_token(self, token):
-        if token.startswith("res.groups:"):
-            return self.env["res.groups"].browse(int(token.split(":", 1)[1])).exists()
-        return self.env.ref(token, raise_if_not_found=False) or self.env["res.groups"]
+        cache = self.__dict__.setdefault("_group_cache", {})
+        if token not in cache:
+            if token.startswith("res.groups:"):
+                group = (
+                    self.env["res.groups"].browse(int(token.split(":", 1)[1])).exists()
+                )
+            else:
+                group = self.env.ref(token, raise_if_not_found=False)
+            cache[token] = group.id if group else None
+        group_id = cache[token]
+        return self.env["res.groups"].browse(group_id or [])
 
     def settings(self):
         d = self.directory
@@ -327,11 +356,37 @@ class DirectorySync:
         """``LinkedRecord`` for every link, with the current value of each mapped target."""
         d = self.directory
         links = self.env["mango.ldap.link"].search([("directory_id", "=", d.id)])
-        self.links = {link.anchor: link for link in links}
+        # one read for 10,000 links instead of a dozen attribute reads per link
+        link_rows = links.read(
+            [
+                "anchor",
+                "user_id",
+                "employee_id",
+                "state",
+                "dn",
+                "extension",
+                "pbx_user_id",
+                "pbx_state",
+                "pbx_role",
+                "sip_login",
+            ],
+            load=None,
+        )
+        self.links = {
+            row["anchor"]: link for link, row in zip(links, link_rows, strict=True)
+        }
         user_fields = self._mapped_fields("res.users")
         employee_fields = self._mapped_fields("hr.employee")
-        users = links.user_id.with_context(active_test=False)
-        employees = links.employee_id.with_context(active_test=False)
+        users = (
+            self.env["res.users"]
+            .browse({row["user_id"] for row in link_rows if row["user_id"]})
+            .with_context(active_test=False)
+        )
+        employees = (
+            self.env["hr.employee"]
+            .browse({row["employee_id"] for row in link_rows if row["employee_id"]})
+            .with_context(active_test=False)
+        )
         user_data = (
             {
                 row["id"]: row
@@ -354,9 +409,9 @@ class DirectorySync:
             else {}
         )
         dn_by_employee = {
-            link.employee_id.id: link.dn for link in links if link.employee_id
+            row["employee_id"]: row["dn"] for row in link_rows if row["employee_id"]
         }
-        dn_by_user = {link.user_id.id: link.dn for link in links if link.user_id}
+        dn_by_user = {row["user_id"]: row["dn"] for row in link_rows if row["user_id"]}
         m2o_names = self._m2o_names(
             user_fields, user_data, employee_fields, employee_data
         )
@@ -376,16 +431,17 @@ class DirectorySync:
             for uid, gid in self.env.cr.fetchall():
                 roles_by_user.setdefault(uid, set()).add(tokens[gid])
         grants = {}
-        for grant in self.env["mango.ldap.grant"].search(
-            [("link_id", "in", links.ids)]
+        Groups = self.env["res.groups"]
+        for row in self.env["mango.ldap.grant"].search_read(
+            [("link_id", "in", links.ids)], ["link_id", "group_id"], load=None
         ):
-            grants.setdefault(grant.link_id.id, set()).add(
-                self._group_token(grant.group_id)
+            grants.setdefault(row["link_id"], set()).add(
+                self._group_token(Groups.browse(row["group_id"]))
             )
         records = []
-        for link in links:
+        for link in link_rows:
             values = {}
-            user_row = user_data.get(link.user_id.id, {})
+            user_row = user_data.get(link["user_id"], {})
             for field in user_fields:
                 values[f"user.{field.name}"] = self._current(
                     field,
@@ -396,7 +452,7 @@ class DirectorySync:
                 )
             if "login" in user_row:
                 values["user.login"] = user_row["login"]
-            employee_row = employee_data.get(link.employee_id.id, {})
+            employee_row = employee_data.get(link["employee_id"], {})
             if employee_row:
                 # The planner derives employee.name from user.name when it is not mapped.
                 values["employee.name"] = employee_row.get("name") or None
@@ -408,30 +464,30 @@ class DirectorySync:
                     dn_by_employee,
                     dn_by_user,
                 )
-            values["extension"] = link.extension or None
+            values["extension"] = link["extension"] or None
             pbx_user = (
-                pbx_by_id.get(str(link.pbx_user_id)) if link.pbx_user_id else None
+                pbx_by_id.get(str(link["pbx_user_id"])) if link["pbx_user_id"] else None
             )
             if pbx_user is not None:
                 values["pbx.extension"] = pbx_user.extension
-            if link.pbx_role:
-                values["pbx.access_role_id"] = link.pbx_role
+            if link["pbx_role"]:
+                values["pbx.access_role_id"] = link["pbx_role"]
             records.append(
                 core.LinkedRecord(
-                    anchor=link.anchor,
-                    user_id=link.user_id.id or None,
-                    employee_id=link.employee_id.id or None,
-                    active=link.state == "active"
+                    anchor=link["anchor"],
+                    user_id=link["user_id"] or None,
+                    employee_id=link["employee_id"] or None,
+                    active=link["state"] == "active"
                     and bool(user_row.get("active", True)),
-                    archived_by_sync=link.state in ("departed", "disabled"),
+                    archived_by_sync=link["state"] in ("departed", "disabled"),
                     values=values,
-                    roles=frozenset(roles_by_user.get(link.user_id.id, ())),
-                    sync_roles=frozenset(grants.get(link.id, ())),
-                    pbx_user_id=(link.pbx_user_id or None)
-                    if link.pbx_state != "deleted"
+                    roles=frozenset(roles_by_user.get(link["user_id"], ())),
+                    sync_roles=frozenset(grants.get(link["id"], ())),
+                    pbx_user_id=(link["pbx_user_id"] or None)
+                    if link["pbx_state"] != "deleted"
                     else None,
-                    sip_logins=(link.sip_login,) if link.sip_login else (),
-                    dn=link.dn,
+                    sip_logins=(link["sip_login"],) if link["sip_login"] else (),
+                    dn=link["dn"],
                 )
             )
         return records
@@ -527,17 +583,9 @@ class DirectorySync:
                 "general.mobile",
             )
         )
-        result = []
-        for item in items:
-            user = core.PbxUser.from_mango(item)
-            if user.mobile:
-                # Mango answers 7XXXXXXXXXX while mappings produce +E.164: compare
-                # like with like, or every run would rewrite every mobile.
-                user = dataclasses.replace(
-                    user, mobile=phones.normalize(user.mobile) or user.mobile
-                )
-            result.append(user)
-        return result
+        # Mobiles stay as Mango spells them (7XXXXXXXXXX): the planner compares
+        # numbers, not notations.
+        return [core.PbxUser.from_mango(item) for item in items]
 
     # --------------------------------------------------------------- execute
     def execute(self):
@@ -670,6 +718,10 @@ class DirectorySync:
             )
         self.plan = plan
         self.scan = scan
+        # The plan carries what the apply needs; the entries themselves (every
+        # attribute of every person) are let go before the ORM cache fills up.
+        self.entry_dns = {anchor: entry.dn for anchor, entry in scan.entries.items()}
+        scan.entries.clear()
         if self.dry_run:
             self._record_preview(plan)
             self._flush_lines()
@@ -876,7 +928,7 @@ class DirectorySync:
         }
         self._apply_creates(plan.creates)
         self._apply_links(plan.links)
-        self._refresh_dns(self.scan.entries)
+        self._refresh_dns(self.entry_dns)
         self._resolve_deferred()
         self._apply_updates(plan.updates)
         self._apply_reactivations(plan.reactivations)
@@ -1040,27 +1092,8 @@ class DirectorySync:
 
     def _apply_creates(self, creates):
         d = self.directory
-        Users = (
-            self.env["res.users"]
-            .sudo()
-            .with_context(
-                no_reset_password=True,
-                tracking_disable=True,
-                mail_create_nolog=True,
-                mail_create_nosubscribe=True,
-                mail_notrack=True,
-            )
-        )
-        Employees = (
-            self.env["hr.employee"]
-            .sudo()
-            .with_context(
-                tracking_disable=True,
-                mail_create_nolog=True,
-                mail_create_nosubscribe=True,
-                mail_notrack=True,
-            )
-        )
+        Users = self.env["res.users"].sudo().with_context(**CREATE_CONTEXT)
+        Employees = self.env["hr.employee"].sudo().with_context(**CREATE_CONTEXT)
         Link = self.env["mango.ldap.link"].sudo()
         default_groups = d.default_group_ids
         deferred = self.__dict__.setdefault("_deferred", [])
@@ -1093,6 +1126,15 @@ class DirectorySync:
                 )
                 if "mango_extension" in Users._fields and create.extension:
                     user_vals["mango_extension"] = create.extension
+                if d.create_employees:
+                    # The new employee's work contact is the user's partner, and
+                    # hr writes work e-mail and mobile back to it one employee at a
+                    # time; giving them to the partner with the user is the same end
+                    # state in one batched insert (the employee's value wins, as
+                    # with hr's own write).
+                    for employee_field, partner_field in WORK_CONTACT_FIELDS:
+                        if employee_field in employee_vals:
+                            user_vals[partner_field] = employee_vals.pop(employee_field)
                 prepared.append((create, user_vals, employee_vals))
             try:
                 with self.env.cr.savepoint():
@@ -1112,11 +1154,16 @@ class DirectorySync:
                             entry_name=item[1].get("name"),
                         )
             self._step(len(batch))
-            self._flush_lines()
-            self._commit()
+            self._end_batch()
 
     def _create_batch(self, prepared, Users, Employees, Link):
         users = Users.create([user_vals for _c, user_vals, _e in prepared])
+        if self.directory.create_employees:
+            # hr.employee's create looks up each user's partner's employees one
+            # person at a time, and work_contact_id has no index: one scan of
+            # hr_employee per person makes an import quadratic. One read for the
+            # batch fills the cache those lookups use.
+            users.partner_id.fetch(["employee_ids"])
         employee_list = []
         for (_create, user_vals, employee_vals), user in zip(
             prepared, users, strict=True
@@ -1213,14 +1260,13 @@ class DirectorySync:
                 except Exception as exc:  # noqa: BLE001 - recorded on the run, the rest goes on
                     self._error("update", update.anchor, exc)
             self._step(len(batch))
-            self._flush_lines()
-            self._commit()
+            self._end_batch()
         self._resolve_deferred()
 
     def _apply_links(self, adoptions):
         """Adopt Odoo users that existed before the sync (link_existing)."""
         Link = self.env["mango.ldap.link"].sudo()
-        Employees = self.env["hr.employee"].sudo().with_context(tracking_disable=True)
+        Employees = self.env["hr.employee"].sudo().with_context(**CREATE_CONTEXT)
         deferred = self.__dict__.setdefault("_deferred", [])
         for adopted in adoptions:
             try:
@@ -1265,12 +1311,12 @@ class DirectorySync:
         self._flush_lines()
         self._commit()
 
-    def _refresh_dns(self, scan_entries):
+    def _refresh_dns(self, entry_dns):
         """DNs follow renames and moves even when no mapped value changed."""
-        for anchor, entry in scan_entries.items():
+        for anchor, dn in entry_dns.items():
             link = self.links.get(anchor)
-            if link and entry.dn and link.dn != entry.dn:
-                link.dn = entry.dn
+            if link and dn and link.dn != dn:
+                link.dn = dn
 
     def _apply_reactivations(self, reactivations):
         for item in reactivations:

@@ -23,6 +23,11 @@ LINE_ACTIONS = [
 ]
 
 
+# Bus notification type of a run's progress; the web client's listener is
+# mango_ldap/static/src/sync_progress (keep the payload keys in step with it).
+PROGRESS_NOTIFICATION = "mango_ldap/progress"
+
+
 class MangoLdapSyncRun(models.Model):
     """One preview or application of the directory plan, with its outcome."""
 
@@ -127,6 +132,54 @@ class MangoLdapSyncRun(models.Model):
             "view_mode": "form",
             "target": "current",
         }
+
+    # ------------------------------------------------------------ progress
+    def _mango_progress_payload(self, final=False):
+        """What an administrator's browser shows of the run while it goes."""
+        self.ensure_one()
+        return {
+            "run_id": self.id,
+            "directory_id": self.directory_id.id,
+            "directory_name": self.directory_id.name,
+            "state": self.state,
+            "dry_run": self.dry_run,
+            "done": self.progress_done,
+            "total": self.progress_total,
+            "entries_seen": self.entries_seen,
+            "created": self.created_count,
+            "updated": self.updated_count,
+            "archived": self.archived_count,
+            "held": self.held_count,
+            "pbx": self.pbx_count,
+            "errors": self.error_count,
+            "final": bool(final),
+        }
+
+    def _mango_progress_recipients(self, requester=None):
+        """Whoever may watch the run: the administrator who asked for it and the
+        telephony administrators of the directory's company. A scheduled run
+        has nobody asking, yet an admin may have its record open."""
+        self.ensure_one()
+        company = self.directory_id.company_id
+        group = self.env.ref("mango_telephony.group_mango_admin")
+        users = group.sudo().users
+        if requester:
+            users |= requester
+        return users.filtered(
+            lambda user: (
+                user.active
+                and not user.share
+                and not user._is_superuser()
+                and (not company or company in user.company_ids)
+            )
+        )
+
+    def _mango_send_progress(self, final=False, requester=None):
+        """Push the run's progress on the bus (delivered at the next commit)."""
+        for run in self:
+            payload = run._mango_progress_payload(final)
+            for user in run._mango_progress_recipients(requester):
+                user._bus_send(PROGRESS_NOTIFICATION, payload)
 
     def action_confirm_removals(self):
         """Apply the removals a threshold held back, as the administrator decided."""

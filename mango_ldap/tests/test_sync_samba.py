@@ -1,7 +1,7 @@
 from odoo import Command
 from odoo.tests import tagged
 
-from .common import LdapAdmin, MangoLdapCase, host_port, start_samba
+from .common import MangoLdapCase, host_port, start_samba_ad
 
 STAFF_OU = "OU=Staff"
 USERS = ("anna", "boris", "vera", "gleb")
@@ -14,7 +14,7 @@ class TestSambaAdSync(MangoLdapCase):
 
     @classmethod
     def _start_server(cls):
-        return start_samba()
+        return start_samba_ad()
 
     @classmethod
     def setUpClass(cls):
@@ -24,10 +24,9 @@ class TestSambaAdSync(MangoLdapCase):
         cls.staff = f"{STAFF_OU},{cls.base}"
         with open(env["AD_CA_FILE"], encoding="ascii") as handle:
             cls.ca_pem = handle.read()
-        cls.admin = LdapAdmin(
-            env["AD_LDAPS_URI"], env["AD_BIND_DN"], env["AD_BIND_PW"], env["AD_CA_FILE"]
-        )
-        cls.admin.add(cls.staff, ["organizationalUnit"], {"ou": "Staff"})
+        # The server writes to its directory as the domain's administrator; it
+        # created OU=Staff already.
+        cls.admin = cls.server
         cls.admin.add(f"CN=Phones,{cls.staff}", ["group"], {"sAMAccountName": "phones"})
         cls.admin.add(
             f"CN=Phone leads,{cls.staff}", ["group"], {"sAMAccountName": "phone-leads"}
