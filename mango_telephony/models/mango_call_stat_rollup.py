@@ -17,6 +17,7 @@ directly: the dashboard applies the record rules of ``mango.call.stat`` to them
 
 from odoo import fields, models
 from odoo.tools import SQL
+from odoo.tools.sql import table_exists
 
 GRANULARITIES = [("week", "Week"), ("month", "Month")]
 
@@ -95,6 +96,10 @@ class MangoCallStatPeriod(models.Model):
     )
 
     def init(self):
+        if not table_exists(self.env.cr, self._table):
+            # Odoo started on newer code without upgrading the module: it calls
+            # init() of models whose table is missing, and then reports them.
+            return
         self.env.cr.execute(
             SQL(
                 "CREATE INDEX IF NOT EXISTS mango_call_stat_period_scope_idx "
@@ -141,6 +146,10 @@ class MangoCallStatCallback(models.Model):
 
     def init(self):
         cr = self.env.cr
+        if not table_exists(cr, self._table):
+            # Odoo started on newer code without upgrading the module: it calls
+            # init() of models whose table is missing, and then reports them.
+            return
         # Ordered by delay within a scope: the median of a scope is then an
         # index-only walk to its middle (see mango.call.stat._mango_medians).
         for name, columns in (
