@@ -11,7 +11,8 @@ apply):
   incoming-call card): normalisation, exact match on the btree-indexed
   ``mango_phone_e164`` / ``mango_mobile_e164`` (through the PL/pgSQL function
   ``mango_partner_ids_by_phone``, which keeps its plan per connection), record
-  rules on the rows found, company preference; and the same call as the event worker makes it (sudo).
+  rules on the rows found, company preference; and the same call as the event
+  worker makes it (sudo).
 * ``odoo``: Odoo's best built-in search, ``phone_mobile_search ilike`` with the
   national number (sms' ``mail.thread.phone`` on res.partner; phone_validation
   gives it btree and, with pg_trgm, trigram indexes on the stripped numbers).

@@ -58,7 +58,7 @@ class ResPartner(models.Model):
     )
 
     def init(self):
-        super().init()
+        result = super().init()
         self.env.cr.execute(
             SQL(
                 """
@@ -82,6 +82,7 @@ class ResPartner(models.Model):
                 """
             )
         )
+        return result
 
     @api.depends("phone", "mobile", "country_id", "company_id")
     def _compute_mango_e164(self):
