@@ -20,6 +20,7 @@ from odoo.exceptions import AccessError
 from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
+from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
 
 _logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ COUNTERS = (
     "talk_total",
     "callback_time_total",
 )
-DIRECTIONS = ("incoming", "outgoing", "internal")
+DIRECTIONS = tuple(key for key, _label in CALL_DIRECTIONS)
 TOTAL = "__total__"
 # Up to this many delays in scope, sorting them is cheaper than one index walk
 # per group (measured: 20k delays sort in a few ms).
@@ -154,11 +155,7 @@ class MangoCallStat(models.Model):
     user_id = fields.Many2one("res.users", string="Employee", readonly=True)
     line_number = fields.Char(string="Line", readonly=True)
     direction = fields.Selection(
-        [
-            ("incoming", "Incoming"),
-            ("outgoing", "Outgoing"),
-            ("internal", "Internal"),
-        ],
+        CALL_DIRECTIONS,
         readonly=True,
     )
     call_count = fields.Integer(string="Calls", readonly=True)

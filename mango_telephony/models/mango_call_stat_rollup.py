@@ -19,6 +19,8 @@ from odoo import fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import table_exists
 
+from .mango_call import DIRECTIONS as CALL_DIRECTIONS
+
 GRANULARITIES = [("week", "Week"), ("month", "Month")]
 
 
@@ -135,11 +137,7 @@ class MangoCallStatCallback(models.Model):
     user_id = fields.Many2one("res.users", string="Employee", readonly=True)
     line_number = fields.Char(string="Line", readonly=True)
     direction = fields.Selection(
-        [
-            ("incoming", "Incoming"),
-            ("outgoing", "Outgoing"),
-            ("internal", "Internal"),
-        ],
+        CALL_DIRECTIONS,
         readonly=True,
     )
     delay = fields.Integer(string="Time to call back (s)", readonly=True)
