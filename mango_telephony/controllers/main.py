@@ -142,9 +142,7 @@ class MangoWebhookController(http.Controller):
             return self._mango_refuse(403, "address_not_allowed", account.id)
         Event = request.env["mango.event"].sudo()
         try:
-            _event_id, pending = Event._mango_ingest(account, path, json_str, address)
+            Event._mango_ingest(account, path, json_str, address, wake=True)
         except EventParseError:
             return self._mango_refuse(400, "malformed", account.id)
-        if pending:
-            Event._mango_trigger_processing()
         return _plain(200, "OK")

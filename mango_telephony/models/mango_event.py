@@ -15,10 +15,12 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.tools import SQL
-from odoo.tools.sql import create_index, index_exists
+from odoo.tools.sql import create_index, drop_index, index_exists
 
 from mango_office import calls as mango_calls
 from mango_office import events as mango_events
+
+from .cron_wakeup import wake_cron_workers
 
 _logger = logging.getLogger(__name__)
 
@@ -68,12 +70,15 @@ class MangoEvent(models.Model):
     _order = "id desc"
     _rec_name = "path"
 
+    # No single-column indexes on account_id or kind: the unique (account_id,
+    # dedup_key) index serves account lookups, kind has a handful of values, and
+    # every index is paid for on each webhook's INSERT.
     account_id = fields.Many2one(
-        "mango.account", required=True, ondelete="cascade", index=True, readonly=True
+        "mango.account", required=True, ondelete="cascade", readonly=True
     )
     company_id = fields.Many2one(related="account_id.company_id")
     path = fields.Char(required=True, readonly=True, help="Path below /mango/")
-    kind = fields.Char(readonly=True, index=True)
+    kind = fields.Char(readonly=True)
     payload = fields.Text(
         readonly=True, help="The json form field exactly as Mango sent it."
     )
@@ -110,6 +115,10 @@ class MangoEvent(models.Model):
     ]
 
     def init(self):
+        # Databases installed by earlier versions still carry the two indexes the
+        # fields no longer declare (Odoo keeps indexes it does not expect).
+        for obsolete in ("mango_event__account_id_index", "mango_event__kind_index"):
+            drop_index(self.env.cr, obsolete, self._table)
         # The worker's claim query only ever looks at unfinished events; a partial
         # index keeps it cheap however many processed events are kept.
         name = "mango_event_todo_idx"
@@ -125,31 +134,41 @@ class MangoEvent(models.Model):
     # ------------------------------------------------------------------ ingest
 
     @api.model
-    def _mango_ingest(self, account, path, json_str, remote_addr=None):
+    def _mango_ingest(self, account, path, json_str, remote_addr=None, wake=False):
         """Store one verified webhook body; the caller has checked key, sign, address.
 
         :param account: the ``mango.account`` the request was signed for
         :param str path: the path below ``/mango/`` (``events/call``, ``result/stat``…)
         :param str json_str: the raw ``json`` form field
+        :param bool wake: a new pending event also wakes the processing cron (in
+            the same statement: the webhook's answer waits for every round trip)
         :return: ``(event_id, is_new)``; a duplicate returns the stored id, False
         :raise mango_office.events.EventParseError: the body is not a Mango event
         """
         parsed = mango_events.parse_event(path, json_str)
         state = "ignored" if isinstance(parsed, IGNORED_EVENT_TYPES) else "pending"
+        cron_id = self._mango_processing_cron_id() if wake else None
         now = fields.Datetime.now()
         # Plain SQL with ON CONFLICT: two deliveries of the same event racing in two
         # workers must both succeed without a unique-violation rolling one back.
         self.env.cr.execute(
             SQL(
                 """
-                INSERT INTO mango_event (account_id, path, kind, payload, dedup_key,
-                    entry_id, command_id, state, attempts, received_at, remote_addr,
-                    create_uid, write_uid, create_date, write_date)
-                VALUES (%(account)s, %(path)s, %(kind)s, %(payload)s, %(key)s,
-                    %(entry)s, %(command)s, %(state)s, 0, %(now)s, %(addr)s,
-                    %(uid)s, %(uid)s, %(now)s, %(now)s)
-                ON CONFLICT (account_id, dedup_key) DO NOTHING
-                RETURNING id
+                WITH stored AS (
+                    INSERT INTO mango_event (account_id, path, kind, payload,
+                        dedup_key, entry_id, command_id, state, attempts, received_at,
+                        remote_addr, create_uid, write_uid, create_date, write_date)
+                    VALUES (%(account)s, %(path)s, %(kind)s, %(payload)s, %(key)s,
+                        %(entry)s, %(command)s, %(state)s, 0, %(now)s, %(addr)s,
+                        %(uid)s, %(uid)s, %(now)s, %(now)s)
+                    ON CONFLICT (account_id, dedup_key) DO NOTHING
+                    RETURNING id, state
+                ), triggered AS (
+                    %(trigger)s
+                      AND EXISTS (SELECT FROM stored WHERE state = 'pending')
+                    RETURNING id
+                )
+                SELECT stored.id, EXISTS (SELECT FROM triggered) FROM stored
                 """,
                 account=account.id,
                 path=path,
@@ -161,11 +180,14 @@ class MangoEvent(models.Model):
                 state=state,
                 now=now,
                 addr=remote_addr,
-                uid=self.env.uid,
+                uid=self._mango_author_uid(),
+                trigger=self._mango_trigger_insert(cron_id, now),
             )
         )
         row = self.env.cr.fetchone()
         if row:
+            if row[1]:
+                self._mango_wake_after_commit()
             return row[0], state == "pending"
         self.env.cr.execute(
             SQL(
@@ -178,34 +200,66 @@ class MangoEvent(models.Model):
         return (row[0] if row else None), False
 
     @api.model
-    def _mango_trigger_processing(self):
-        """Wake the processing cron once the storing transaction commits.
-
-        What ``ir.cron._trigger()`` does, in one statement: this runs for every
-        webhook, where each query counts.
-        """
-        cron = self.env.ref(
+    def _mango_processing_cron_id(self):
+        # The cached xmlid lookup, not env.ref(), which reads the record again.
+        return self.env["ir.model.data"]._xmlid_to_res_id(
             "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
         )
-        if not cron:
-            return
+
+    @api.model
+    def _mango_trigger_insert(self, cron_id, now):
+        """An ``INSERT … SELECT`` of a trigger due now for the processing cron, if
+        that cron exists and is active; callers may add conditions with ``AND``.
+
+        What ``ir.cron._trigger()`` does, without its extra queries, because it
+        runs for every webhook. ``call_at`` is the insert's own instant, not the
+        second Odoo would round it to: a job run that ends deletes the triggers
+        older than its start, and a rounded time could make the trigger of an
+        event the run never saw look older than it is.
+        """
+        return SQL(
+            """
+            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                create_date, write_date)
+            SELECT id, clock_timestamp() AT TIME ZONE 'UTC', %(uid)s, %(uid)s,
+                   %(now)s, %(now)s
+              FROM ir_cron WHERE id = %(cron)s AND active
+            """,
+            cron=cron_id or None,
+            now=now,
+            uid=self._mango_author_uid(),
+        )
+
+    def _mango_author_uid(self):
+        """The creator recorded on queue rows: none for Mango's own requests.
+
+        A webhook runs as the public user, who authored nothing; leaving the column
+        empty also spares every webhook a foreign-key lock on that one
+        ``res_users`` row, which concurrent webhooks would all share.
+        """
+        return None if self.env.user._is_public() else self.env.uid
+
+    def _mango_wake_after_commit(self):
+        """Wake the cron workers once this transaction commits, once per
+        transaction (see ``cron_wakeup``: the cheap way)."""
+        postcommit = self.env.cr.postcommit
+        if not postcommit.data.get("mango.event.wake"):
+            postcommit.data["mango.event.wake"] = True
+            dbname = self.env.cr.dbname
+            postcommit.add(lambda: wake_cron_workers(dbname))
+
+    @api.model
+    def _mango_trigger_processing(self):
+        """Wake the processing cron once the current transaction commits."""
         now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
-                """
-                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
-                    create_date, write_date)
-                SELECT id, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s
-                  FROM ir_cron WHERE id = %(cron)s AND active
-                RETURNING id
-                """,
-                cron=cron.id,
-                now=now,
-                uid=self.env.uid,
+                "%s RETURNING id",
+                self._mango_trigger_insert(self._mango_processing_cron_id(), now),
             )
         )
         if self.env.cr.fetchone():
-            self.env.cr.postcommit.add(cron.sudo()._notifydb)
+            self._mango_wake_after_commit()
 
     # ------------------------------------------------------------------ worker
 

@@ -1,13 +1,20 @@
 """Mango's webhooks at the real routes: signatures, keys, addresses, bodies, dedup."""
 
 import logging
+import select
+import time
 from unittest.mock import patch
 
+import psycopg2
+
 import odoo
-from odoo.tests import HttpCase, tagged
+from odoo.sql_db import connection_info_for
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 from mango_office import signing
 
+from ..models import cron_wakeup
+from ..models import mango_event as mango_event_module
 from ..models.mango_account_calls import UNATTRIBUTED_PARAM, refusal_throttle
 from .calls_common import MangoCallsMixin
 
@@ -68,6 +75,7 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         self.assertEqual(event.payload, signing.dumps(CALL_EVENT))
         self.assertEqual(event.entry_id, CALL_EVENT["entry_id"])
         self.assertEqual(event.remote_addr, "127.0.0.1")
+        self.assertFalse(event.create_uid, "Mango, not the public user, sent it")
         cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
         self.assertTrue(
             self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]),
@@ -97,9 +105,25 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
 
     def test_duplicate_is_acknowledged_not_stored_twice(self):
         form = self.mango_form(CALL_EVENT)
+        cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
+        Trigger = self.env["ir.cron.trigger"]
         self.assertEqual(self.post("events/call", form).status_code, 200)
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
         self.assertEqual(self.post("events/call", form).status_code, 200)
         self.assertEqual(len(self.events()), 1)
+        self.assertEqual(
+            Trigger.search_count([("cron_id", "=", cron.id)]),
+            triggers,
+            "a duplicate has nothing new to process",
+        )
+
+    def test_ignored_event_does_not_wake_the_worker(self):
+        cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
+        Trigger = self.env["ir.cron.trigger"]
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
+        response = self.post("events/dtmf", self.mango_form({"seq": 1, "dtmf": "1"}))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), triggers)
 
     def test_other_documented_paths_are_ignored_with_200(self):
         paths = {
@@ -344,3 +368,75 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
             pass
         self.env.invalidate_all()
         self.assertEqual(self.mango_snapshot(self.mango_call(entry_id)), in_order)
+
+
+@tagged("post_install", "-at_install")
+class TestCronWakeup(TransactionCase):
+    """The webhook's wake-up reaches a listening cron worker, cheaply and robustly."""
+
+    def setUp(self):
+        super().setUp()
+        _dbname, info = connection_info_for("postgres")
+        self.listener = psycopg2.connect(**info)
+        self.listener.autocommit = True
+        self.addCleanup(self.listener.close)
+        with self.listener.cursor() as cursor:
+            cursor.execute("LISTEN cron_trigger")
+
+    def received(self):
+        """The payloads of the notifications received within a few seconds."""
+        payloads = []
+        deadline = time.monotonic() + 5
+        while not payloads and time.monotonic() < deadline:
+            select.select([self.listener], [], [], 0.2)
+            self.listener.poll()
+            payloads += [notify.payload for notify in self.listener.notifies]
+            self.listener.notifies.clear()
+        return payloads
+
+    def test_wake_reaches_listening_cron_workers(self):
+        self.assertTrue(cron_wakeup.wake_cron_workers(self.env.cr.dbname))
+        self.assertIn(self.env.cr.dbname, self.received())
+
+    def test_wake_reuses_one_connection(self):
+        cron_wakeup.wake_cron_workers(self.env.cr.dbname)
+        connection = cron_wakeup._connection[1]
+        cron_wakeup.wake_cron_workers(self.env.cr.dbname)
+        self.assertIs(cron_wakeup._connection[1], connection)
+
+    def test_wake_survives_a_closed_connection(self):
+        cron_wakeup.wake_cron_workers(self.env.cr.dbname)
+        self.received()
+        backend = cron_wakeup._connection[1].get_backend_pid()
+        with self.listener.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        # The server closes the session asynchronously: the next wake-up finds the
+        # connection dead (or already closed) and reopens it.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self.listener.cursor() as cursor:
+                cursor.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]
+                )
+                if not cursor.fetchone():
+                    break
+            time.sleep(0.05)
+        self.assertTrue(cron_wakeup.wake_cron_workers(self.env.cr.dbname))
+        self.assertIn(self.env.cr.dbname, self.received())
+        self.assertNotEqual(cron_wakeup._connection[1].get_backend_pid(), backend)
+
+    def test_one_wake_per_transaction(self):
+        Event = self.env["mango.event"].sudo()
+        cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        with patch.object(mango_event_module, "wake_cron_workers") as wake:
+            Event._mango_trigger_processing()
+            Event._mango_trigger_processing()
+            wake.assert_not_called()
+            self.env.cr.postcommit.run()
+        wake.assert_called_once_with(self.env.cr.dbname)
+        self.assertEqual(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]),
+            triggers + 2,
+            "every event leaves its trigger, so a lost wake-up loses nothing",
+        )
