@@ -359,11 +359,13 @@ class ScanResult:
     missing_groups: tuple = ()
     escalated: str | None = None
     duration: float = 0.0
+    # entries read, also when they were handed out page by page and not kept
+    count: int = 0
 
     def to_dict(self):
         return {
             "mode": self.mode,
-            "entries": len(self.entries),
+            "entries": max(len(self.entries), self.count),
             "complete": self.complete,
             "errors": list(self.errors),
             "watermark": self.watermark.to_dict() if self.watermark else None,
@@ -1128,10 +1130,12 @@ def _same_or(original, transformed):
     return original if transformed == original else transformed
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _normalize_phone(value, region):
-    # phonenumbers costs about a millisecond per parse; directories repeat numbers
-    # run after run in the same worker
+    # Numbers Mango and Odoo spell alike take a fast path (a few µs); the others
+    # cost phonenumbers' parse, repeated within a run when a number is compared.
+    # Bounded well below a directory's size: a cache holding every number of the
+    # directory would make a sync's memory grow with it.
     if not isinstance(value, str):
         return None
     return phones.normalize(value, region)
@@ -1144,6 +1148,13 @@ def _norm(value):
         value = value.strip()
         return value or None
     return value
+
+
+def _lower(text):
+    """``text.lower()``, the same string when it is lower-case already: a registry
+    key then shares the text the plan already holds."""
+    lowered = text.lower()
+    return text if lowered == text else lowered
 
 
 def _same(a, b):
@@ -1195,7 +1206,9 @@ class _Planner:
             normalize_dn(g) for g in settings.pbx.require_groups
         )
 
-        self.ext_owners = {}  # extension -> set of owner keys
+        # extension -> owner key, or a set of them when several claim it (rare: one
+        # string per person instead of a set keeps the registries small)
+        self.ext_owners = {}
         self.login_owners = {}  # lower login -> owner key
         self.linked_pbx_ids = set()
         self._ext_cursor = 0
@@ -1210,8 +1223,23 @@ class _Planner:
     # -- registries --------------------------------------------------------------------
 
     def _own_ext(self, ext, owner):
-        if ext:
-            self.ext_owners.setdefault(str(ext), set()).add(owner)
+        if not ext:
+            return
+        key = str(ext)
+        current = self.ext_owners.get(key)
+        if current is None:
+            self.ext_owners[key] = owner
+        elif isinstance(current, str):
+            if current != owner:
+                self.ext_owners[key] = {current, owner}
+        else:
+            current.add(owner)
+
+    def _ext_owner_set(self, ext):
+        current = self.ext_owners.get(str(ext))
+        if current is None:
+            return set()
+        return {current} if isinstance(current, str) else current
 
     def _register(self, linked):
         for user in self.pbx_users.values():
@@ -1221,13 +1249,13 @@ class _Planner:
             self._own_ext(_clean(user.extension), f"odoo:{user.user_id}")
             if user.login:
                 self.login_owners.setdefault(user.login.lower(), f"odoo:{user.user_id}")
-        for rec in linked.values():
+        for rec in linked:
             owner = f"anchor:{rec.anchor}"
             self._own_ext(_clean(rec.values.get("extension")), owner)
             self._own_ext(_clean(rec.values.get("pbx.extension")), owner)
             login = _clean(rec.values.get("user.login"))
             if login:
-                self.login_owners[login.lower()] = owner
+                self.login_owners[_lower(login)] = owner
             if rec.pbx_user_id:
                 self.linked_pbx_ids.add(rec.pbx_user_id)
             self.sip_taken.update(s.lower().split("@")[0] for s in rec.sip_logins)
@@ -1244,10 +1272,10 @@ class _Planner:
         return owners
 
     def _ext_free(self, ext, owners):
-        return not (self.ext_owners.get(str(ext), set()) - owners)
+        return not (self._ext_owner_set(ext) - owners)
 
     def _describe_owner(self, ext, owners):
-        others = sorted(self.ext_owners.get(str(ext), set()) - owners)
+        others = sorted(self._ext_owner_set(ext) - owners)
         return ", ".join(others)
 
     # -- helpers -----------------------------------------------------------------------
@@ -1552,7 +1580,8 @@ class _Planner:
         link_user, matched_by, ok = self.link_target(anchor, login, values)
         if not ok:
             return
-        self.login_owners[login.lower()] = f"anchor:{anchor}"
+        owner = f"anchor:{anchor}"
+        self.login_owners[_lower(login)] = owner
         roles, mango_role, _undecidable = self.desired_roles(entry)
 
         attr_ext = _norm(values.get("extension"))
@@ -1576,7 +1605,7 @@ class _Planner:
         )
         if problem:
             self.hold(anchor, "pbx", *problem)
-        self._own_ext(extension, f"anchor:{anchor}")
+        self._own_ext(extension, owner)
 
         if link_user is not None:
             self.record_link(
@@ -1697,7 +1726,7 @@ class _Planner:
             return False
         if current:
             self.login_owners.pop(str(current).lower(), None)
-        self.login_owners[value.lower()] = f"anchor:{anchor}"
+        self.login_owners[_lower(value)] = f"anchor:{anchor}"
         return True
 
     def pbx_changes(self, rec, live, changes, extension, mango_role):
@@ -1891,7 +1920,7 @@ class _Planner:
 
     # -- departures --------------------------------------------------------------------
 
-    def departures(self, candidates, linked, entries_count):
+    def departures(self, candidates, active_linked, entries_count):
         """candidates: list of (record, reason or None (absent: needs a lookup))."""
         if not candidates or self.departures_blocked(candidates, entries_count):
             return
@@ -1909,7 +1938,7 @@ class _Planner:
             if reason:
                 confirmed.append((rec, reason))
         if confirmed:
-            self.archive(confirmed, linked)
+            self.archive(confirmed, active_linked)
 
     def departures_blocked(self, candidates, entries_count):
         """Whole-run gates: any of them and nobody is archived this run."""
@@ -1980,8 +2009,8 @@ class _Planner:
             return None
         return status
 
-    def archive(self, confirmed, linked):
-        active_linked = sum(1 for r in linked.values() if r.active) or 1
+    def archive(self, confirmed, active_linked):
+        active_linked = active_linked or 1
         count = len(confirmed)
         percent = 100.0 * count / active_linked
         policy = self.s.deletion
@@ -2019,13 +2048,25 @@ class _Planner:
 
     # -- run ---------------------------------------------------------------------------
 
-    def run(self, entries, linked):
+    def begin(self, linked):
+        """Fill the registries (logins, extensions, SIP logins, PBX ids) from every
+        linked record; ``linked`` may be an iterator of records that only carry the
+        registry values (see :class:`PagedPlanner`)."""
         self._register(linked)
-        departures = []
+        self.gone = []  # (record, reason) of linked accounts the directory disabled
+        self.seen = set()
+
+    def plan_page(self, entries, linked):
+        """Plan the entries of one page into ``self.plan``; ``linked`` maps anchors to
+        records (at least those of these entries)."""
         ordered = sorted(a for a in entries if a in linked) + sorted(
             a for a in entries if a not in linked
         )
         for anchor in ordered:
+            if anchor in self.seen:
+                # overlapping search bases return a person twice
+                continue
+            self.seen.add(anchor)
             entry = entries[anchor]
             rec = linked.get(anchor)
             values, sources = self.desired_values(entry)
@@ -2036,7 +2077,7 @@ class _Planner:
             )
             if gone:
                 if rec is not None and rec.active:
-                    departures.append((rec, gone))
+                    self.gone.append((rec, gone))
                 elif rec is None:
                     self.plan.skipped.append((anchor, f"account_{gone}"))
                 continue
@@ -2059,14 +2100,128 @@ class _Planner:
                 continue
             if not self.update(entry, rec, values, sources):
                 self.plan.unchanged += 1
+
+    def finish(self, absent, active_linked):
+        """Departures into ``self.plan``, once the whole read is known.
+
+        ``absent``: linked records not seen by the read (only looked at after a full
+        scan); ``active_linked``: how many linked records are active, for the
+        safe-deletion percentage."""
+        departures = list(self.gone)
         if self.mode == "full":
-            for anchor in sorted(linked):
-                rec = linked[anchor]
-                if anchor not in entries and rec.active:
-                    departures.append((rec, None))
+            departures.extend(
+                (rec, None)
+                for rec in absent
+                if rec.active and rec.anchor not in self.seen
+            )
         departures.sort(key=lambda item: item[0].anchor)
-        self.departures(departures, linked, len(entries))
+        self.departures(departures, active_linked, len(self.seen))
+
+    def run(self, entries, linked):
+        self.begin(linked.values())
+        self.plan_page(entries, linked)
+        self.finish(
+            [rec for anchor, rec in sorted(linked.items())],
+            sum(1 for r in linked.values() if r.active),
+        )
         return self.plan
+
+
+class PagedPlanner:
+    """Plans a directory read page by page, so that a sync never holds more than one
+    page of entries, and one page of plan, at a time.
+
+    Across pages it keeps only what decides between people: the registries of taken
+    logins, extensions and SIP logins (filled once from every linked record), the
+    anchors seen so far, and the linked accounts the directory disabled. Departures
+    are decided by :meth:`finish`, after the read ended, exactly as
+    :func:`build_plan` decides them.
+
+    Two differences with one :func:`build_plan` over the whole read, both about the
+    order people are looked at: within a page linked people come before newcomers,
+    but a newcomer on an early page is planned before a linked person on a later one
+    (the first to claim a login or an attribute extension gets it, the other is
+    held), and numbers from an extension range are handed out in page order.
+
+    Each page is planned as if the read were complete: the reader resolves group
+    membership before the first page, so a role revoked on a page is revoked on
+    complete information even if a later page fails; departures still wait for a
+    complete read.
+    """
+
+    def __init__(
+        self,
+        settings,
+        *,
+        mode="full",
+        linked=(),
+        pbx_users=(),
+        odoo_users=(),
+        filter_changed=False,
+        approved_departures=(),
+        missing_groups=(),
+        now=None,
+        password_factory=None,
+    ):
+        self.mode = mode
+        self._planner = _Planner(
+            settings,
+            mode=mode,
+            scan_complete=True,
+            pbx_users=pbx_users,
+            odoo_users=odoo_users,
+            confirmations=None,
+            filter_changed=filter_changed,
+            approved_departures=approved_departures,
+            missing_groups=missing_groups,
+            now=now,
+            password_factory=password_factory,
+        )
+        self._planner.begin(linked)
+
+    @property
+    def seen(self):
+        """Anchors planned so far (a frozen view would copy 10,000 strings a page)."""
+        return self._planner.seen
+
+    def _fresh_plan(self, complete=True):
+        planner = self._planner
+        planner.plan = Plan(mode=self.mode, complete=complete)
+        return planner.plan
+
+    def plan_page(self, entries, linked=(), *, missing_groups=None):
+        """The plan of one page: creates, updates, role changes, PBX operations and
+        holds of these entries. ``linked``: the linked records of (at least) these
+        entries' anchors; ``missing_groups``: as soon as the reader knows them."""
+        planner = self._planner
+        if missing_groups is not None:
+            planner.missing_groups = frozenset(normalize_dn(g) for g in missing_groups)
+        linked_map = (
+            dict(linked)
+            if isinstance(linked, Mapping)
+            else {r.anchor: r for r in linked}
+        )
+        plan = self._fresh_plan()
+        planner.plan_page(_coerce_entries(entries), linked_map)
+        return plan
+
+    def finish(self, absent=(), *, complete, active_linked, confirmations=None):
+        """The departures plan: archives, PBX removals, their holds and the anchors
+        to confirm by GUID (then call again with the reader's confirmations).
+
+        ``absent``: linked records that may have left (those not in :attr:`seen`
+        matter, after a full read); ``active_linked``: the number of active linked
+        records, the base of the percentage threshold. May be called more than once."""
+        planner = self._planner
+        planner.complete = bool(complete)
+        planner.confirmations = (
+            {normalize_guid(k): v for k, v in confirmations.items()}
+            if confirmations is not None
+            else None
+        )
+        plan = self._fresh_plan(complete=bool(complete))
+        planner.finish(absent, active_linked)
+        return plan
 
 
 def _coerce_entries(entries):
@@ -2150,6 +2305,7 @@ def settings_fingerprint(*parts):
 
 _READER_NAMES = {
     "DirectoryReader",
+    "PagedScan",
     "DirectoryConfig",
     "DirectoryServer",
     "SearchBase",
@@ -2185,6 +2341,7 @@ __all__ = [
     "Held",
     "LinkedRecord",
     "OdooUser",
+    "PagedPlanner",
     "PbxOperation",
     "PbxPolicy",
     "PbxUser",

@@ -631,7 +631,9 @@ class DirectoryReader:
             attributes = {k: v for k, v in attributes.items() if k in keep}
         return DirectoryEntry(anchor, dn, attributes, groups, bool(reason), reason)
 
-    def _read_users(self, extra_filter, result, progress):
+    def _user_pages(self, extra_filter, result, progress, memberships):
+        """Yield the matching people one page at a time, their mapped groups
+        (resolved beforehand, see :meth:`_memberships`) already added."""
         cfg = self.config
         flt = (
             cfg.search_filter
@@ -645,14 +647,24 @@ class DirectoryReader:
             attrs = [
                 a for a in attrs if a.lower() in self._keep or a.lower() == "memberof"
             ]
+        # Only overlapping bases can return a person twice.
+        seen = set() if len(cfg.bases) > 1 else None
         for base in cfg.bases:
-            for page in self._search_pages(base.dn, base.scope, flt, attrs):
+            for raw_page in self._search_pages(base.dn, base.scope, flt, attrs):
                 result.pages += 1
-                for dn, raw in page:
+                page = []
+                for dn, raw in raw_page:
                     entry = self._entry(dn, raw)
-                    result.entries[entry.anchor] = entry
+                    if seen is not None:
+                        if entry.anchor in seen:
+                            continue
+                        seen.add(entry.anchor)
+                    page.append(_with_memberships(entry, memberships))
+                raw_page = None
+                result.count += len(page)
                 if progress:
-                    progress(result.pages, len(result.entries))
+                    progress(result.pages, result.count)
+                yield page
 
     # -- nested groups -----------------------------------------------------------------
 
@@ -732,8 +744,9 @@ class DirectoryReader:
                 }
                 member_dns = set()
                 for value in attrs.get("member", []) + attrs.get("uniquemember", []):
-                    # uniqueMember may carry "#'0101'B" optional UID suffixes
-                    member_dns.add(normalize_dn(value.split("#", 1)[0]))
+                    # uniqueMember may carry "#'0101'B" optional UID suffixes; people's
+                    # DNs stay out of normalize_dn's cache (each is seen once a read)
+                    member_dns.add(normalize_dn.__wrapped__(value.split("#", 1)[0]))
                 graph[normalize_dn(dn)] = (
                     member_dns,
                     _first(attrs.get("modifytimestamp")),
@@ -755,21 +768,24 @@ class DirectoryReader:
                     members.add(member)
         return members, seen_groups
 
-    def _apply_groups(self, result, graph=None, extra_filter=None):
+    def _memberships(self, result, graph=None, extra_filter=None):
+        """Who is in which mapped group, read before the people so that each page
+        leaves the reader complete: ``("anchor"|"dn", {key: frozenset(group keys)})``
+        or None when no group is mapped. Sets ``result.missing_groups``."""
         cfg = self.config
         if not cfg.group_dns:
-            return
+            return None
+        by_key = {}
         if cfg.kind == "ad":
+            kind = "anchor"
             members, missing = self._resolve_ad(result, extra_filter)
             for group_key, anchors in members.items():
                 for anchor in anchors:
-                    entry = result.entries.get(anchor)
-                    if entry is not None:
-                        result.entries[anchor] = _with_group(entry, group_key)
+                    by_key.setdefault(anchor, set()).add(group_key)
         else:
+            kind = "dn"
             graph = graph if graph is not None else self._group_graph()
             missing = []
-            by_dn = {normalize_dn(e.dn): e.anchor for e in result.entries.values()}
             for group in cfg.group_dns:
                 key = normalize_dn(group)
                 if key not in graph:
@@ -777,12 +793,14 @@ class DirectoryReader:
                     continue
                 users, _groups = self._closure(graph, key)
                 for user_dn in users:
-                    anchor = by_dn.get(user_dn)
-                    if anchor is not None:
-                        result.entries[anchor] = _with_group(
-                            result.entries[anchor], key
-                        )
+                    by_key.setdefault(user_dn, set()).add(key)
         result.missing_groups = tuple(missing)
+        # People share a handful of group combinations: one frozenset per combination.
+        shared = {}
+        return kind, {
+            key: shared.setdefault(frozenset(groups), frozenset(groups))
+            for key, groups in by_key.items()
+        }
 
     # -- watermarks --------------------------------------------------------------------
 
@@ -849,29 +867,53 @@ class DirectoryReader:
         return report
 
     def full_scan(self, progress=None):
+        return self.paged_scan("full", progress=progress).collect()
+
+    def delta_scan(self, watermark, progress=None):
+        """Entries changed since ``watermark``; escalates to a full scan when a delta
+        could miss something."""
+        return self.paged_scan("delta", watermark, progress=progress).collect()
+
+    def paged_scan(self, mode="full", watermark=None, progress=None):
+        """The read as a :class:`PagedScan`: iterate it for lists of entries, one per
+        LDAP page, then read its ``result`` (a :class:`ScanResult` without entries).
+
+        Nothing is read before the iteration starts. Before the first page is handed
+        out ``result.mode`` (a delta may escalate to a full read) and
+        ``result.missing_groups`` are final, and group membership is already known,
+        so each page is complete in itself."""
+        if mode not in ("full", "delta"):
+            raise ValueError("mode must be 'full' or 'delta'")
+        if isinstance(watermark, str):
+            watermark = Watermark.from_json(watermark)
+        result = ScanResult(mode=mode)
+        return PagedScan(result, self._scan_pages(result, watermark, progress))
+
+    def _scan_pages(self, result, watermark, progress):
         started = time.monotonic()
-        result = ScanResult(mode="full")
+        try:
+            if result.mode == "delta":
+                yield from self._delta_pages(result, watermark, progress)
+            else:
+                yield from self._full_pages(result, progress)
+        finally:
+            result.duration = time.monotonic() - started
+
+    def _full_pages(self, result, progress):
         try:
             session = self.connect()
             result.server = session.server.uri
-            watermark = (
-                self._watermark()
-            )  # taken before reading: changes made meanwhile are re-read next time
-            self._read_users(None, result, progress)
-            self._apply_groups(result)
+            # taken before reading: changes made meanwhile are re-read next time
+            watermark = self._watermark()
+            memberships = self._memberships(result)
+            yield from self._user_pages(None, result, progress, memberships)
             result.watermark = watermark
             result.complete = True
         except DirectoryError as exc:
             result.errors.append(str(exc))
             result.complete = False
-        result.duration = time.monotonic() - started
-        return result
 
-    def delta_scan(self, watermark, progress=None):
-        """Entries changed since ``watermark``; escalates to a full scan when a delta
-        could miss something."""
-        if isinstance(watermark, str):
-            watermark = Watermark.from_json(watermark)
+    def _delta_pages(self, result, watermark, progress):
         cfg = self.config
         reason = None
         if watermark is None:
@@ -881,57 +923,57 @@ class DirectoryReader:
             or watermark.fingerprint != cfg.scope_fingerprint()
         ):
             reason = "the directory settings changed since the watermark"
-        if reason:
-            return self._escalate(reason, progress)
-        started = time.monotonic()
-        result = ScanResult(mode="delta")
-        try:
-            session = self.connect()
-            result.server = session.server.uri
-            new_mark = self._watermark()
-            since = _parse_generalized(watermark.time) or dt.datetime.fromtimestamp(
-                0, dt.timezone.utc
-            )
-            since -= dt.timedelta(seconds=cfg.clock_skew)
-            if cfg.kind == "ad":
-                if (
-                    watermark.usn is not None
-                    and watermark.server
-                    and watermark.server == new_mark.server
-                ):
-                    # uSNChanged is local to one DC (not replicated): only valid against
-                    # the same DC.
-                    change_filter = f"(uSNChanged>={watermark.usn + 1})"
-                else:
-                    change_filter = (
-                        f"(whenChanged>={since.strftime('%Y%m%d%H%M%S')}.0Z)"
+        if reason is None:
+            try:
+                session = self.connect()
+                result.server = session.server.uri
+                new_mark = self._watermark()
+                since = _parse_generalized(watermark.time) or dt.datetime.fromtimestamp(
+                    0, dt.timezone.utc
+                )
+                since -= dt.timedelta(seconds=cfg.clock_skew)
+                if cfg.kind == "ad":
+                    if (
+                        watermark.usn is not None
+                        and watermark.server
+                        and watermark.server == new_mark.server
+                    ):
+                        # uSNChanged is local to one DC (not replicated): only valid
+                        # against the same DC.
+                        change_filter = f"(uSNChanged>={watermark.usn + 1})"
+                    else:
+                        change_filter = (
+                            f"(whenChanged>={since.strftime('%Y%m%d%H%M%S')}.0Z)"
+                        )
+                    changed = self._changed_ad_groups(change_filter)
+                    memberships = (
+                        None
+                        if changed
+                        else self._memberships(result, extra_filter=change_filter)
                     )
-                changed = self._changed_ad_groups(change_filter)
+                else:
+                    graph = self._group_graph() if cfg.group_dns else {}
+                    changed = self._changed_ldap_groups(graph, since)
+                    change_filter = f"(modifyTimestamp>={_generalized_time(since)})"
+                    memberships = (
+                        None if changed else self._memberships(result, graph=graph)
+                    )
+                    graph = None
                 if changed:
                     self.close()
-                    return self._escalate(f"group {changed} changed", progress)
-                self._read_users(change_filter, result, progress)
-                self._apply_groups(result, extra_filter=change_filter)
-            else:
-                graph = self._group_graph() if cfg.group_dns else {}
-                changed = self._changed_ldap_groups(graph, since)
-                if changed:
-                    self.close()
-                    return self._escalate(f"group {changed} changed", progress)
-                change_filter = f"(modifyTimestamp>={_generalized_time(since)})"
-                self._read_users(change_filter, result, progress)
-                self._apply_groups(result, graph=graph)
-            result.watermark = new_mark
-            result.complete = True
-        except DirectoryError as exc:
-            result.errors.append(str(exc))
-        result.duration = time.monotonic() - started
-        return result
-
-    def _escalate(self, reason, progress):
-        result = self.full_scan(progress)
-        result.escalated = reason
-        return result
+                    reason = f"group {changed} changed"
+                else:
+                    yield from self._user_pages(
+                        change_filter, result, progress, memberships
+                    )
+                    result.watermark = new_mark
+                    result.complete = True
+            except DirectoryError as exc:
+                result.errors.append(str(exc))
+        if reason is not None:
+            result.mode = "full"
+            result.escalated = reason
+            yield from self._full_pages(result, progress)
 
     def _changed_ad_groups(self, change_filter):
         """A mapped group, or a group nested in one, changed: memberships may have
@@ -1014,15 +1056,43 @@ class DirectoryReader:
         return out
 
 
-def _with_group(entry, group_key):
+def _with_memberships(entry, memberships):
+    if not memberships:
+        return entry
+    kind, by_key = memberships
+    # a person's own DN is looked up once: keep it out of normalize_dn's cache
+    key = entry.anchor if kind == "anchor" else normalize_dn.__wrapped__(entry.dn)
+    groups = by_key.get(key)
+    if not groups or groups <= entry.groups:
+        return entry
     return DirectoryEntry(
         entry.anchor,
         entry.dn,
         entry.attributes,
-        entry.groups | {group_key},
+        entry.groups | groups,
         entry.disabled,
         entry.disabled_reason,
     )
+
+
+class PagedScan:
+    """A directory read handed out one page of entries at a time (see
+    :meth:`DirectoryReader.paged_scan`). Iterate it once; ``result`` is final when
+    the iteration ends (``complete``, ``errors``, ``watermark``, ``count``…)."""
+
+    def __init__(self, result, pages):
+        self.result = result
+        self._pages = pages
+
+    def __iter__(self):
+        return self._pages
+
+    def collect(self):
+        """Every entry into ``result.entries``: the whole read in memory."""
+        for page in self._pages:
+            for entry in page:
+                self.result.entries[entry.anchor] = entry
+        return self.result
 
 
 def _decode(value):

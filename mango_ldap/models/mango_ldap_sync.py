@@ -6,6 +6,8 @@ settings, the linked records into the core's ``LinkedRecord`` values, and
 applies a ``Plan`` to users, employees, groups and the PBX.
 """
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import time
@@ -70,6 +72,28 @@ CREATE_CONTEXT = {
 }
 
 
+def _malloc_trim_function():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to give back this way
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim_function()
+
+
+def release_free_memory():
+    """Hand the C heap's free pages back to the system.
+
+    Each page leaves a few long-lived values (registries, caches) above the memory
+    its batch freed, and glibc only returns the top of its heap by itself: without
+    this the process keeps every page's high-water mark, and its size grows with
+    the directory although what it holds does not."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def canonical_anchor(attribute, raw):
     """The link key of a raw directory value (python-ldap gives bytes), as the
     core reader computes it: AD objectGUID bytes_le, or entryUUID text."""
@@ -100,7 +124,7 @@ def reader_config(directory):
         user_filter=d.user_filter or "",
         root_filter=d.root_filter or None,
         attributes=tuple(sorted(attributes)),
-        # the entries stay in memory for the whole plan: only what it maps
+        # a page of entries lives until it is applied: only what the plan maps
         keep_attributes=tuple(sorted(attributes)),
         group_dns=tuple(d.role_mapping_ids.mapped("group_dn")),
         ca_pem=d.ca_certificate or None,
@@ -352,10 +376,14 @@ class DirectorySync:
             if m.field_id and m.field_id.model == model
         ]
 
-    def linked_records(self, pbx_by_id):
-        """``LinkedRecord`` for every link, with the current value of each mapped target."""
+    def linked_records(self, pbx_by_id, anchors=None):
+        """``LinkedRecord`` for the links of these anchors (all links when None), with
+        the current value of each mapped target; they become ``self.links``."""
         d = self.directory
-        links = self.env["mango.ldap.link"].search([("directory_id", "=", d.id)])
+        domain = [("directory_id", "=", d.id)]
+        if anchors is not None:
+            domain.append(("anchor", "in", list(anchors)))
+        links = self.env["mango.ldap.link"].search(domain)
         # one read for 10,000 links instead of a dozen attribute reads per link
         link_rows = links.read(
             [
@@ -492,6 +520,91 @@ class DirectorySync:
             )
         return records
 
+    def _link_cursor_rows(self, query):
+        """Rows of a query over the directory's links, fetched a slice at a time."""
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(query)
+        while True:
+            rows = cr.fetchmany(2000)
+            if not rows:
+                return
+            yield from rows
+
+    def registry_records(self, pbx_by_id):
+        """Every link as a ``LinkedRecord`` carrying only what the planner's
+        registries need (login, extensions, PBX user, SIP login): the logins and
+        numbers taken by people on pages not read yet. Generated one at a time; the
+        planner keeps the registries, not the records."""
+        rows = self._link_cursor_rows(
+            SQL(
+                """SELECT l.anchor, l.user_id, l.extension, l.pbx_user_id,
+                          l.pbx_state, l.sip_login, u.login
+                     FROM mango_ldap_link l
+                LEFT JOIN res_users u ON u.id = l.user_id
+                    WHERE l.directory_id = %s""",
+                self.directory.id,
+            )
+        )
+        for (
+            anchor,
+            user_id,
+            extension,
+            pbx_user_id,
+            pbx_state,
+            sip_login,
+            login,
+        ) in rows:
+            live = pbx_by_id.get(str(pbx_user_id)) if pbx_user_id else None
+            yield core.LinkedRecord(
+                anchor=anchor,
+                user_id=user_id or None,
+                values={
+                    "extension": extension or None,
+                    "pbx.extension": live.extension if live is not None else None,
+                    "user.login": login,
+                },
+                pbx_user_id=pbx_user_id if pbx_state != "deleted" else None,
+                sip_logins=(sip_login,) if sip_login else (),
+            )
+
+    def active_links(self, seen):
+        """(number of active links, ``LinkedRecord`` of the active links whose anchor
+        is not in ``seen``): what the departure check needs, nothing more."""
+        rows = self._link_cursor_rows(
+            SQL(
+                """SELECT l.anchor, l.user_id, l.employee_id, l.pbx_user_id,
+                          l.pbx_state, l.dn
+                     FROM mango_ldap_link l
+                LEFT JOIN res_users u ON u.id = l.user_id
+                    WHERE l.directory_id = %s AND l.state = 'active'
+                      AND (u.id IS NULL OR u.active)""",
+                self.directory.id,
+            )
+        )
+        count, absent = 0, []
+        for anchor, user_id, employee_id, pbx_user_id, pbx_state, dn in rows:
+            count += 1
+            if anchor in seen:
+                continue
+            absent.append(
+                core.LinkedRecord(
+                    anchor=anchor,
+                    user_id=user_id or None,
+                    employee_id=employee_id or None,
+                    pbx_user_id=pbx_user_id if pbx_state != "deleted" else None,
+                    dn=dn,
+                )
+            )
+        return count, absent
+
+    def _load_links(self, anchors):
+        """``self.links`` for these anchors only (the page or the departures)."""
+        links = self.env["mango.ldap.link"].search(
+            [("directory_id", "=", self.directory.id), ("anchor", "in", list(anchors))]
+        )
+        self.links = {link.anchor: link for link in links}
+
     def _m2o_names(self, user_fields, user_data, employee_fields, employee_data):
         """display names of the many2one values, one read per comodel."""
         wanted = {}
@@ -533,7 +646,15 @@ class DirectorySync:
         cols = ["id", "login", "email", "active"] + (
             ["mango_extension"] if has_extension else []
         )
-        linked_ids = {link.user_id.id for link in self.links.values() if link.user_id}
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT user_id FROM mango_ldap_link"
+                " WHERE directory_id = %s AND user_id IS NOT NULL",
+                self.directory.id,
+            )
+        )
+        linked_ids = {user_id for (user_id,) in self.env.cr.fetchall()}
         rows = (
             self.env["res.users"]
             .with_context(active_test=False)
@@ -659,24 +780,34 @@ class DirectorySync:
         return self.run
 
     def _scan(self, reader):
+        """The read as a ``PagedScan``: nothing is read until it is iterated."""
+
         def on_page(pages, entries):
             self.run.write({"entries_seen": entries})
             self._notify()
 
+        progress = self._on_page(on_page)
         if self.mode == "delta" and self.directory.watermark:
             try:
                 watermark = core.Watermark.from_json(self.directory.watermark)
             except (ValueError, TypeError, KeyError):
                 watermark = None
             if watermark is not None:
-                return reader.delta_scan(watermark, progress=self._on_page(on_page))
-        return reader.full_scan(progress=self._on_page(on_page))
+                return reader.paged_scan("delta", watermark, progress=progress)
+        return reader.paged_scan("full", progress=progress)
 
     def _on_page(self, callback):
         """Hook for the per-page progress callback (tests wrap it to interrupt a read)."""
         return callback
 
     def _execute(self):
+        """Read, plan and apply one LDAP page at a time, then decide departures.
+
+        Memory does not grow with the directory: a page's entries, its plan and
+        its records are dropped before the next page is read. What crosses pages
+        is small: the planner's registries and the anchors seen (departures are
+        only decided once the read is complete), counters, and the references to
+        people (managers) resolved when everybody exists."""
         d = self.directory
         run = self.run
         start = time.monotonic()
@@ -684,12 +815,10 @@ class DirectorySync:
         config = reader_config(d)
         if not self.dry_run:
             self._release_extensions()
+        self._start_counts()
         with core.DirectoryReader(config) as reader:
-            scan = self._scan(reader)
-            run.write({"entries_seen": len(scan.entries), "mode": scan.mode})
             pbx_users = self.pbx_users()
             pbx_by_id = {str(u.user_id): u for u in pbx_users}
-            linked = self.linked_records(pbx_by_id)
             fingerprint = config.scope_fingerprint()
             if self.approved is not None:
                 # The administrator confirmed the removals of the new scope.
@@ -698,62 +827,126 @@ class DirectorySync:
                 filter_changed = bool(d.scope_changed) or (
                     bool(d.scope_fingerprint) and d.scope_fingerprint != fingerprint
                 )
-            kwargs = dict(
-                pbx_users=pbx_users,
-                odoo_users=self.unlinked_users(),
-                filter_changed=filter_changed,
-                approved_departures=tuple(self.approved or ()),
-            )
-            plan = core.plan_from_scan(scan, linked, settings, **kwargs)
-            if plan.needs_lookup and scan.complete:
-                confirmations = reader.confirm_departures(plan.needs_lookup)
-                plan = core.plan_from_scan(
-                    scan, linked, settings, confirmations=confirmations, **kwargs
+            odoo_users = self.unlinked_users()
+            scan = self._scan(reader)
+            result = scan.result
+            planner = None
+            for page in scan:
+                if planner is None:
+                    # The reader settles the mode (a delta may escalate) and the
+                    # missing groups before it hands out the first page.
+                    run.write({"mode": result.mode})
+                    planner = self._planner(
+                        settings,
+                        result,
+                        pbx_by_id,
+                        pbx_users,
+                        odoo_users,
+                        filter_changed,
+                    )
+                dns = {entry.anchor: entry.dn for entry in page}
+                linked = self.linked_records(pbx_by_id, anchors=list(dns))
+                page_plan = planner.plan_page(
+                    page, linked, missing_groups=result.missing_groups
                 )
-        errors = [str(e) for e in (scan.errors or ())]
-        if errors or not scan.complete:
+                # the entries are not needed to apply: let them go before the
+                # ORM fills its cache with the page's records
+                page = linked = None
+                self._page_done(page_plan, dns)
+                page_plan = dns = None
+            if planner is None:
+                planner = self._planner(
+                    settings, result, pbx_by_id, pbx_users, odoo_users, filter_changed
+                )
+            run.write({"entries_seen": result.count, "mode": result.mode})
+            active_count, absent = self.active_links(planner.seen)
+            final = planner.finish(
+                absent, complete=result.complete, active_linked=active_count
+            )
+            if final.needs_lookup and result.complete:
+                confirmations = reader.confirm_departures(final.needs_lookup)
+                final = planner.finish(
+                    absent,
+                    complete=result.complete,
+                    active_linked=active_count,
+                    confirmations=confirmations,
+                )
+        errors = [str(e) for e in (result.errors or ())]
+        if errors or not result.complete:
             run.message = self._(
                 "The directory read was incomplete, so nobody was archived: %s",
                 "; ".join(errors) or self._("unknown reason"),
             )
-        self.plan = plan
-        self.scan = scan
-        # The plan carries what the apply needs; the entries themselves (every
-        # attribute of every person) are let go before the ORM cache fills up.
-        self.entry_dns = {anchor: entry.dn for anchor, entry in scan.entries.items()}
-        scan.entries.clear()
+        self._final_done(final)
         if self.dry_run:
-            self._record_preview(plan)
-            self._flush_lines()
             run.write({"state": "preview", "finished_at": fields.Datetime.now()})
             return
-        self._apply(plan)
         vals = {"finished_at": fields.Datetime.now()}
         if run.held_count:
             vals["state"] = "waiting"
-        elif run.error_count or errors or not scan.complete:
+        elif run.error_count or errors or not result.complete:
             vals["state"] = "partial"
         else:
             vals["state"] = "done"
         run.write(vals)
         directory_vals = {"last_sync": fields.Datetime.now()}
-        if scan.complete and not errors:
-            if scan.watermark is not None:
-                directory_vals["watermark"] = scan.watermark.to_json()
-            if scan.mode == "full":
+        if result.complete and not errors:
+            if result.watermark is not None:
+                directory_vals["watermark"] = result.watermark.to_json()
+            if result.mode == "full":
                 directory_vals["last_full_sync"] = fields.Datetime.now()
                 directory_vals["scope_fingerprint"] = fingerprint
                 if not run.held_count:
                     directory_vals["scope_changed"] = False
         super(type(d), d).write(directory_vals)
         _logger.info(
-            "Directory %s: %s run %s in %.1fs: %s",
+            "Directory %s: %s run %s in %.1fs: %s entries, %s",
             d.name,
-            scan.mode,
+            result.mode,
             run.id,
             time.monotonic() - start,
-            plan.summary(),
+            result.count,
+            ", ".join(f"{k} {v}" for k, v in self.counts.items() if v),
         )
+
+    def _planner(
+        self, settings, result, pbx_by_id, pbx_users, odoo_users, filter_changed
+    ):
+        return core.PagedPlanner(
+            settings,
+            mode=result.mode,
+            linked=self.registry_records(pbx_by_id),
+            pbx_users=pbx_users,
+            odoo_users=odoo_users,
+            filter_changed=filter_changed,
+            approved_departures=tuple(self.approved or ()),
+            missing_groups=result.missing_groups,
+        )
+
+    def _page_done(self, plan, dns):
+        """Preview or apply one page's plan, then forget its records."""
+        if self.dry_run:
+            self._record_preview(plan)
+        else:
+            self._apply(plan, dns)
+        self.links = {}
+        self._end_batch()
+        release_free_memory()
+
+    def _final_done(self, plan):
+        """Departures (and what they hold) once the read is over; then the
+        references between people, now that everybody has a record."""
+        anchors = {item.anchor for item in plan.archives}
+        anchors.update(item.anchor for item in plan.held)
+        anchors.update(op.anchor for op in plan.pbx)
+        self._load_links(anchors)
+        if self.dry_run:
+            self._record_preview(plan)
+        else:
+            self._apply(plan, {})
+            self._resolve_deferred()
+        self.links = {}
+        self._end_batch()
 
     def _release_extensions(self):
         """Extensions of people gone longer than the grace period become free again."""
@@ -861,16 +1054,15 @@ class DirectorySync:
             )
         self._disable_ops_preview(plan)
         held, errors = self._record_held(plan, preview=True)
-        self.run.write(
-            {
-                "created_count": len(plan.creates) + len(plan.links),
-                "updated_count": len(plan.updates),
-                "archived_count": len(plan.archives),
-                "held_count": held,
-                "pbx_count": len(plan.pbx),
-                "error_count": errors,
-            }
-        )
+        counts = self.counts
+        counts["created"] += len(plan.creates) + len(plan.links)
+        counts["updated"] += len(plan.updates)
+        counts["archived"] += len(plan.archives)
+        counts["held"] += held
+        counts["pbx"] += len(plan.pbx)
+        counts["errors"] += errors
+        self._flush_lines()
+        self._write_counts()
 
     def _role_changes_display(self, change):
         def names(tokens):
@@ -905,19 +1097,9 @@ class DirectorySync:
                 self._line("pbx_disable", "planned", archive.anchor)
 
     # ----------------------------------------------------------------- apply
-    def _apply(self, plan):
-        run = self.run
-        total = (
-            len(plan.creates)
-            + len(plan.links)
-            + len(plan.updates)
-            + len(plan.reactivations)
-            + len(plan.role_changes)
-            + len(plan.archives)
-            + len(plan.pbx)
-        )
-        self._progress(0, total)
+    def _start_counts(self):
         self.done = 0
+        self.total = 0
         self.counts = {
             "created": 0,
             "updated": 0,
@@ -926,10 +1108,37 @@ class DirectorySync:
             "pbx": 0,
             "errors": 0,
         }
+
+    def _write_counts(self, **extra):
+        counts = self.counts
+        self.run.write(
+            {
+                "created_count": counts["created"],
+                "updated_count": counts["updated"],
+                "archived_count": counts["archived"],
+                "held_count": counts["held"],
+                "pbx_count": counts["pbx"],
+                "error_count": counts["errors"],
+                **extra,
+            }
+        )
+
+    def _apply(self, plan, entry_dns):
+        """Apply one page's plan (or the departures plan); progress counts grow
+        page by page, since the size of the read is only known at its end."""
+        self.total += (
+            len(plan.creates)
+            + len(plan.links)
+            + len(plan.updates)
+            + len(plan.reactivations)
+            + len(plan.role_changes)
+            + len(plan.archives)
+            + len(plan.pbx)
+        )
+        self._progress(self.done, self.total)
         self._apply_creates(plan.creates)
         self._apply_links(plan.links)
-        self._refresh_dns(self.entry_dns)
-        self._resolve_deferred()
+        self._refresh_dns(entry_dns)
         self._apply_updates(plan.updates)
         self._apply_reactivations(plan.reactivations)
         self._apply_roles(plan.role_changes)
@@ -939,17 +1148,8 @@ class DirectorySync:
         self.counts["held"] += held
         self.counts["errors"] += errors
         self._flush_lines()
-        run.write(
-            {
-                "created_count": self.counts["created"],
-                "updated_count": self.counts["updated"],
-                "archived_count": self.counts["archived"],
-                "held_count": self.counts["held"],
-                "pbx_count": self.counts["pbx"],
-                "error_count": self.counts["errors"],
-                "progress_done": total,
-            }
-        )
+        self.done = self.total
+        self._write_counts(progress_done=self.done)
 
     def _step(self, count=1):
         self.done += count
@@ -1005,7 +1205,8 @@ class DirectorySync:
                 return None
         if field.type == "many2one":
             if field.comodel_name in ("hr.employee", "res.users"):
-                deferred.append((model, name, value, anchor))
+                # the cached normalisation hands out one string per manager
+                deferred.append((model, name, core.normalize_dn(str(value)), anchor))
                 return None
             return self._find_or_create(field.comodel_name, str(value))
         return None
@@ -1055,32 +1256,50 @@ class DirectorySync:
         return user_vals, employee_vals, pbx_vals
 
     def _resolve_deferred(self):
-        """Managers and other person references, once everybody has a record."""
+        """Managers and other person references, once everybody has a record.
+
+        Read from the link table, not from records kept in memory: the people
+        referred to may have been created pages ago."""
         deferred = self.__dict__.pop("_deferred", [])
         if not deferred:
             return
-        by_dn = {
-            core.normalize_dn(link.dn): link for link in self.links.values() if link.dn
-        }
-        for model, name, value, anchor in deferred:
-            link = self.links.get(anchor)
-            target = by_dn.get(core.normalize_dn(str(value)))
-            if not link:
-                continue
-            record = link.employee_id if model == "hr.employee" else link.user_id
-            if not record:
+        wanted = {dn for _model, _name, dn, _anchor in deferred}
+        sources = {anchor for _model, _name, _dn, anchor in deferred}
+        by_dn, by_anchor = {}, {}
+        rows = self._link_cursor_rows(
+            SQL(
+                "SELECT anchor, dn, user_id, employee_id FROM mango_ldap_link"
+                " WHERE directory_id = %s",
+                self.directory.id,
+            )
+        )
+        for anchor, dn, user_id, employee_id in rows:
+            if anchor in sources:
+                by_anchor[anchor] = (user_id, employee_id)
+            if dn:
+                key = core.normalize_dn.__wrapped__(dn)
+                if key in wanted:
+                    by_dn[key] = (user_id, employee_id)
+        for index, (model, name, dn, anchor) in enumerate(deferred, 1):
+            source = by_anchor.get(anchor)
+            record_id = source and (source[1] if model == "hr.employee" else source[0])
+            if not record_id:
                 continue
             comodel = self._field_meta(model)[name].comodel_name
-            ref = (
-                target.employee_id
-                if target and comodel == "hr.employee"
-                else (target.user_id if target else None)
+            target = by_dn.get(dn)
+            ref_id = (
+                (target[1] if comodel == "hr.employee" else target[0])
+                if target
+                else None
             )
+            record = self.env[model].with_context(active_test=False).browse(record_id)
             try:
                 with self.env.cr.savepoint():
-                    record.write({name: ref.id if ref else False})
+                    record.write({name: ref_id or False})
             except Exception as exc:  # noqa: BLE001 - recorded on the run, never fatal
                 self._error("update", anchor, exc)
+            if index % BATCH_SIZE == 0:
+                self._end_batch()
 
     # creates ---------------------------------------------------------------
     def _user_defaults(self):
@@ -1261,7 +1480,6 @@ class DirectorySync:
                     self._error("update", update.anchor, exc)
             self._step(len(batch))
             self._end_batch()
-        self._resolve_deferred()
 
     def _apply_links(self, adoptions):
         """Adopt Odoo users that existed before the sync (link_existing)."""
