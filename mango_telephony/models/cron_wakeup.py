@@ -24,7 +24,7 @@ from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 _logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# (pid, connection): a forked worker must never share its parent's socket.
+# (pid, connection): a forked worker opens its own, never using its parent's.
 _connection = [None, None]
 
 
@@ -40,6 +40,7 @@ def _open():
 def _current_connection():
     pid, connection = _connection
     if pid != os.getpid() or connection is None or connection.closed:
+        _forget_connection()
         connection = _open()
         _connection[:] = [os.getpid(), connection]
     return connection
@@ -48,8 +49,8 @@ def _current_connection():
 def _forget_connection():
     pid, connection = _connection
     _connection[:] = [None, None]
-    # Closing a connection inherited from the parent process would end the
-    # parent's session too: only our own is closed.
+    # Closing a connection inherited through fork() would end the parent's
+    # session too (psycopg2 only spares it when the object is collected).
     if connection is not None and pid == os.getpid():
         connection.close()
 

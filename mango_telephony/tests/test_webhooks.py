@@ -1,6 +1,8 @@
 """Mango's webhooks at the real routes: signatures, keys, addresses, bodies, dedup."""
 
+import gc
 import logging
+import os
 import select
 import time
 from unittest.mock import patch
@@ -424,6 +426,33 @@ class TestCronWakeup(TransactionCase):
         self.assertTrue(cron_wakeup.wake_cron_workers(self.env.cr.dbname))
         self.assertIn(self.env.cr.dbname, self.received())
         self.assertNotEqual(cron_wakeup._connection[1].get_backend_pid(), backend)
+
+    def test_forked_worker_leaves_its_parent_connection_alone(self):
+        dbname = self.env.cr.dbname
+        cron_wakeup.wake_cron_workers(dbname)
+        parent_connection = cron_wakeup._connection[1]
+        child = os.fork()
+        if child == 0:
+            # The child wakes through its own connection and drops the inherited
+            # one; os._exit skips every cleanup of the test process's state.
+            try:
+                woke = cron_wakeup.wake_cron_workers(dbname)
+                mine = cron_wakeup._connection[1] is not parent_connection
+                del parent_connection  # the module's reference must be the last
+                cron_wakeup._forget_connection()
+                gc.collect()
+                os._exit(0 if woke and mine else 1)
+            except BaseException:  # noqa: BLE001 - the child must never return
+                os._exit(2)
+        _pid, status = os.waitpid(child, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        self.assertTrue(cron_wakeup.wake_cron_workers(dbname))
+        self.assertIs(
+            cron_wakeup._connection[1],
+            parent_connection,
+            "the parent's session survived the child: no reconnect was needed",
+        )
+        self.assertIn(dbname, self.received())
 
     def test_one_wake_per_transaction(self):
         Event = self.env["mango.event"].sudo()
