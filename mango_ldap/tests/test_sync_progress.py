@@ -10,10 +10,14 @@ from unittest.mock import patch
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
-from odoo.addons.bus.models.bus import channel_with_db, dispatch, hashable
+from odoo.addons.bus.models.bus import channel_with_db, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
 from odoo.addons.mango_ldap.models.mango_ldap_sync_run import PROGRESS_NOTIFICATION
+from odoo.addons.mango_telephony.tests.common import (
+    push_bus_notifications,
+    wait_for_bus_subscription,
+)
 
 # Every key sync_progress_service.esm.js / sync_progress.esm.js read.
 LISTENER_KEYS = {
@@ -155,16 +159,11 @@ class TestSyncProgressTour(HttpCase):
                 target = env["mango.ldap.sync.run"].browse(run.id)
                 target.write(values)
                 target._mango_send_progress(final=final)
-            for websocket in dispatch._channels_to_ws.get(channel, ()):
-                websocket.trigger_notification_dispatching()
+            push_bus_notifications(channel)
 
         def drive():
             try:
-                deadline = time.monotonic() + 60
-                while not dispatch._channels_to_ws.get(channel):
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the browser never subscribed")
-                    time.sleep(0.2)
+                wait_for_bus_subscription(channel)
                 time.sleep(2)
                 send({"entries_seen": 250})
                 time.sleep(2)

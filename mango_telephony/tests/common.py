@@ -7,11 +7,14 @@ MangoSimulatorCase``.
 
 import json
 import socket
+import time
 import uuid
 
 import requests
 
 from odoo.tests import TransactionCase
+
+from odoo.addons.bus.models.bus import dispatch
 
 from mango_office.ratelimit import reset_shared_rate_limiters
 from mango_office.simulator import run_simulator
@@ -25,6 +28,23 @@ def free_closed_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_bus_subscription(channel, timeout=60):
+    """Block until a browser's websocket listens on ``channel``: the tour's page
+    is ready for what the test pushes to it."""
+    deadline = time.monotonic() + timeout
+    while not dispatch._channels_to_ws.get(channel):
+        if time.monotonic() > deadline:
+            raise AssertionError("the browser never subscribed")
+        time.sleep(0.2)
+
+
+def push_bus_notifications(channel):
+    """Have the websockets listening on ``channel`` fetch their notifications now
+    rather than at the bus's next poll."""
+    for websocket in dispatch._channels_to_ws.get(channel, ()):
+        websocket.trigger_notification_dispatching()
 
 
 class MangoSimulatorMixin:

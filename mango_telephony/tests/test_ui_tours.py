@@ -9,12 +9,13 @@ from unittest.mock import patch
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.bus.models.bus import channel_with_db, dispatch, hashable
+from odoo.addons.bus.models.bus import channel_with_db, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
+from .common import push_bus_notifications, wait_for_bus_subscription
 
 CUSTOMER = "79031234567"
 
@@ -124,17 +125,12 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                     message = json.loads(note.message)
                     if message["type"] == "mango_call_card":
                         sent.append((json.loads(note.channel), message["payload"]))
-            for websocket in dispatch._channels_to_ws.get(channel, ()):
-                websocket.trigger_notification_dispatching()
+            push_bus_notifications(channel)
             return result
 
         def drive():
             try:
-                deadline = time.monotonic() + 60
-                while not dispatch._channels_to_ws.get(channel):
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the browser never subscribed")
-                    time.sleep(0.2)
+                wait_for_bus_subscription(channel)
                 time.sleep(1)
                 result = deliver(
                     self.mango_sim.play,
