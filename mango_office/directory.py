@@ -1188,14 +1188,10 @@ class _Planner:
         self.mode = mode
         self.complete = bool(scan_complete)
         self.now = _as_datetime(now)
-        self.confirmations = (
-            {normalize_guid(k): v for k, v in confirmations.items()}
-            if confirmations is not None
-            else None
-        )
+        self.set_confirmations(confirmations)
         self.filter_changed = filter_changed
         self.approved = frozenset(normalize_guid(a) for a in approved_departures or ())
-        self.missing_groups = frozenset(normalize_dn(g) for g in missing_groups or ())
+        self.set_missing_groups(missing_groups)
         self.password_factory = password_factory or generate_sip_password
         self.plan = Plan(mode=mode, complete=self.complete)
         self.pbx_users = {str(u.user_id): u for u in pbx_users or () if u.user_id}
@@ -1219,6 +1215,17 @@ class _Planner:
                 self.pbx_by_ext.setdefault(user.extension, []).append(user)
             if user.email:
                 self.pbx_by_email.setdefault(user.email.lower(), []).append(user)
+
+    def set_confirmations(self, confirmations):
+        """The reader's GUID lookups of absent people, or None before any."""
+        self.confirmations = (
+            {normalize_guid(k): v for k, v in confirmations.items()}
+            if confirmations is not None
+            else None
+        )
+
+    def set_missing_groups(self, missing_groups):
+        self.missing_groups = frozenset(normalize_dn(g) for g in missing_groups or ())
 
     # -- registries --------------------------------------------------------------------
 
@@ -2195,7 +2202,7 @@ class PagedPlanner:
         entries' anchors; ``missing_groups``: as soon as the reader knows them."""
         planner = self._planner
         if missing_groups is not None:
-            planner.missing_groups = frozenset(normalize_dn(g) for g in missing_groups)
+            planner.set_missing_groups(missing_groups)
         linked_map = (
             dict(linked)
             if isinstance(linked, Mapping)
@@ -2214,11 +2221,7 @@ class PagedPlanner:
         records, the base of the percentage threshold. May be called more than once."""
         planner = self._planner
         planner.complete = bool(complete)
-        planner.confirmations = (
-            {normalize_guid(k): v for k, v in confirmations.items()}
-            if confirmations is not None
-            else None
-        )
+        planner.set_confirmations(confirmations)
         plan = self._fresh_plan(complete=bool(complete))
         planner.finish(absent, active_linked)
         return plan
