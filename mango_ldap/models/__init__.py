@@ -1,4 +1,5 @@
 from . import avatar_mixin
+from . import bulk_subscriptions
 from . import mango_ldap_server
 from . import mango_ldap_base_dn
 from . import mango_ldap_pbx_option

@@ -21,6 +21,7 @@ from mango_office import directory as core
 from mango_office.errors import MangoError, MangoResultError
 
 from .avatar_mixin import SKIP_STORED_AVATAR
+from .bulk_subscriptions import SUBSCRIBE_BY_QUERY
 
 _logger = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ TRUE_WORDS = {"1", "true", "yes", "y", "on", "t"}
 WORK_CONTACT_FIELDS = (("work_email", "email"), ("mobile_phone", "mobile"))
 
 # Creating people in bulk: no invitation mail, no chatter log or follower per
-# record, no stored copy of the generated initials avatar (see avatar_mixin.py).
+# record, no stored copy of the generated initials avatar (see avatar_mixin.py),
+# channel subscriptions without loading the whole staff (see bulk_subscriptions.py).
 CREATE_CONTEXT = {
     "no_reset_password": True,
     "tracking_disable": True,
@@ -69,6 +71,7 @@ CREATE_CONTEXT = {
     "mail_create_nosubscribe": True,
     "mail_notrack": True,
     SKIP_STORED_AVATAR: True,
+    SUBSCRIBE_BY_QUERY: True,
 }
 
 
@@ -1583,9 +1586,9 @@ class DirectorySync:
                     commands = [Command.link(g.id) for g in grant]
                     commands += [Command.unlink(g.id) for g in revoke]
                     if commands:
-                        link.user_id.with_context(active_test=False).write(
-                            {"groups_id": commands}
-                        )
+                        link.user_id.with_context(
+                            active_test=False, **{SUBSCRIBE_BY_QUERY: True}
+                        ).write({"groups_id": commands})
                     wanted = self.env["res.groups"].union(
                         *[self._group_from_token(t) for t in change.sync_roles]
                     )
