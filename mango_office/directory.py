@@ -35,7 +35,8 @@ re-exported here lazily).
   bound_as, match_count, warnings, error)``.
 - ``reader.full_scan(progress=None)`` and ``reader.delta_scan(watermark,
   progress=None)`` return a ``ScanResult``; a delta escalates to a full scan when the DC
-  changed or a resolved group changed (``result.escalated`` says why). Server failures
+  changed or a resolved group changed (``result.escalated`` says why, and
+  ``result.escalation`` / ``escalated_group`` in words a caller can translate). Server failures
   never raise here: they give ``complete=False`` and ``errors``. Save
   ``result.watermark`` (``Watermark.to_json()`` / ``from_json()``) only when
   ``complete`` and the apply succeeded.
@@ -358,6 +359,10 @@ class ScanResult:
     pages: int = 0
     missing_groups: tuple = ()
     escalated: str | None = None
+    # why a delta read became a full one, for callers that word it themselves:
+    # "no_watermark", "settings_changed" or "group_changed" (then escalated_group)
+    escalation: str | None = None
+    escalated_group: str | None = None
     duration: float = 0.0
     # entries read, also when they were handed out page by page and not kept
     count: int = 0
@@ -373,6 +378,8 @@ class ScanResult:
             "pages": self.pages,
             "missing_groups": list(self.missing_groups),
             "escalated": self.escalated,
+            "escalation": self.escalation,
+            "escalated_group": self.escalated_group,
             "duration": round(self.duration, 3),
         }
 

@@ -918,11 +918,13 @@ class DirectoryReader:
         reason = None
         if watermark is None:
             reason = "no watermark yet"
+            result.escalation = "no_watermark"
         elif (
             watermark.kind != cfg.kind
             or watermark.fingerprint != cfg.scope_fingerprint()
         ):
             reason = "the directory settings changed since the watermark"
+            result.escalation = "settings_changed"
         if reason is None:
             try:
                 session = self.connect()
@@ -962,6 +964,8 @@ class DirectoryReader:
                 if changed:
                     self.close()
                     reason = f"group {changed} changed"
+                    result.escalation = "group_changed"
+                    result.escalated_group = changed
                 else:
                     yield from self._user_pages(
                         change_filter, result, progress, memberships

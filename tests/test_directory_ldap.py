@@ -304,15 +304,18 @@ def test_delta_read_with_watermark(slapd):
         )
         escalated = reader.delta_scan(delta.watermark)
         assert escalated.mode == "full" and "pbx-supervisors" in escalated.escalated
+        assert escalated.escalation == "group_changed"
+        assert normalize_dn(escalated.escalated_group) == normalize_dn(
+            f"cn=pbx-supervisors,{slapd.groups_dn}"
+        )
         assert len(escalated.entries) == slapd.sample_users
 
         # changed settings → the old watermark is not trusted
     other = ldap_config(slapd, user_filter="(mail=*)")
     with DirectoryReader(other) as reader:
-        assert (
-            reader.delta_scan(saved).escalated
-            == "the directory settings changed since the watermark"
-        )
+        moved = reader.delta_scan(saved)
+        assert moved.escalated == "the directory settings changed since the watermark"
+        assert moved.escalation == "settings_changed"
 
     slapd.pause()
     try:

@@ -255,6 +255,7 @@ def test_paged_delta_without_watermark_escalates_before_the_first_page(slapd):
         first = next(iter(scan))
         assert first and scan.result.mode == "full"
         assert scan.result.escalated == "no watermark yet"
+        assert scan.result.escalation == "no_watermark"
         rest = sum(len(page) for page in scan)
     assert len(first) + rest == slapd.sample_users and scan.result.complete
 

@@ -875,11 +875,9 @@ class DirectorySync:
                     confirmations=confirmations,
                 )
         errors = [str(e) for e in (result.errors or ())]
-        if errors or not result.complete:
-            run.message = self._(
-                "The directory read was incomplete, so nobody was archived: %s",
-                "; ".join(errors) or self._("unknown reason"),
-            )
+        notes = self._read_notes(result, errors)
+        if notes:
+            run.message = notes
         self._final_done(final)
         if self.dry_run:
             run.write({"state": "preview", "finished_at": fields.Datetime.now()})
@@ -911,6 +909,34 @@ class DirectorySync:
             result.count,
             ", ".join(f"{k} {v}" for k, v in self.counts.items() if v),
         )
+
+    def _read_notes(self, result, errors):
+        """What the administrator should know about the read itself."""
+        notes = []
+        if self.mode == "delta" and result.escalation:
+            notes.append(
+                self._(
+                    "This changes-only run read the whole directory: %s",
+                    self._escalation_reason(result),
+                )
+            )
+        if errors or not result.complete:
+            notes.append(
+                self._(
+                    "The directory read was incomplete, so nobody was archived: %s",
+                    "; ".join(errors) or self._("unknown reason"),
+                )
+            )
+        return "\n".join(notes)
+
+    def _escalation_reason(self, result):
+        if result.escalation == "no_watermark":
+            return self._("no earlier complete run to continue from")
+        if result.escalation == "settings_changed":
+            return self._("the directory settings changed since the last complete run")
+        if result.escalation == "group_changed":
+            return self._("the group %s changed", result.escalated_group)
+        return result.escalated or self._("unknown reason")
 
     def _planner(
         self, settings, result, pbx_by_id, pbx_users, odoo_users, filter_changed

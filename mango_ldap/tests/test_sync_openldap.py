@@ -537,6 +537,18 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertEqual(self.link_for("user0019").employee_id.job_title, "Architect")
         self.assertLessEqual(run.updated_count, 1)
 
+    def test_changes_only_run_says_why_it_read_everything(self):
+        self.run_sync()
+        self.directory.user_filter = "(uid=user*)"
+        run = self.run_sync(mode="delta")
+        self.assertEqual(run.mode, "full")
+        self.assertIn("This changes-only run read the whole directory", run.message)
+        self.assertIn(
+            "the directory settings changed since the last complete run", run.message
+        )
+        again = self.run_sync()
+        self.assertFalse(again.message)
+
     def test_sign_in_with_directory_password(self):
         self.directory.signin_enabled = True
         config = self.directory.ldap_config_id
