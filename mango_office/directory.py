@@ -48,7 +48,8 @@ re-exported here lazily).
 
 Planning: ``build_plan(entries, linked, settings, *, mode="full", scan_complete=True,
 pbx_users=(), odoo_users=(), confirmations=None, filter_changed=False,
-approved_departures=(), missing_groups=(), now=None, password_factory=None)``,
+approved_departures=(), missing_groups=(), now=None, password_factory=None,
+reserved_extensions=None)``,
 ``plan_from_scan(scan, linked, settings, **kw)`` and ``read_and_plan(reader, linked,
 settings, watermark=None, **kw) -> (scan, plan)`` (scan, plan, GUID lookups, plan).
 
@@ -1188,6 +1189,7 @@ class _Planner:
         missing_groups,
         now,
         password_factory,
+        reserved_extensions=None,
     ):
         if mode not in ("full", "delta"):
             raise ValueError("mode must be 'full' or 'delta'")
@@ -1204,6 +1206,10 @@ class _Planner:
         self.pbx_users = {str(u.user_id): u for u in pbx_users or () if u.user_id}
         self.pbx_list_known = bool(self.pbx_users)
         self.odoo_users = list(odoo_users or ())
+        # numbers the PBX uses for something else than a person (groups, queues):
+        # {extension: owner label}; Mango refuses them with 3106, and a second 3xxx
+        # within two minutes locks the whole API
+        self.reserved_extensions = dict(reserved_extensions or {})
         self.role_lines = list(settings.role_mappings)
         self.required_pbx_groups = frozenset(
             normalize_dn(g) for g in settings.pbx.require_groups
@@ -1256,6 +1262,8 @@ class _Planner:
         return {current} if isinstance(current, str) else current
 
     def _register(self, linked):
+        for ext, label in self.reserved_extensions.items():
+            self._own_ext(_clean(ext), f"reserved:{label}")
         for user in self.pbx_users.values():
             self._own_ext(user.extension, f"pbx:{user.user_id}")
             self.sip_taken.update(s.lower().split("@")[0] for s in user.sip_logins)
@@ -1386,6 +1394,11 @@ class _Planner:
             attr_ext = None
         if source == "range":
             attr_ext = None
+        if current and any(
+            owner.startswith("reserved:") for owner in self._ext_owner_set(current)
+        ):
+            # given before the PBX gave the number to a group: Mango would refuse it
+            current = None
         if current and (
             rule in ("create_only", "when_empty") or not attr_ext or attr_ext == current
         ):
@@ -2176,6 +2189,7 @@ class PagedPlanner:
         missing_groups=(),
         now=None,
         password_factory=None,
+        reserved_extensions=None,
     ):
         self.mode = mode
         self._planner = _Planner(
@@ -2190,6 +2204,7 @@ class PagedPlanner:
             missing_groups=missing_groups,
             now=now,
             password_factory=password_factory,
+            reserved_extensions=reserved_extensions,
         )
         self._planner.begin(linked)
 
@@ -2257,8 +2272,13 @@ def build_plan(
     missing_groups=(),
     now=None,
     password_factory=None,
+    reserved_extensions=None,
 ):
-    """Compare directory entries with the linked records and say what to do. No I/O."""
+    """Compare directory entries with the linked records and say what to do. No I/O.
+
+    ``reserved_extensions``: ``{extension: label}`` of numbers the PBX gives to
+    something else than a person (groups): never handed out, held when a directory
+    attribute asks for one."""
     linked_map = {}
     for rec in linked or ():
         if rec.anchor in linked_map:
@@ -2276,6 +2296,7 @@ def build_plan(
         missing_groups=missing_groups,
         now=now,
         password_factory=password_factory,
+        reserved_extensions=reserved_extensions,
     )
     return planner.run(_coerce_entries(entries), linked_map)
 

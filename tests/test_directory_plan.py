@@ -19,6 +19,7 @@ from mango_office.directory import (
     FieldMapping,
     LinkedRecord,
     OdooUser,
+    PagedPlanner,
     PbxPolicy,
     PbxUser,
     RoleMapping,
@@ -722,6 +723,34 @@ def test_generated_extensions_skip_every_taken_number_and_report_exhaustion():
         (guid(4), "pbx", "extension_exhausted"),
     ]
     assert sum(op.op == "member_create" for op in p.pbx) == 2
+
+
+def test_extensions_of_pbx_groups_are_never_handed_out():
+    cfg = settings(
+        field_mappings=MAPPINGS[:-1],  # no ipPhone mapping
+        extension=ExtensionPolicy("range", 200, 205),
+        pbx=PBX,
+    )
+    groups = {"200": "group 400200001", "202": "group 400200002"}
+    entries = [person(n) for n in range(1, 4)]
+    p = plan(entries, [], cfg=cfg, reserved_extensions=groups)
+    assert [c.extension for c in p.creates] == ["201", "203", "204"]
+    paged = PagedPlanner(cfg, reserved_extensions=groups, now=NOW)
+    page = paged.plan_page(entries)
+    assert [c.extension for c in page.creates] == ["201", "203", "204"]
+
+    # a directory attribute asking for a group's number is held, naming the group
+    cfg = settings(extension=ExtensionPolicy("attribute", 500, 599), pbx=PBX)
+    p = plan([person(1, ipPhone="200")], [], cfg=cfg, reserved_extensions=groups)
+    held = [h for h in p.held if h.anchor == guid(1)]
+    assert [h.reason for h in held] == ["extension_conflict"]
+    assert "group 400200001" in held[0].message
+
+    # a number given before the PBX gave it to a group is replaced, not sent again
+    cfg = settings(extension=ExtensionPolicy("range", 200, 205), pbx=PBX)
+    record = linked(1, values={"extension": "200"})
+    p = plan([person(1)], [record], cfg=cfg, reserved_extensions=groups)
+    assert changes_of(p, guid(1))["extension"] == ("200", "201")
 
 
 def test_existing_extension_is_kept_under_create_only():

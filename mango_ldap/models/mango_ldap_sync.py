@@ -199,6 +199,10 @@ class DirectorySync:
         self._ = self.env._
         self.links = {}
         self.pbx_client = None
+        self.reserved_extensions = {}
+        # Mango's refusal for lack of room (tariff's employee limit): later PBX
+        # users of the run would be refused alike, so they wait for the next run
+        self.pbx_full = None
         self.line_vals = []
         self.approved = approved
         self.notify_user = run.create_uid if run else self.env.user
@@ -711,6 +715,18 @@ class DirectorySync:
         # numbers, not notations.
         return [core.PbxUser.from_mango(item) for item in items]
 
+    def pbx_group_extensions(self):
+        """{extension: label} of the PBX groups: numbers no person may be given."""
+        if self.pbx_client is None:
+            return {}
+        return {
+            str(
+                group["extension"]
+            ): f"PBX group {group.get('name') or ''} ({group.get('id')})"
+            for group in self.pbx_client.groups()
+            if group.get("extension")
+        }
+
     # --------------------------------------------------------------- execute
     def execute(self):
         d = self.directory
@@ -822,6 +838,7 @@ class DirectorySync:
         with core.DirectoryReader(config) as reader:
             pbx_users = self.pbx_users()
             pbx_by_id = {str(u.user_id): u for u in pbx_users}
+            self.reserved_extensions = self.pbx_group_extensions()
             fingerprint = config.scope_fingerprint()
             if self.approved is not None:
                 # The administrator confirmed the removals of the new scope.
@@ -950,6 +967,7 @@ class DirectorySync:
             filter_changed=filter_changed,
             approved_departures=tuple(self.approved or ()),
             missing_groups=result.missing_groups,
+            reserved_extensions=self.reserved_extensions,
         )
 
     def _page_done(self, plan, dns):
@@ -1717,6 +1735,11 @@ class DirectorySync:
                 continue
             if not link:
                 continue
+            if op.op == "member_create" and self.pbx_full is not None:
+                failed_keys.add(op.key)
+                self._pbx_not_sent(op, link)
+                self._step()
+                continue
             try:
                 self._pbx_op(op, link, results)
                 self.counts["pbx"] += 1
@@ -1740,8 +1763,21 @@ class DirectorySync:
                 code=code,
                 meaning=getattr(exc, "meaning", "") or exc,
             )
+            if op.op == "member_create":
+                self.pbx_full = exc
         else:
             message = self._("Mango refused: %s", exc)
+        link.write({"pbx_state": "error", "pbx_error": message[:250]})
+        self._error(self._pbx_action(op), op.anchor, message)
+
+    def _pbx_not_sent(self, op, link):
+        exc = self.pbx_full
+        message = self._(
+            "Not sent: Mango refused an earlier PBX user of this run (%(code)s,"
+            " %(meaning)s); retried on the next run.",
+            code=exc.code,
+            meaning=getattr(exc, "meaning", "") or exc,
+        )
         link.write({"pbx_state": "error", "pbx_error": message[:250]})
         self._error(self._pbx_action(op), op.anchor, message)
 

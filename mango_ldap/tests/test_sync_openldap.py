@@ -453,11 +453,18 @@ class TestOpenLdapSync(MangoLdapCase):
 
     def test_pbx_rejection_recorded_and_retried(self):
         self.mango_sim.state.employee_limit = len(self.pbx_users()) + 5
+        self.mango_sim.clear_commands()
         run = self.run_sync()
         self.assertEqual(run.state, "partial", run.message)
         rejected = self.links().filtered(lambda rec: rec.pbx_state == "error")
         self.assertTrue(rejected)
-        self.assertIn("5228", rejected[0].pbx_error)
+        self.assertTrue(all("5228" in rec.pbx_error for rec in rejected))
+        # once Mango says the tariff is full, the run stops asking
+        creates = self.mango_sim.commands("member/create")
+        self.assertEqual(len(creates), 6)
+        self.assertEqual([c["result"] for c in creates].count(5228), 1)
+        not_sent = rejected.filtered(lambda rec: "Not sent" in rec.pbx_error)
+        self.assertEqual(len(not_sent), len(rejected) - 1)
         error_line = run.line_ids.filtered(
             lambda rec: rec.action == "pbx_create" and rec.status == "error"
         )
@@ -469,6 +476,23 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertEqual(retry.state, "done", retry.message)
         self.assertFalse(self.links().filtered(lambda rec: rec.pbx_state == "error"))
         self.assertEqual(len(self.links().filtered("pbx_user_id")), len(self.links()))
+
+    def test_extensions_of_pbx_groups_are_never_given(self):
+        # the PBX gives 300 and 302, the range's first numbers, to groups
+        for number in ("300", "302"):
+            self.mango_sim.state._add_seed_group(
+                {"name": f"Queue {number}", "extension": number, "operators": []}
+            )
+        self.mango_sim.clear_commands()
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        extensions = set(self.links().mapped("extension"))
+        self.assertFalse(extensions & {"300", "302"})
+        self.assertIn("301", extensions)
+        refused = [
+            c for c in self.mango_sim.commands("member/create") if c["result"] != 1000
+        ]
+        self.assertFalse(refused)
 
     def test_resume_without_duplicates(self):
         """A PBX user created just before a crash is matched, not created twice."""
