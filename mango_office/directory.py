@@ -1791,7 +1791,14 @@ class _Planner:
         protected = self.protected(anchor, rec)
         live = self.pbx_users.get(rec.pbx_user_id) if rec.pbx_user_id else None
         pbx_wanted = self.wants_pbx(entry)
-        leaving_pbx = bool(rec.pbx_user_id) and self.s.pbx.enabled and not pbx_wanted
+        # a required group the directory no longer has (renamed, a typo) says
+        # nothing about anybody: nobody loses a PBX user because of it
+        leaving_pbx = (
+            bool(rec.pbx_user_id)
+            and self.s.pbx.enabled
+            and not pbx_wanted
+            and not (self.required_pbx_groups & self.missing_groups)
+        )
         pbx_missing = bool(rec.pbx_user_id) and self.pbx_list_known and live is None
         changes = self.field_changes(anchor, rec, values, sources, live, protected)
         roles, mango_role, undecidable = self.desired_roles(entry)

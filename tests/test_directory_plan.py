@@ -834,6 +834,15 @@ def test_pbx_policy_required_group_and_leaving_it():
         cfg=cfg,
     )
     assert [(op.op, op.pbx_user_id) for op in left.pbx] == [("member_delete", "61")]
+    # the required group is gone from the directory (renamed, mistyped): nobody
+    # loses a PBX user (it is kept up to date), nobody gets one
+    unknown = plan(
+        [person(1), person(3)],
+        [linked(1, pbx_user_id="61", values={"pbx.extension": "201"})],
+        cfg=cfg,
+        missing_groups=(OPS,),
+    )
+    assert [(op.op, op.anchor) for op in unknown.pbx] == [("member_update", guid(1))]
 
 
 def test_link_existing_odoo_user_by_login():

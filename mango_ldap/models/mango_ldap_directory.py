@@ -194,6 +194,12 @@ class MangoLdapDirectory(models.Model):
         default=True,
         help="Create a Mango PBX user with an extension and a SIP account for every synced user.",
     )
+    pbx_group_dns = fields.Text(
+        string="PBX users only for members of",
+        help="Directory groups, one DN per line (nested membership counts): only their "
+        "members get a PBX user; everybody synced still gets an Odoo user. A person "
+        "who leaves these groups loses the PBX user as on departure. Empty: everybody.",
+    )
     pbx_role_option_id = fields.Many2one(
         "mango.ldap.pbx.option",
         string="Default access role",
@@ -402,6 +408,29 @@ class MangoLdapDirectory(models.Model):
                             error=exc,
                         )
                     ) from exc
+
+    @api.constrains("pbx_group_dns")
+    def _check_pbx_group_dns(self):
+        from ldap3.core.exceptions import LDAPInvalidDnError
+        from ldap3.utils.dn import parse_dn
+
+        for directory in self:
+            for dn in directory._mango_pbx_group_dns():
+                try:
+                    parse_dn(dn)
+                except (LDAPInvalidDnError, ValueError) as exc:
+                    raise ValidationError(
+                        self.env._("%s is not a valid group DN.", dn)
+                    ) from exc
+
+    def _mango_pbx_group_dns(self):
+        """The DNs of "PBX users only for members of", one per line."""
+        self.ensure_one()
+        return tuple(
+            line.strip()
+            for line in (self.pbx_group_dns or "").splitlines()
+            if line.strip()
+        )
 
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi

@@ -129,7 +129,11 @@ def reader_config(directory):
         attributes=tuple(sorted(attributes)),
         # a page of entries lives until it is applied: only what the plan maps
         keep_attributes=tuple(sorted(attributes)),
-        group_dns=tuple(d.role_mapping_ids.mapped("group_dn")),
+        group_dns=tuple(
+            dict.fromkeys(
+                d.role_mapping_ids.mapped("group_dn") + list(d._mango_pbx_group_dns())
+            )
+        ),
         ca_pem=d.ca_certificate or None,
         verify_certificate=d.verify_certificate,
         timeout=d.timeout or 15,
@@ -369,6 +373,7 @@ class DirectorySync:
                 sip_domain=d.sip_domain_option_id.value or None,
                 default_access_role=d.pbx_role_option_id.value or None,
                 on_departure="delete" if d.departed_pbx_action == "delete" else "keep",
+                require_groups=d._mango_pbx_group_dns(),
             ),
             protected_user_ids=frozenset(d.protected_user_ids.ids),
             link_existing=d.link_existing,
@@ -935,6 +940,14 @@ class DirectorySync:
                 self._(
                     "This changes-only run read the whole directory: %s",
                     self._escalation_reason(result),
+                )
+            )
+        if result.missing_groups:
+            notes.append(
+                self._(
+                    "These directory groups were not found, so no role or PBX user"
+                    " changed because of them: %s",
+                    ", ".join(result.missing_groups),
                 )
             )
         if errors or not result.complete:

@@ -2,7 +2,7 @@ import json
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
@@ -493,6 +493,40 @@ class TestOpenLdapSync(MangoLdapCase):
             c for c in self.mango_sim.commands("member/create") if c["result"] != 1000
         ]
         self.assertFalse(refused)
+
+    def test_pbx_users_only_for_members_of_a_group(self):
+        self.directory.pbx_group_dns = f"\n  cn=pbx-operators,{GROUPS}  \n"
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        links = self.links()
+        operators = (
+            self.env["mango.ldap.grant"]
+            .search(
+                [
+                    ("link_id", "in", links.ids),
+                    (
+                        "group_id",
+                        "=",
+                        self.env.ref("mango_telephony.group_mango_user").id,
+                    ),
+                ]
+            )
+            .link_id
+        )
+        self.assertTrue(operators)
+        self.assertLess(len(operators), len(links))
+        self.assertEqual(links.filtered("pbx_user_id"), operators)
+        self.assertTrue(all(links.user_id.mapped("active")))  # Odoo users for all
+        # a group the directory does not have changes nobody's PBX user
+        self.directory.pbx_group_dns = f"cn=no-such-group,{GROUPS}"
+        again = self.run_sync()
+        self.assertEqual(links.filtered("pbx_user_id"), operators)
+        self.assertFalse(
+            again.line_ids.filtered(lambda line: line.action.startswith("pbx"))
+        )
+        self.assertIn("no-such-group", again.message)
+        with self.assertRaises(ValidationError):
+            self.directory.pbx_group_dns = "not a DN"
 
     def test_resume_without_duplicates(self):
         """A PBX user created just before a crash is matched, not created twice."""
