@@ -1780,17 +1780,23 @@ class DirectorySync:
                 self.pbx_full = exc
         else:
             message = self._("Mango refused: %s", exc)
-        link.write({"pbx_state": "error", "pbx_error": message[:250]})
-        self._error(self._pbx_action(op), op.anchor, message)
+        self._pbx_error(op, link, message)
 
     def _pbx_not_sent(self, op, link):
         exc = self.pbx_full
-        message = self._(
-            "Not sent: Mango refused an earlier PBX user of this run (%(code)s,"
-            " %(meaning)s); retried on the next run.",
-            code=exc.code,
-            meaning=getattr(exc, "meaning", "") or exc,
+        self._pbx_error(
+            op,
+            link,
+            self._(
+                "Not sent: Mango refused an earlier PBX user of this run (%(code)s,"
+                " %(meaning)s); retried on the next run.",
+                code=exc.code,
+                meaning=getattr(exc, "meaning", "") or exc,
+            ),
         )
+
+    def _pbx_error(self, op, link, message):
+        """The person's PBX side failed: the next run tries again."""
         link.write({"pbx_state": "error", "pbx_error": message[:250]})
         self._error(self._pbx_action(op), op.anchor, message)
 
