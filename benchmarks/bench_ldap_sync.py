@@ -3,8 +3,9 @@
 
 The script starts a throw-away OpenLDAP (``scripts/ldap/slapd.sh --users N``, sample people in
 ``ou=people``, nested groups), makes private copies of a template database that has
-``mango_ldap`` installed (built on first use with ``odoo-bin -i mango_ldap``) and runs each
-measurement in its own Python process, so peak memory is per scenario:
+``mango_ldap`` installed (built on first use with ``odoo-bin -i mango_ldap``, brought up to
+the current code with ``-u`` on later runs) and runs each measurement in its own Python
+process, so peak memory is per scenario:
 
 * **import**: first full import of N entries into users + employees (+ links, group grants),
   the way the cron runs it (a commit per batch); then, in the same process, the bare-ORM
@@ -76,9 +77,12 @@ def db_exists(name):
 
 
 def ensure_template(name, odoo_bin):
-    if db_exists(name):
-        return
-    log(f"building template database {name} (odoo-bin -i mango_ldap)")
+    # A template left by an earlier checkout is brought up to this code's schema.
+    action = "-u" if db_exists(name) else "-i"
+    log(
+        f"{'updating' if action == '-u' else 'building'} template database {name}"
+        f" (odoo-bin {action} mango_ldap)"
+    )
     subprocess.run(
         [
             sys.executable,
@@ -86,7 +90,7 @@ def ensure_template(name, odoo_bin):
             f"--addons-path={addons_path(odoo_bin)}",
             "-d",
             name,
-            "-i",
+            action,
             "mango_ldap",
             "--without-demo=all",
             "--stop-after-init",
