@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's demo: `bash scripts/demo.sh`.
 #
-# Starts the Mango VPBX simulator on 127.0.0.1:8070 and Odoo 18 on
+# Starts the Mango VPBX simulator on 127.0.0.1:8070 and Odoo on
 # http://localhost:8069 (login admin / admin) with the three addons and their
 # demo data, in a private throw-away PostgreSQL cluster. The company's Mango
 # account points at the simulator, and the simulator posts its events to Odoo.
@@ -10,7 +10,8 @@
 # Options (environment): MANGO_DEMO_PORT (Odoo, 8069), MANGO_SIM_PORT (8070),
 # MANGO_SIM_SEED (a simulator seed JSON; default: the simulator's demo PBX),
 # MANGO_DEMO_PLAY_EVERY (seconds between the simulator's live demo calls, 20; 0: none),
-# MANGO_DEMO_LDAP (1: start the bundled slapd for the directory-sync demo; 0: don't).
+# MANGO_DEMO_LDAP (1: start the bundled slapd for the directory-sync demo; 0: don't),
+# MANGO_ODOO_VERSION (18.0) and MANGO_ODOO_SRC (where Odoo comes from: see scripts/odoo_env.py).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$MANGO_ROOT"
@@ -18,10 +19,9 @@ cd "$MANGO_ROOT"
 odoo_port="${MANGO_DEMO_PORT:-8069}"
 sim_port="${MANGO_SIM_PORT:-8070}"
 
-mango_ensure_python_requirements
-mango_odoo_importable || mango_die "Odoo 18 is not importable by python3. Install it the upstream way \
-(git clone --depth 1 -b 18.0 https://github.com/odoo/odoo && pip install -r odoo/requirements.txt && \
-pip install -e ./odoo), then run this again."
+# Odoo (MANGO_ODOO_VERSION, default 18.0) and the project's venv: MANGO_ODOO_SRC,
+# an Odoo that python3 imports, or a cached clone of the official branch.
+mango_odoo_env
 addons="$(mango_present_addons)"
 [ -n "$addons" ] || mango_die "no addon (${MANGO_ADDONS_ALL[*]}) in $MANGO_ROOT"
 for port in "$odoo_port" "$sim_port"; do
@@ -49,9 +49,10 @@ if [ "$play_every" != 0 ]; then
     sim_args+=(--play-every "$play_every" --play-extensions 101,102,103
         --play-numbers 74956123450,79164123321,78126432109,79856417710,79266418899,358504123456,79776412030,79991234567)
 fi
-mango_log "simulator: python3 -m mango_office.simulator ${sim_args[*]}"
-python3 -m mango_office.simulator --api-key "$api_key" --api-salt "$api_salt" "${sim_args[@]}" \
-    >"$run_dir/simulator.log" 2>&1 &
+mango_log "simulator: $MANGO_PY -m mango_office.simulator ${sim_args[*]}"
+# The key and salt go through the environment: arguments are visible to anyone in `ps`.
+MANGO_SIM_API_KEY="$api_key" MANGO_SIM_API_SALT="$api_salt" \
+    "$MANGO_PY" -m mango_office.simulator "${sim_args[@]}" >"$run_dir/simulator.log" 2>&1 &
 sim_pid=$!
 mango_on_exit "kill $sim_pid 2>/dev/null"
 
@@ -61,10 +62,12 @@ odoo_common=(
     --addons-path "$(mango_addons_path)" "${MANGO_PG_ARGS[@]}" -d "$db"
     --data-dir "$run_dir/filestore" --max-cron-threads 1
 )
-mango_log "installing $addons with demo data (a few minutes; log: $run_dir/install.log)"
+mango_log "installing $addons with demo data into Odoo $MANGO_ODOO_RELEASE (a few minutes; log: $run_dir/install.log)"
+started=$SECONDS
 "${odoo_cmd[@]}" "${odoo_common[@]}" -i "$addons" --stop-after-init --no-http \
     </dev/null >"$run_dir/install.log" 2>&1 \
     || { tail -n 40 "$run_dir/install.log" >&2; mango_die "installation failed"; }
+mango_log "installed in $((SECONDS - started)) s"
 
 # Wire the company's Mango account to the simulator (mango_telephony's fields).
 
@@ -87,6 +90,7 @@ fi
 # First the company's Mango account is pointed at the simulator (the same code
 # serves docker-compose's init service).
 mango_log "wiring the account to the simulator, loading the demo call history, the widget and directory (log: $run_dir/setup.log)"
+started=$SECONDS
 MANGO_SIM_CONTROL="http://127.0.0.1:$sim_port/_sim" MANGO_DEMO_WIRE_ACCOUNT=1 \
 MANGO_SIM_URL="http://127.0.0.1:$sim_port/vpbx" MANGO_API_KEY="$api_key" MANGO_API_SALT="$api_salt" \
 MANGO_ODOO_URL="http://localhost:$odoo_port" \
@@ -94,13 +98,14 @@ MANGO_ODOO_URL="http://localhost:$odoo_port" \
     >"$run_dir/setup.log" 2>&1 \
     || { tail -n 40 "$run_dir/setup.log" >&2; mango_die "demo setup failed"; }
 grep '^\[demo-setup\]' "$run_dir/setup.log" >&2 || true
+mango_log "demo data ready in $((SECONDS - started)) s"
 
 cat >&2 <<EOF
 
   Odoo:        http://localhost:$odoo_port   (login admin, password admin)
   Simulator:   http://127.0.0.1:$sim_port/vpbx   control API: http://127.0.0.1:$sim_port/_sim/
   Live calls:  the simulator plays one every ${play_every} s (0 = off; MANGO_DEMO_PLAY_EVERY)
-  Screenshots: python3 scripts/screenshots.py --url http://localhost:$odoo_port \\
+  Screenshots: $MANGO_PY scripts/screenshots.py --url http://localhost:$odoo_port \\
                    --sim-control http://127.0.0.1:$sim_port/_sim
   Try a call:  curl -X POST -H 'Content-Type: application/json' -d '{}' \\
                    http://127.0.0.1:$sim_port/_sim/scenarios/incoming_answered

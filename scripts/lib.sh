@@ -62,23 +62,32 @@ mango_apt_install() {
         || mango_die "apt-get install ${missing[*]} failed"
 }
 
-# pip-installs the runtime and test requirements when one of them is missing.
-mango_ensure_python_requirements() {
-    if python3 - <<'EOF'
-import importlib.util, sys
-modules = ("requests", "phonenumbers", "ldap3", "pytest", "hypothesis", "coverage", "websocket", "setuptools", "cryptography", "yaml")
-sys.exit(any(importlib.util.find_spec(m) is None for m in modules))
-EOF
-    then
-        return 0
+# The Python the scripts use, and the Odoo it imports: scripts/odoo_env.py finds
+# Odoo's source (MANGO_ODOO_SRC, an installed Odoo, or a cached clone of the
+# official branch) and builds the project's venv (.venv/odoo-<series>) with Odoo's
+# and the project's requirements. Sets MANGO_PY, MANGO_ODOO_SERIES,
+# MANGO_ODOO_RELEASE, MANGO_ODOO_BIN, MANGO_ODOO_SOURCE and MANGO_ODOO_ADDONS_PATH.
+# Usage: mango_odoo_env [series] | mango_odoo_env --core-only
+mango_odoo_env() {
+    local series="${MANGO_ODOO_VERSION:-18.0}" args=() assignments venv
+    if [ "${1:-}" = --core-only ]; then
+        args=(--core-only)
+        venv="$MANGO_ROOT/.venv/core"
+    else
+        series="${1:-$series}"
+        args=(--series "$series")
+        venv="$MANGO_ROOT/.venv/odoo-$series"
     fi
-    mango_log "installing Python requirements (requirements.txt, requirements-test.txt)"
-    local log
-    log="$(mktemp)"
-    python3 -m pip install -q --disable-pip-version-check \
-        -r "$MANGO_ROOT/requirements.txt" -r "$MANGO_ROOT/requirements-test.txt" >"$log" 2>&1 \
-        || { cat "$log" >&2; rm -f "$log"; mango_die "pip install failed"; }
-    rm -f "$log"
+    command -v python3 >/dev/null 2>&1 || mango_die "python3 not found: install Python 3.10 or newer"
+    if [ ! -f "$venv/mango-venv.json" ]; then
+        # What a first build needs: git for a clone, xz for the archive, and the
+        # headers psycopg2 and python-ldap compile against. Not root: pip says what is missing.
+        mango_apt_install git xz-utils gcc libpq-dev libldap2-dev libsasl2-dev \
+            || mango_log "continuing without them"
+    fi
+    assignments="$(python3 "$MANGO_ROOT/scripts/odoo_env.py" "${args[@]}")" || exit 2
+    eval "$assignments"
+    export MANGO_PY MANGO_ODOO_SERIES MANGO_ODOO_SOURCE
 }
 
 # Hook for the LDAP test servers' packages (slapd, Samba AD), owned by mango_ldap.
@@ -101,36 +110,19 @@ mango_ensure_compose_cli() {
     fi
 }
 
-# True when `import odoo` gives Odoo 18 in the default python3.
-mango_odoo_importable() {
-    python3 -c 'import sys, odoo.release as r; sys.exit(not r.version.startswith("18"))' \
-        >/dev/null 2>&1
-}
-
-# Prints the command (one word per line) that starts Odoo's CLI: odoo-bin next to
-# the package (upstream git/zip layout), else the package's own entry point.
+# Prints the command (one word per line) that starts Odoo's CLI with the venv's
+# Python: odoo-bin of the source tree, else the package's own entry point.
 mango_odoo_command() {
-    local root
-    root="$(python3 -c 'import os, odoo; print(os.path.dirname(os.path.dirname(os.path.abspath(odoo.__file__))))')"
-    if [ -f "$root/odoo-bin" ]; then
-        printf '%s\n' python3 "$root/odoo-bin"
+    if [ -n "${MANGO_ODOO_BIN:-}" ]; then
+        printf '%s\n' "$MANGO_PY" "$MANGO_ODOO_BIN"
     else
-        printf '%s\n' python3 -c 'import odoo.cli; odoo.cli.main()'
+        printf '%s\n' "$MANGO_PY" -c 'import odoo.cli; odoo.cli.main()'
     fi
 }
 
-# Odoo's own addons folders (…/addons beside the package, …/odoo/addons) plus
-# this repo, as --addons-path wants it.
+# Odoo's own addons folders plus this repo, as --addons-path wants it.
 mango_addons_path() {
-    python3 - "$MANGO_ROOT" <<'EOF'
-import os, sys
-import odoo
-package = os.path.dirname(os.path.abspath(odoo.__file__))
-candidates = [os.path.join(os.path.dirname(package), "addons"), os.path.join(package, "addons")]
-paths = [p for p in candidates if os.path.isdir(os.path.join(p, "web"))]
-paths.append(sys.argv[1])
-print(",".join(paths))
-EOF
+    echo "$MANGO_ODOO_ADDONS_PATH"
 }
 
 # --- PostgreSQL -------------------------------------------------------------

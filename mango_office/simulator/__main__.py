@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -119,15 +120,19 @@ def build_parser():
         default="127.0.0.1",
         help="loopback address to bind (default 127.0.0.1)",
     )
+    # From the environment as well: a key on the command line is visible to every
+    # user of the machine in `ps`.
     parser.add_argument(
         "--api-key",
-        required=True,
-        help="vpbx_api_key the simulator accepts and signs with",
+        default=os.environ.get("MANGO_SIM_API_KEY"),
+        required=not os.environ.get("MANGO_SIM_API_KEY"),
+        help="vpbx_api_key the simulator accepts and signs with (or $MANGO_SIM_API_KEY)",
     )
     parser.add_argument(
         "--api-salt",
-        required=True,
-        help="vpbx_api_salt for signatures in both directions",
+        default=os.environ.get("MANGO_SIM_API_SALT"),
+        required=not os.environ.get("MANGO_SIM_API_SALT"),
+        help="vpbx_api_salt for signatures in both directions (or $MANGO_SIM_API_SALT)",
     )
     parser.add_argument(
         "--webhook-url",
