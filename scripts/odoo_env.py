@@ -116,10 +116,14 @@ def run(cmd, **kwargs):
 
 @contextlib.contextmanager
 def step(what):
-    """Logs a long step with its duration."""
+    """Logs a long step with its duration, and says so when it fails."""
     log(f"{what} …")
     started = time.monotonic()
-    yield
+    try:
+        yield
+    except BaseException:
+        log(f"{what}: failed after {time.monotonic() - started:.1f} s")
+        raise
     log(f"{what}: done in {time.monotonic() - started:.1f} s")
 
 
@@ -312,16 +316,16 @@ def git_clone(series, cache, env):
                 capture_output=True,
                 text=True,
             )
-        if done.returncode != 0:
-            shutil.rmtree(partial, ignore_errors=True)
-            detail = (done.stderr or "").strip().splitlines()
-            raise BootstrapError(
-                f"Odoo {series} is not installed and could not be cloned from {url}"
-                f" ({detail[-1] if detail else f'git exited {done.returncode}'}).\n"
-                f"No network? Point MANGO_ODOO_SRC at an Odoo {series} source tree or archive "
-                f"(.tar.xz, .tar.gz, .zip), e.g.\n"
-                f"    MANGO_ODOO_SRC=/path/to/odoo-{series}.tar.xz bash scripts/test.sh"
-            )
+            if done.returncode != 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                detail = (done.stderr or "").strip().splitlines()
+                raise BootstrapError(
+                    f"Odoo {series} is not installed and could not be cloned from {url}"
+                    f" ({detail[-1] if detail else f'git exited {done.returncode}'}).\n"
+                    f"No network? Point MANGO_ODOO_SRC at an Odoo {series} source tree or "
+                    "archive (.tar.xz, .tar.gz, .zip) and run the command again, e.g.\n"
+                    f"    export MANGO_ODOO_SRC=/path/to/odoo-{series}.tar.xz"
+                )
         partial.rename(target)
     return target
 
