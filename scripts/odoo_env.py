@@ -229,8 +229,34 @@ def _extract(archive, target):
             zipped.extractall(target)
         return
     with tarfile.open(archive) as tarred:
-        # The "data" filter refuses absolute paths and links out of the target.
-        tarred.extractall(target, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            # The "data" filter refuses absolute paths and links out of the target.
+            tarred.extractall(target, filter="data")
+            return
+        # Debian 12's Python 3.11.2 predates extraction filters (3.11.4): the same
+        # refusal by hand, so a hostile archive cannot write outside the cache.
+        members = tarred.getmembers()
+        for member in members:
+            _refuse_escaping_member(member, Path(target))
+        tarred.extractall(target, members=members)  # noqa: S202 - members checked above
+
+
+def _refuse_escaping_member(member, target):
+    root = target.resolve()
+    path = (root / member.name).resolve()
+    if member.name.startswith("/") or not path.is_relative_to(root):
+        raise BootstrapError(
+            f"the archive holds a path outside its folder: {member.name}"
+        )
+    if member.islnk() or member.issym():
+        base = root if member.islnk() else path.parent
+        linked = (base / member.linkname).resolve()
+        if member.linkname.startswith("/") or not linked.is_relative_to(root):
+            raise BootstrapError(
+                f"the archive holds a link outside its folder: {member.name} -> {member.linkname}"
+            )
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise BootstrapError(f"the archive holds a device or pipe: {member.name}")
 
 
 def unpack_archive(archive, series, cache):

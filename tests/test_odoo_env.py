@@ -6,6 +6,7 @@ would leave on disk, so no test needs the network or minutes of pip.
 """
 
 import importlib.util
+import io
 import json
 import os
 import shlex
@@ -450,3 +451,35 @@ def test_the_stamp_records_what_the_venv_was_built_from(tmp_path, env, fake):
     assert (
         stamp["source"] == str(source.root) and stamp["recipe"] == odoo_env.BUILD_RECIPE
     )
+
+
+@pytest.mark.parametrize(
+    "filters", [True, False], ids=["with-filters", "python-3.11.2"]
+)
+def test_an_archive_escaping_its_folder_is_refused(
+    tmp_path, env, fake, monkeypatch, filters
+):
+    # Debian 12 ships Python 3.11.2, whose tarfile has no extraction filters:
+    # the hand-made check must refuse what the "data" filter refuses.
+    if not filters:
+        monkeypatch.delattr(odoo_env.tarfile, "data_filter", raising=False)
+    archive = tmp_path / "odoo-18.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tarred:
+        evil = tarfile.TarInfo("odoo-18.0/../../escaped.txt")
+        evil.size = 0
+        tarred.addfile(evil, io.BytesIO(b""))
+    env["MANGO_ODOO_SRC"] = str(archive)
+    with pytest.raises((odoo_env.BootstrapError, tarfile.TarError)):
+        odoo_env.find_source("18.0", env, "python3")
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "cache" / "escaped.txt").exists()
+
+
+def test_an_archive_unpacks_without_extraction_filters(
+    tmp_path, env, fake, monkeypatch
+):
+    monkeypatch.delattr(odoo_env.tarfile, "data_filter", raising=False)
+    archive = make_tar(tmp_path / "odoo-18.0.tar.gz")
+    env["MANGO_ODOO_SRC"] = str(archive)
+    source = odoo_env.find_source("18.0", env, "python3")
+    assert (source.root / "odoo" / "release.py").is_file()
