@@ -23,6 +23,14 @@ const END_MESSAGES = {
                 payload
             ),
     },
+    warning: {
+        type: "warning",
+        text: (payload) =>
+            _t(
+                "Finished with %(warnings)s extension conflicts: %(created)s created, %(updated)s updated, %(archived)s archived.",
+                payload
+            ),
+    },
     waiting: {
         type: "warning",
         text: (payload) =>
