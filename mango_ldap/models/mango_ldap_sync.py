@@ -990,6 +990,8 @@ class DirectorySync:
                 "message": self._(
                     "Superseded by run #%s, which read the directory again.", run.id
                 ),
+                # worded again when read, in the reader's language
+                "details": json.dumps({"superseded_by": run.id}),
             }
         )
         older.write(

@@ -277,27 +277,39 @@ class MangoLdapSyncRunLine(models.Model):
     changes_display = fields.Text(string="Changes", compute="_compute_changes_display")
     message = fields.Text(help="As written by the run, in its language.")
     details = fields.Text(
-        help="JSON facts of an extension conflict, worded when read (see "
-        "models/extension_conflicts.py)."
+        help="JSON facts the message is worded from when read: an extension "
+        "conflict (see models/extension_conflicts.py) or the run that superseded "
+        "this one."
     )
     summary = fields.Text(string="Message", compute="_compute_summary")
 
     @api.depends("message", "details")
     @api.depends_context("lang")
     def _compute_summary(self):
+        """The message in the reader's language: runs are mostly written by the
+        scheduler, in its own."""
         wordings = {}
         for line in self:
-            if not line.details:
-                line.summary = line.message
-                continue
-            directory = line.run_id.directory_id
-            wording = wordings.setdefault(
-                directory.id, ConflictWording(self.env, directory)
-            )
             try:
-                line.summary = wording.message(line.details)
-            except (ValueError, TypeError, KeyError):
+                data = json.loads(line.details) if line.details else None
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
                 line.summary = line.message
+            elif "superseded_by" in data:
+                line.summary = self.env._(
+                    "Superseded by run #%s, which read the directory again.",
+                    data["superseded_by"],
+                )
+            else:
+                directory = line.run_id.directory_id
+                wording = wordings.setdefault(
+                    directory.id, ConflictWording(self.env, directory)
+                )
+                try:
+                    line.summary = wording.message(data)
+                except (ValueError, TypeError, KeyError):
+                    line.summary = line.message
 
     @api.depends("changes")
     def _compute_changes_display(self):

@@ -27,7 +27,7 @@ const END_MESSAGES = {
         type: "warning",
         text: (payload) =>
             _t(
-                "Finished with %(warnings)s extension conflicts: %(created)s created, %(updated)s updated, %(archived)s archived.",
+                "Finished; extension conflicts to correct in the directory: %(warnings)s. %(created)s created, %(updated)s updated, %(archived)s archived.",
                 payload
             ),
     },
