@@ -1486,7 +1486,11 @@ class _Planner:
         )
         # under create_only/when_empty a linked person's number no longer follows
         # the directory: such a person's attribute is no claim
-        self._with_extension = set() if claim_rule != "always" else None
+        self._with_extension = (
+            set()
+            if settings.extension_from_directory and claim_rule != "always"
+            else None
+        )
         self.sip_taken = _SipTaken()
         self.pbx_by_ext, self.pbx_by_email = {}, {}
         for user in self.pbx_users.values():
