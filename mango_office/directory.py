@@ -86,6 +86,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
+from typing import NamedTuple
 
 from . import phones
 
@@ -552,6 +553,47 @@ class SyncSettings:
                 out.append(dn)
         return tuple(out)
 
+    def extension_lines(self):
+        """The mapping lines that give a person's extension, in fallback order."""
+        return tuple(
+            line
+            for line in self.field_mappings
+            if line.target == "extension" and line.rule != "ignore"
+        )
+
+    @property
+    def extension_from_directory(self):
+        """Whether a directory attribute says who has which extension: then the
+        people it gives the same number are settled before any page is planned
+        (see :class:`ExtensionClaim`)."""
+        return self.extension.source in ("attribute", "attribute_or_range") and bool(
+            self.extension_lines()
+        )
+
+    def claim_attributes(self):
+        """``(extension attributes, other attributes)`` a read of the extension
+        claims needs: an entry claims a number when it has one of the first; the
+        others name the claimant (login, name, e-mail)."""
+        wanted = ("user.login", "user.name", "user.email", "pbx.email")
+        extension = tuple(
+            dict.fromkeys(
+                line.attribute
+                for line in self.extension_lines()
+                if line.attribute.lower() != "dn"
+            )
+        )
+        others = tuple(
+            dict.fromkeys(
+                line.attribute
+                for line in self.field_mappings
+                if line.target in wanted
+                and line.rule != "ignore"
+                and line.attribute.lower() != "dn"
+                and line.attribute not in extension
+            )
+        )
+        return extension, others
+
     def attributes(self):
         """Every attribute the mapping lines read (give them to
         ``DirectoryConfig.attributes``)."""
@@ -575,6 +617,9 @@ class DirectoryPreset:
     group_filter: str
     attributes: tuple
     field_mappings: tuple
+    # when the entry was created: the tie-breaker between people the directory
+    # gives the same extension (see ExtensionClaim)
+    created_attribute: str = ""
 
 
 PRESETS = {
@@ -619,6 +664,7 @@ PRESETS = {
             FieldMapping("department", "pbx.department"),
             FieldMapping("ipPhone", "extension", ("first", "digits"), rule="always"),
         ),
+        created_attribute="whenCreated",
     ),
     "openldap": DirectoryPreset(
         kind="openldap",
@@ -655,6 +701,7 @@ PRESETS = {
             FieldMapping("title", "pbx.position"),
             FieldMapping("ou", "pbx.department"),
         ),
+        created_attribute="createTimestamp",
     ),
 }
 
@@ -860,9 +907,13 @@ class PbxOperation:
 @dataclass(frozen=True)
 class Held:
     anchor: str
-    action: str  # archive | revoke | create | update | pbx | link | reactivate
+    # archive | revoke | create | update | pbx | link | reactivate | extension
+    action: str
     reason: str
     message: str
+    # what a caller needs to word the message itself (extension conflicts: the
+    # number, the people and PBX objects involved, who kept it and why)
+    details: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -1091,12 +1142,214 @@ def sip_login_for(login, extension, taken=()):
 
 
 # --------------------------------------------------------------------------------------
+# extension claims
+# --------------------------------------------------------------------------------------
+
+_GENERALIZED = re.compile(
+    r"(\d{14})(?:[.,](\d{1,6}))?\d*(Z|[+-]\d{4})?$", re.IGNORECASE
+)
+
+
+def generalized_time_key(text):
+    """A sortable UTC text ``YYYYmmddHHMMSS.ffffff`` of an LDAP generalized time
+    (AD ``whenCreated``, OpenLDAP ``createTimestamp``), ``None`` when unreadable."""
+    match = _GENERALIZED.match(str(text or "").strip())
+    if not match:
+        return None
+    stamp, fraction, zone = match.groups()
+    try:
+        moment = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if zone and zone.upper() != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        moment -= sign * offset
+    return f"{moment:%Y%m%d%H%M%S}.{(fraction or '').ljust(6, '0')}"
+
+
+class ExtensionClaim(NamedTuple):
+    """A directory entry asking for an extension through its attribute.
+
+    Two people whose entries ask for the same number are settled once per run,
+    before any page is planned, so that neither the read order nor the paging
+    decides who gets it (see :meth:`_Planner.register_claims`): the person who
+    already holds the number (in Odoo or on the PBX) keeps it; otherwise the
+    entry created first in the directory (AD ``whenCreated``, OpenLDAP
+    ``createTimestamp``), and between entries created the same second, or without
+    a readable creation time, the lower GUID.
+    """
+
+    extension: str
+    anchor: str
+    created: str | None  # generalized_time_key
+    rule: str  # the extension's sync rule for this entry
+    dn: str = ""
+    name: str | None = None
+    login: str | None = None
+    email: str | None = None
+
+    @property
+    def order(self):
+        """The stable rule's sort key: earlier creation first, GUID on ties."""
+        return (self.created is None, self.created or "", self.anchor)
+
+    def person(self):
+        return {
+            "kind": "person",
+            "anchor": self.anchor,
+            "name": self.name,
+            "login": self.login,
+            "dn": self.dn,
+        }
+
+
+def _pages_of_entries(entries):
+    """Entries one at a time from an iterable of entries or of pages of entries."""
+    if isinstance(entries, Mapping):
+        entries = [DirectoryEntry.from_dict(v, anchor=k) for k, v in entries.items()]
+    for item in entries or ():
+        if isinstance(item, (list, tuple)):
+            yield from (DirectoryEntry.from_dict(e) for e in item)
+        else:
+            yield DirectoryEntry.from_dict(item)
+
+
+def collect_claims(settings, entries, now=None):
+    """The :class:`ExtensionClaim` of every enabled entry whose mapped extension
+    attribute holds a number, from ``entries`` (an iterable of entries or of pages
+    of them, e.g. :meth:`DirectoryReader.claim_pages`). Empty when the extension
+    does not come from the directory."""
+    if not settings.extension_from_directory:
+        return []
+    moment = _as_datetime(now)
+    lines = settings.extension_lines()
+    first_rule = settings.extension.rule or lines[0].rule or "create_only"
+    by_target = {}
+    for line in settings.field_mappings:
+        if line.rule != "ignore" and line.target in (
+            "user.login",
+            "user.name",
+            "user.email",
+            "pbx.email",
+        ):
+            by_target.setdefault(line.target, []).append(line)
+    region = settings.default_region
+    claims = []
+    for entry in _pages_of_entries(entries):
+        if (
+            entry.disabled
+            or entry.disabled_reason
+            or ad_account_disabled(entry.attributes, moment)
+        ):
+            continue
+        extension = _first_value(entry, lines, region)
+        if not extension or not re.fullmatch(r"\d{1,8}", extension):
+            continue
+        login = _first_value(entry, by_target.get("user.login", ()), region)
+        if not login:
+            continue  # never created, so never given a number
+        email = _first_value(
+            entry,
+            [*by_target.get("user.email", ()), *by_target.get("pbx.email", ())],
+            region,
+        )
+        created = entry.get("whencreated") or entry.get("createtimestamp")
+        claims.append(
+            ExtensionClaim(
+                extension,
+                entry.anchor,
+                generalized_time_key(created),
+                first_rule,
+                entry.dn,
+                _first_value(entry, by_target.get("user.name", ()), region),
+                login,
+                email.lower() if email else None,
+            )
+        )
+    return claims
+
+
+def _first_value(entry, lines, region):
+    for line in lines:
+        try:
+            value = apply_transforms(entry.values(line.attribute), line, region)
+        except _EntryError:
+            continue
+        if value is not None:
+            return value
+    return None
+
+
+@dataclass
+class _Contest:
+    """What the run decided about one extension the directory asks for."""
+
+    extension: str
+    claims: list  # ExtensionClaim, stable order
+    winner: str | None  # anchor keeping the number, None: someone else holds it
+    why: str  # holder | pbx_user | odoo_user | created_first | guid_order | held_elsewhere
+    holders: list = field(default_factory=list)  # owner details of who else holds it
+    outcomes: dict = field(default_factory=dict)  # loser anchor -> extension planned
+
+
+def _same_name(a, b):
+    def fold(text):
+        return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+
+    return bool(fold(a)) and fold(a) == fold(b)
+
+
+def conflict_message(details):
+    """An English sentence for an extension conflict's ``Held.details`` (the Odoo
+    addon words it in the reader's language from the same details)."""
+
+    def who(item):
+        if not item:
+            return "nobody"
+        kind = item.get("kind")
+        if kind == "pbx_user":
+            return f"PBX user {item.get('name') or ''} ({item.get('id')})".replace(
+                "  ", " "
+            )
+        if kind == "odoo_user":
+            return f"Odoo user {item.get('login') or item.get('id')}"
+        if kind == "pbx_group":
+            return f"PBX group {item.get('label')}"
+        name = item.get("name") or item.get("anchor")
+        return f"{name} ({item['login']})" if item.get("login") else str(name)
+
+    extension = details.get("extension")
+    person = who(details.get("person"))
+    got = details.get("got")
+    outcome = f"{person} has {got}" if got else f"{person} has no extension"
+    if details.get("why") == "held_elsewhere":
+        holders = ", ".join(who(h) for h in details.get("holders") or ()) or "another"
+        return (
+            f"Extension {extension} from the directory for {person} is already used "
+            f"by {holders}: {outcome}."
+        )
+    kept = who(details.get("kept_by"))
+    others = [who(o) for o in details.get("others") or ()]
+    everyone = ", ".join([kept, person, *others])
+    return (
+        f"The directory gives extension {extension} to {everyone}: {kept} keeps it "
+        f"({details.get('why')}); {outcome}."
+    )
+
+
+# --------------------------------------------------------------------------------------
 # planner
 # --------------------------------------------------------------------------------------
 
 
 class _EntryError(ValueError):
     pass
+
+
+# resolve_extension's problem for a number settled for someone else: reported by
+# _Planner.report_contests, once per run, instead of by each page
+_SETTLED = ("extension_conflict", None)
 
 
 def apply_transforms(values, mapping, default_region="RU"):
@@ -1219,8 +1472,25 @@ class _Planner:
         # string per person instead of a set keeps the registries small)
         self.ext_owners = {}
         self.login_owners = {}  # lower login -> owner key
-        self.linked_pbx_ids = set()
+        self.linked_pbx_ids = {}  # PBX user id -> anchor of the person linked to it
         self._ext_cursor = 0
+        # extensions several people ask for, or that someone else holds: settled
+        # once by register_claims, reported on every run by finish
+        self.contests = {}
+        # extension -> the anchor register_claims gave it to: free for them even
+        # while an unlinked PBX user they are about to be linked to has it
+        self.settled = {}
+        lines = settings.extension_lines()
+        claim_rule = settings.extension.rule or (
+            lines[0].rule if lines else "create_only"
+        )
+        # under create_only/when_empty a linked person's number no longer follows
+        # the directory: such a person's attribute is no claim
+        self._with_extension = (
+            set()
+            if settings.extension_from_directory and claim_rule != "always"
+            else None
+        )
         self.sip_taken = _SipTaken()
         self.pbx_by_ext, self.pbx_by_email = {}, {}
         for user in self.pbx_users.values():
@@ -1273,13 +1543,17 @@ class _Planner:
                 self.login_owners.setdefault(user.login.lower(), f"odoo:{user.user_id}")
         for rec in linked:
             owner = f"anchor:{rec.anchor}"
-            self._own_ext(_clean(rec.values.get("extension")), owner)
-            self._own_ext(_clean(rec.values.get("pbx.extension")), owner)
+            extension = _clean(rec.values.get("extension"))
+            pbx_extension = _clean(rec.values.get("pbx.extension"))
+            self._own_ext(extension, owner)
+            self._own_ext(pbx_extension, owner)
+            if self._with_extension is not None and (extension or pbx_extension):
+                self._with_extension.add(rec.anchor)
             login = _clean(rec.values.get("user.login"))
             if login:
                 self.login_owners[_lower(login)] = owner
             if rec.pbx_user_id:
-                self.linked_pbx_ids.add(rec.pbx_user_id)
+                self.linked_pbx_ids[rec.pbx_user_id] = rec.anchor
             self.sip_taken.update(s.lower().split("@")[0] for s in rec.sip_logins)
 
     def _self_owners(self, anchor, rec=None, pbx_user_id=None):
@@ -1296,14 +1570,213 @@ class _Planner:
     def _ext_free(self, ext, owners):
         return not (self._ext_owner_set(ext) - owners)
 
-    def _describe_owner(self, ext, owners):
-        others = sorted(self._ext_owner_set(ext) - owners)
-        return ", ".join(others)
+    def _owner_details(self, owner, known=None):
+        """Who an owner key of the registries is, as ``Held.details`` name it:
+        a person (anchor; ``known`` claims add name, login and DN), a PBX user not
+        linked to anyone, an Odoo user outside the directory, or a PBX group."""
+        kind, _sep, key = owner.partition(":")
+        if kind == "pbx" and key in self.linked_pbx_ids:
+            kind, key = "anchor", self.linked_pbx_ids[key]
+        if kind == "anchor":
+            claim = (known or {}).get(key)
+            return claim.person() if claim else {"kind": "person", "anchor": key}
+        if kind == "pbx":
+            user = self.pbx_users.get(key)
+            return {"kind": "pbx_user", "id": key, "name": user.name if user else None}
+        if kind == "odoo":
+            user = next((u for u in self.odoo_users if str(u.user_id) == key), None)
+            return {
+                "kind": "odoo_user",
+                "id": int(key) if key.isdigit() else key,
+                "login": user.login if user else None,
+            }
+        return {"kind": "pbx_group", "label": key}
+
+    def _describe_owners(self, owner_keys, known=None):
+        out, seen = [], set()
+        for owner in sorted(owner_keys):
+            item = self._owner_details(owner, known)
+            key = (
+                item["kind"],
+                item.get("anchor") or item.get("id") or item.get("label"),
+            )
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+        return out
+
+    # -- extension claims --------------------------------------------------------------
+
+    def register_claims(self, claims):
+        """Settle, before any page is planned, who gets each extension the directory
+        asks for (``claims``: :func:`collect_claims` of the whole scope).
+
+        Per number: if someone the directory does not ask it for holds it (an Odoo
+        user outside the directory, a PBX group, a linked person whose entry asks
+        for another number or none), nobody it is asked for gets it. Otherwise a
+        claimant who already holds it keeps it: in Odoo or on the PBX through the
+        link, an unlinked PBX user with this number and the claimant's e-mail (or
+        name), or an Odoo user the claimant is adopting. Otherwise, or between
+        several holders, the stable rule of :class:`ExtensionClaim` (earliest
+        created entry, then GUID). The winner's number is reserved at once, so a
+        range never hands it to anyone else, whatever page that person is on."""
+        by_ext = {}
+        for claim in claims or ():
+            if (
+                self._with_extension is not None
+                and claim.anchor in self._with_extension
+            ):
+                continue
+            group = by_ext.setdefault(claim.extension, {})
+            group.setdefault(claim.anchor, claim)  # overlapping bases: once
+        self._with_extension = None
+        for ext in sorted(by_ext):
+            group = sorted(by_ext[ext].values(), key=lambda c: c.order)
+            self._settle(ext, group)
+
+    def _settle(self, ext, group):
+        anchors = {c.anchor: c for c in group}
+        holders, outside = {}, []
+        pbx_matching = self.s.pbx.enabled and self.s.pbx.match_existing
+        for owner in self._ext_owner_set(ext):
+            kind, _sep, key = owner.partition(":")
+            if kind == "pbx" and key in self.linked_pbx_ids:
+                kind, key = "anchor", self.linked_pbx_ids[key]
+            if kind == "anchor":
+                if key in anchors:
+                    holders.setdefault(key, "holder")
+                else:
+                    outside.append(owner)
+            elif kind == "pbx":
+                claim = (
+                    self._identify(self.pbx_users.get(key), group)
+                    if pbx_matching
+                    else None
+                )
+                if claim is not None:
+                    holders.setdefault(claim.anchor, "pbx_user")
+                elif not pbx_matching:
+                    outside.append(owner)
+                # else: an unlinked PBX user nobody is identified as goes, with
+                # the number, to whoever the rule gives it (as to a lone claimant)
+            elif kind == "odoo":
+                user = next((u for u in self.odoo_users if str(u.user_id) == key), None)
+                claim = self._adopter(user, group)
+                if claim is not None:
+                    holders.setdefault(claim.anchor, "odoo_user")
+                else:
+                    outside.append(owner)
+            else:
+                outside.append(owner)
+        if outside:
+            self.contests[ext] = _Contest(
+                ext,
+                group,
+                None,
+                "held_elsewhere",
+                self._describe_owners(outside, anchors),
+            )
+            return
+        if holders:
+            winner = next(c for c in group if c.anchor in holders)
+            why = holders[winner.anchor]
+        else:
+            winner = group[0]
+            why = (
+                "created_first"
+                if winner.created
+                and all(c.created and c.created > winner.created for c in group[1:])
+                else "guid_order"
+            )
+        self._own_ext(ext, f"anchor:{winner.anchor}")
+        self.settled[ext] = winner.anchor
+        if len(group) > 1:
+            self.contests[ext] = _Contest(ext, group, winner.anchor, why)
+
+    @staticmethod
+    def _identify(pbx_user, group):
+        """The claimant an unlinked PBX user is: same e-mail, else same name."""
+        if pbx_user is None:
+            return None
+        email = (pbx_user.email or "").lower()
+        found = [c for c in group if email and c.email == email]
+        if not found:
+            found = [c for c in group if _same_name(c.name, pbx_user.name)]
+        return found[0] if len(found) == 1 else None
+
+    def _adopter(self, user, group):
+        """The claimant who adopts this Odoo user (settings.link_existing)."""
+        if user is None or self.s.link_existing == "none":
+            return None
+        if self.s.link_existing == "login":
+            found = [c for c in group if (c.login or "").lower() == user.login.lower()]
+        else:
+            email = (user.email or "").lower()
+            found = [c for c in group if email and c.email == email]
+        return found[0] if len(found) == 1 else None
+
+    def lost_claim(self, anchor, attr_ext):
+        """The contest this person's directory number was settled against them in."""
+        contest = self.contests.get(attr_ext) if attr_ext else None
+        if (
+            contest is not None
+            and contest.winner != anchor
+            and any(c.anchor == anchor for c in contest.claims)
+        ):
+            return contest
+        return None
+
+    def report_contests(self):
+        """One ``extension_conflict`` hold per person who did not get the number
+        their entry asks for, naming the others: on every run while it lasts."""
+        for ext in sorted(self.contests):
+            contest = self.contests[ext]
+            known = {c.anchor: c for c in contest.claims}
+            kept_by = known[contest.winner].person() if contest.winner else None
+            for claim in contest.claims:
+                if claim.anchor == contest.winner:
+                    continue
+                details = {
+                    "extension": ext,
+                    "why": contest.why,
+                    "person": claim.person(),
+                    "kept_by": kept_by,
+                    "others": [
+                        c.person()
+                        for c in contest.claims
+                        if c.anchor not in (claim.anchor, contest.winner)
+                    ],
+                    "holders": list(contest.holders),
+                    # what this run planned for them; absent: not read this run
+                    "got": contest.outcomes.get(claim.anchor),
+                    "planned": claim.anchor in contest.outcomes,
+                }
+                self.plan.held.append(
+                    Held(
+                        claim.anchor,
+                        "extension",
+                        "extension_conflict",
+                        conflict_message(details),
+                        details,
+                    )
+                )
 
     # -- helpers -----------------------------------------------------------------------
 
-    def hold(self, anchor, action, reason, message):
-        self.plan.held.append(Held(anchor, action, reason, message))
+    def hold(self, anchor, action, reason, message, details=None):
+        self.plan.held.append(Held(anchor, action, reason, message, details or {}))
+
+    def hold_problem(self, anchor, action, problem, person=None):
+        """Hold for an extension problem, unless finish() reports it (a settled
+        claim: ``message`` None)."""
+        if not problem or problem[1] is None:
+            return
+        reason, message, *rest = problem
+        details = dict(rest[0]) if rest else {}
+        if details and person:
+            details["person"] = person
+            message = conflict_message(details)
+        self.hold(anchor, action, reason, message, details)
 
     def desired_values(self, entry):
         values = {}
@@ -1394,6 +1867,16 @@ class _Planner:
             attr_ext = None
         if source == "range":
             attr_ext = None
+        contest = self.lost_claim(anchor, attr_ext)
+        if contest is not None:
+            # settled for someone else before the read: this person keeps what
+            # they have (unless it is that very number: two holders, one keeps
+            # it) or gets what they would without the attribute
+            extension, _problem = self.resolve_extension(
+                anchor, None, None if current == attr_ext else current, owners, rule
+            )
+            contest.outcomes[anchor] = extension
+            return extension, _SETTLED
         if current and any(
             owner.startswith("reserved:") for owner in self._ext_owner_set(current)
         ):
@@ -1404,15 +1887,23 @@ class _Planner:
         ):
             return current, None
         if attr_ext:
-            if self._ext_free(attr_ext, owners):
+            if self.settled.get(attr_ext) == anchor or self._ext_free(attr_ext, owners):
                 return attr_ext, None
             if source == "attribute" or current:
+                details = {
+                    "extension": attr_ext,
+                    "why": "held_elsewhere",
+                    "person": {"kind": "person", "anchor": anchor},
+                    "holders": self._describe_owners(
+                        self._ext_owner_set(attr_ext) - owners
+                    ),
+                    "got": current,
+                    "planned": True,
+                }
                 return current, (
                     "extension_conflict",
-                    (
-                        f"Extension {attr_ext} from the directory is already used by "
-                        f"{self._describe_owner(attr_ext, owners)}"
-                    ),
+                    conflict_message(details),
+                    details,
                 )
         if current:
             return current, None
@@ -1449,15 +1940,23 @@ class _Planner:
     def match_pbx_user(self, anchor, attr_ext, email):
         if not self.s.pbx.match_existing:
             return None, None
-        if attr_ext:
+        contest = self.contests.get(attr_ext) if attr_ext else None
+        if attr_ext and (contest is None or contest.winner == anchor):
             for user in self.pbx_by_ext.get(attr_ext, ()):
                 if user.user_id not in self.linked_pbx_ids:
                     return user, "extension"
         if email:
+            # a PBX user whose number the directory gives someone else is theirs,
+            # not this person's, whatever its e-mail says
+            mine = f"anchor:{anchor}"
             found = [
                 u
                 for u in self.pbx_by_email.get(email.lower(), ())
                 if u.user_id not in self.linked_pbx_ids
+                and not any(
+                    o.startswith("anchor:") and o != mine
+                    for o in self._ext_owner_set(u.extension)
+                )
             ]
             if len(found) > 1:
                 self.hold(
@@ -1504,7 +2003,7 @@ class _Planner:
     def provision_pbx(self, anchor, login, values, extension, mango_role, matched):
         """PBX operations for a person who has no PBX user linked yet."""
         if matched is not None:
-            self.linked_pbx_ids.add(matched.user_id)
+            self.linked_pbx_ids[matched.user_id] = anchor
             self.plan.pbx.append(
                 PbxOperation(
                     "link",
@@ -1557,6 +2056,16 @@ class _Planner:
         self.sip_create(anchor, login, extension, after=key)
 
     # -- per entry ---------------------------------------------------------------------
+
+    @staticmethod
+    def _person(entry, values):
+        return {
+            "kind": "person",
+            "anchor": entry.anchor,
+            "name": values.get("user.name"),
+            "login": values.get("user.login"),
+            "dn": entry.dn,
+        }
 
     def link_target(self, anchor, login, values):
         """(OdooUser to adopt or None, how, ok): ok False means the entry is held."""
@@ -1612,17 +2121,19 @@ class _Planner:
         roles, mango_role, _undecidable = self.desired_roles(entry)
 
         attr_ext = _norm(values.get("extension"))
+        # a number settled for someone else is no number for this person
+        claim_ext = None if self.lost_claim(anchor, attr_ext) else attr_ext
         matched, how = (None, None)
         pbx_wanted = self.wants_pbx(entry)
         if pbx_wanted:
             matched, how = self.match_pbx_user(
-                anchor, attr_ext, values.get("pbx.email")
+                anchor, claim_ext, values.get("pbx.email")
             )
         owners = self._self_owners(
             anchor, pbx_user_id=matched.user_id if matched else None
         )
         current = None
-        if matched is not None and matched.extension and not attr_ext:
+        if matched is not None and matched.extension and not claim_ext:
             current = matched.extension  # adopt the number the PBX user already dials
         elif link_user is not None:
             owners.add(f"odoo:{link_user.user_id}")
@@ -1630,8 +2141,7 @@ class _Planner:
         extension, problem = self.resolve_extension(
             anchor, attr_ext, current, owners, self.ext_rule(sources)
         )
-        if problem:
-            self.hold(anchor, "pbx", *problem)
+        self.hold_problem(anchor, "pbx", problem, self._person(entry, values))
         self._own_ext(extension, owner)
 
         if link_user is not None:
@@ -1816,8 +2326,9 @@ class _Planner:
             self._self_owners(anchor, rec),
             self.ext_rule(sources),
         )
-        if problem:
-            self.hold(anchor, "update", *problem)
+        self.hold_problem(anchor, "update", problem, self._person(entry, values))
+        if self.lost_claim(anchor, attr_ext):
+            attr_ext = None  # settled for someone else: no number to match by
         self._own_ext(extension, f"anchor:{anchor}")
         if extension and not _same(rec.values.get("extension"), extension):
             changes.append(
@@ -2150,9 +2661,13 @@ class _Planner:
             )
         departures.sort(key=lambda item: item[0].anchor)
         self.departures(departures, active_linked, len(self.seen))
+        self.report_contests()
 
-    def run(self, entries, linked):
+    def run(self, entries, linked, claims=None):
         self.begin(linked.values())
+        if claims is None and self.s.extension_from_directory:
+            claims = collect_claims(self.s, entries.values(), self.now)
+        self.register_claims(claims)
         self.plan_page(entries, linked)
         self.finish(
             [rec for anchor, rec in sorted(linked.items())],
@@ -2174,8 +2689,11 @@ class PagedPlanner:
     Two differences with one :func:`build_plan` over the whole read, both about the
     order people are looked at: within a page linked people come before newcomers,
     but a newcomer on an early page is planned before a linked person on a later one
-    (the first to claim a login or an attribute extension gets it, the other is
-    held), and numbers from an extension range are handed out in page order.
+    (the first to claim a login gets it, the other is held), and numbers from an
+    extension range are handed out in page order. Who gets an extension a directory
+    attribute asks for does not depend on the order: pass ``claims``
+    (:func:`collect_claims` of :meth:`DirectoryReader.claim_pages`, the whole
+    scope) and it is settled before the first page.
 
     Each page is planned as if the read were complete: the reader resolves group
     membership before the first page, so a role revoked on a page is revoked on
@@ -2197,6 +2715,7 @@ class PagedPlanner:
         now=None,
         password_factory=None,
         reserved_extensions=None,
+        claims=None,
     ):
         self.mode = mode
         self._planner = _Planner(
@@ -2214,6 +2733,8 @@ class PagedPlanner:
             reserved_extensions=reserved_extensions,
         )
         self._planner.begin(linked)
+        # the extensions the whole scope asks for, settled before the first page
+        self._planner.register_claims(claims)
 
     @property
     def seen(self):
@@ -2280,12 +2801,15 @@ def build_plan(
     now=None,
     password_factory=None,
     reserved_extensions=None,
+    claims=None,
 ):
     """Compare directory entries with the linked records and say what to do. No I/O.
 
     ``reserved_extensions``: ``{extension: label}`` of numbers the PBX gives to
     something else than a person (groups): never handed out, held when a directory
-    attribute asks for one."""
+    attribute asks for one. ``claims``: the :class:`ExtensionClaim` of the whole
+    scope (default: collected from ``entries``, which is the whole scope of a full
+    read; pass them for a delta read)."""
     linked_map = {}
     for rec in linked or ():
         if rec.anchor in linked_map:
@@ -2305,7 +2829,7 @@ def build_plan(
         password_factory=password_factory,
         reserved_extensions=reserved_extensions,
     )
-    return planner.run(_coerce_entries(entries), linked_map)
+    return planner.run(_coerce_entries(entries), linked_map, claims)
 
 
 def plan_from_scan(scan, linked, settings, **kwargs):
@@ -2373,6 +2897,7 @@ __all__ = [
     "DeletionPolicy",
     "DirectoryEntry",
     "DirectoryPreset",
+    "ExtensionClaim",
     "ExtensionPolicy",
     "FieldChange",
     "FieldMapping",
@@ -2397,7 +2922,10 @@ __all__ = [
     "ad_account_disabled",
     "apply_transforms",
     "build_plan",
+    "collect_claims",
+    "conflict_message",
     "filetime_to_datetime",
+    "generalized_time_key",
     "generate_sip_password",
     "guid_to_ad_bytes",
     "is_valid_mango_password",

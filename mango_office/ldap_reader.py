@@ -598,7 +598,9 @@ class DirectoryReader:
 
     # -- entries -----------------------------------------------------------------------
 
-    def _entry(self, dn, raw):
+    def _entry(self, dn, raw, keep=False):
+        """A :class:`DirectoryEntry` of a raw search result; ``keep``: the
+        attributes to keep (``False``: the configured ``keep_attributes``)."""
         anchor_attr = self.config.preset.anchor_attribute.lower()
         attributes = {}
         anchor_raw = None
@@ -626,7 +628,7 @@ class DirectoryReader:
             else None
         )
         groups = frozenset(normalize_dn(g) for g in attributes.get("memberof", []))
-        keep = self._keep
+        keep = self._keep if keep is False else keep
         if keep is not None:
             attributes = {k: v for k, v in attributes.items() if k in keep}
         return DirectoryEntry(anchor, dn, attributes, groups, bool(reason), reason)
@@ -664,6 +666,49 @@ class DirectoryReader:
                 result.count += len(page)
                 if progress:
                     progress(result.pages, result.count)
+                yield page
+
+    def claim_pages(self, extension_attributes, other_attributes=()):
+        """The people in scope whose entry has one of ``extension_attributes``, a
+        page at a time, each with only those, ``other_attributes`` (what names
+        them), its creation time (AD ``whenCreated``, OpenLDAP ``createTimestamp``)
+        and its account state: what :func:`~mango_office.directory.collect_claims`
+        needs to settle, before the read, who gets a number several entries ask
+        for. Raises :class:`DirectoryError` when the read fails.
+
+        Reads the whole scope whatever the mode: a changes-only run must know who
+        else, changed or not, asks for the number a changed entry asks for."""
+        cfg = self.config
+        names = [a for a in extension_attributes if a and a.lower() != "dn"]
+        if not names:
+            return
+        present = "".join(f"({escape_filter_chars(a)}=*)" for a in names)
+        present = present if len(names) == 1 else f"(|{present})"
+        flt = f"(&{cfg.search_filter}{present})"
+        attrs = {a.lower(): a for a in [*names, *other_attributes] if a}
+        attrs.setdefault(
+            cfg.preset.anchor_attribute.lower(), cfg.preset.anchor_attribute
+        )
+        created = cfg.preset.created_attribute
+        if created:
+            attrs.setdefault(created.lower(), created)
+        if cfg.kind == "ad":
+            attrs.setdefault("useraccountcontrol", "userAccountControl")
+            attrs.setdefault("accountexpires", "accountExpires")
+        keep = frozenset(attrs)
+        seen = set() if len(cfg.bases) > 1 else None
+        for base in cfg.bases:
+            for raw_page in self._search_pages(
+                base.dn, base.scope, flt, sorted(attrs.values(), key=str.lower)
+            ):
+                page = []
+                for dn, raw in raw_page:
+                    entry = self._entry(dn, raw, keep=keep)
+                    if seen is not None:
+                        if entry.anchor in seen:
+                            continue
+                        seen.add(entry.anchor)
+                    page.append(entry)
                 yield page
 
     # -- nested groups -----------------------------------------------------------------

@@ -13,7 +13,7 @@ Every step is idempotent, so running it twice changes nothing:
    every signed event it produced goes through the product's own ingest
    (mango.event._mango_ingest) and processing (fold, caller match, activities,
    statistics), exactly as webhook deliveries do;
-3. the website call-back widget (group 200 on the main line, office hours);
+3. the website call-back widget (group 900 on the main line, office hours);
 4. a directory (mango.ldap.directory) on the bundled slapd, with a first preview run.
 """
 
@@ -181,7 +181,7 @@ def plan_call(rng, start, number):
     extension = rng.choice(("101", "101", "102", "102", "103", "104"))
     support = extension == "104"
     line = SUPPORT_LINE if support else MAIN_LINE
-    group = "201" if support else "200"
+    group = "901" if support else "900"
     talk = int(min(1500, rng.lognormvariate(4.4, 0.8)))
     base = {"start_time": start, "line_number": line, "seed": start}
     roll = rng.random()
@@ -270,7 +270,7 @@ def plan_call(rng, start, number):
             )
         )
     else:
-        # A website call-back request: the customer is called first, then group 200.
+        # A website call-back request: the customer is called first, then group 900.
         calls.append(
             (
                 start,
@@ -278,7 +278,7 @@ def plan_call(rng, start, number):
                 dict(
                     base,
                     line_number=MAIN_LINE,
-                    group="200",
+                    group="900",
                     from_number=number,
                     talk_seconds=talk,
                     answered=rng.random() < 0.9,
@@ -401,7 +401,7 @@ def wire_callback_widget(account):
         "display_mode": "compact",
         "countdown_seconds": 30,
         "target_type": "group",
-        "group_extension": "200",
+        "group_extension": "900",
         "calendar_id": office_hours_calendar().id,
         "ask_name": True,
         "create_lead": True,
@@ -415,7 +415,7 @@ def wire_callback_widget(account):
         widget = Widget.create(values)
     env.cr.commit()
     log(
-        f"call-back widget {widget.id} on {website.name}: group 200, line {line.number or '-'}"
+        f"call-back widget {widget.id} on {website.name}: group 900, line {line.number or '-'}"
     )
 
 

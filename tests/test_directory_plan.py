@@ -695,8 +695,9 @@ def test_extension_collision_with_pbx_and_odoo_users():
     assert [(op.op, op.anchor, op.pbx_user_id) for op in p.pbx if op.op == "link"] == [
         ("link", guid(1), "900")
     ]
-    assert (guid(2), "pbx", "extension_conflict") in reasons(p)
-    assert (guid(3), "pbx", "extension_conflict") in reasons(p)
+    # one report per person, naming who holds the number
+    assert (guid(2), "extension", "extension_conflict") in reasons(p)
+    assert (guid(3), "extension", "extension_conflict") in reasons(p)
 
     # attribute_or_range: the colliding ones get the lowest free numbers of the range
     # instead

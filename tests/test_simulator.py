@@ -289,7 +289,7 @@ def test_reference_lists(sim):
     _, domains = call(sim, "domains")
     assert "vpbx400012345.mangosip.ru" in domains["domains"]
     _, groups = call(sim, "groups", {"show_users": 1, "operator_extension": "102"})
-    assert [g["extension"] for g in groups["groups"]] == ["200"]
+    assert [g["extension"] for g in groups["groups"]] == ["900"]
     assert [o["extension"] for o in groups["groups"][0]["operators"]] == [
         "101",
         "102",
@@ -304,7 +304,7 @@ def test_reference_lists(sim):
         ({"name": "N", "extension": "150"}, 3103),
         ({"name": "N", "access_role_id": 3}, 3103),
         ({"name": "N", "access_role_id": 3, "extension": "101"}, 3106),
-        ({"name": "N", "access_role_id": 3, "extension": "200"}, 3106),
+        ({"name": "N", "access_role_id": 3, "extension": "900"}, 3106),
         ({"name": "N", "access_role_id": 3, "extension": "1a"}, 3104),
         (
             {
@@ -731,7 +731,7 @@ def test_scenario_delivers_signed_events(sim, receiver, scenario):
     assert (summary["talk_time"] > 0) == answered
     if scenario == "incoming_missed_queue":
         assert summary["disconnect_reason"] == 1164 and summary["to"] == {
-            "extension": "200"
+            "extension": "900"
         }
     if scenario.startswith("incoming") or scenario == "transfer":
         assert summary["call_direction"] == 1 and summary["from"] == {
@@ -821,7 +821,7 @@ def test_callback_group_dials_the_customer_first(sim, receiver):
         {
             "command_id": "w-1",
             "from": "79035550111",
-            "to": "200",
+            "to": "900",
             "line_number": "74951234567",
         },
     ).json()
@@ -829,10 +829,10 @@ def test_callback_group_dials_the_customer_first(sim, receiver):
     events = receiver.wait_for(lambda ev: any(p == "events/summary" for p, _, _ in ev))
     calls = [p for path, p, _ in events if path == "events/call"]
     assert calls[0]["to"]["number"] == "79035550111" and calls[0]["command_id"] == "w-1"
-    operator = next(c for c in calls if c["to"].get("acd_group") == "200")
+    operator = next(c for c in calls if c["to"].get("acd_group") == "900")
     assert operator["from"]["taken_from_call_id"] == calls[0]["call_id"]
     _, missing = call(
-        sim, "commands/callback_group", {"from": "79035550111", "to": "200"}
+        sim, "commands/callback_group", {"from": "79035550111", "to": "900"}
     )
     assert missing["result"] == 3103
 

@@ -62,7 +62,7 @@ class MangoCallbackMixin(MangoSimulatorMixin):
                 "account_id": cls.mango_account.id,
                 "calendar_id": cls.calendar.id,
                 "target_type": "group",
-                "group_extension": "200",
+                "group_extension": "900",
                 "line_id": cls.line.id,
                 "allowed_country_ids": [(6, 0, [cls.env.ref("base.ru").id])],
                 "activity_user_id": cls.follow_up_user.id,

@@ -48,7 +48,7 @@ class TestCallbackRequest(MangoCallbackMixin, TransactionCase):
         self.assertEqual(len(commands), 1)
         payload = commands[0]["payload"]
         self.assertEqual(payload["from"], "79165551234")
-        self.assertEqual(payload["to"], "200")
+        self.assertEqual(payload["to"], "900")
         self.assertEqual(payload["line_number"], "74951234567")
         self.assertEqual(payload["command_id"], request.attempt_ids.command_id)
 

@@ -22,6 +22,7 @@ from mango_office.errors import MangoError, MangoResultError
 
 from .avatar_mixin import SKIP_STORED_AVATAR
 from .bulk_subscriptions import SUBSCRIBE_BY_QUERY
+from .extension_conflicts import ConflictWording
 
 _logger = logging.getLogger(__name__)
 
@@ -39,14 +40,18 @@ CONFIRMABLE_REASONS = {"threshold", "filter_changed"}
 # Holds that need someone to fix data (shown as errors, the run ends "with errors").
 ERROR_REASONS = {
     "login_conflict",
-    "extension_conflict",
     "extension_exhausted",
     "email_ambiguous",
     "pbx_match_ambiguous",
     "no_login",
     "pbx_user_missing",
 }
+# Holds the sync settled by a documented rule and reports on every run until the
+# directory is corrected (shown as warnings, the run ends "with warnings"): the
+# directory asks for an extension someone else holds or is given.
+WARNING_REASONS = {"extension_conflict"}
 HELD_ACTIONS = {
+    "extension": "extension",
     "archive": "archive",
     "create": "create",
     "update": "update",
@@ -262,6 +267,7 @@ class DirectorySync:
         changes=None,
         entry_name=None,
         dn=None,
+        details=None,
     ):
         link = self.links.get(anchor) if anchor else None
         vals = {
@@ -277,6 +283,10 @@ class DirectorySync:
         if changes:
             vals["changes"] = json.dumps(
                 changes, ensure_ascii=False, default=str, sort_keys=True
+            )
+        if details:
+            vals["details"] = json.dumps(
+                details, ensure_ascii=False, default=str, sort_keys=True
             )
         self.line_vals.append(vals)
 
@@ -725,9 +735,7 @@ class DirectorySync:
         if self.pbx_client is None:
             return {}
         return {
-            str(
-                group["extension"]
-            ): f"PBX group {group.get('name') or ''} ({group.get('id')})"
+            str(group["extension"]): f"{group.get('name') or ''} ({group.get('id')})"
             for group in self.pbx_client.groups()
             if group.get("extension")
         }
@@ -853,6 +861,7 @@ class DirectorySync:
                     bool(d.scope_fingerprint) and d.scope_fingerprint != fingerprint
                 )
             odoo_users = self.unlinked_users()
+            claims = self._claims(reader, settings)
             scan = self._scan(reader)
             result = scan.result
             planner = None
@@ -868,7 +877,9 @@ class DirectorySync:
                         pbx_users,
                         odoo_users,
                         filter_changed,
+                        claims,
                     )
+                    claims = None
                 dns = {entry.anchor: entry.dn for entry in page}
                 linked = self.linked_records(pbx_by_id, anchors=list(dns))
                 page_plan = planner.plan_page(
@@ -881,7 +892,13 @@ class DirectorySync:
                 page_plan = dns = None
             if planner is None:
                 planner = self._planner(
-                    settings, result, pbx_by_id, pbx_users, odoo_users, filter_changed
+                    settings,
+                    result,
+                    pbx_by_id,
+                    pbx_users,
+                    odoo_users,
+                    filter_changed,
+                    claims,
                 )
             run.write({"entries_seen": result.count, "mode": result.mode})
             active_count, absent = self.active_links(planner.seen)
@@ -904,14 +921,11 @@ class DirectorySync:
         if self.dry_run:
             run.write({"state": "preview", "finished_at": fields.Datetime.now()})
             return
-        vals = {"finished_at": fields.Datetime.now()}
-        if run.held_count:
-            vals["state"] = "waiting"
-        elif run.error_count or errors or not result.complete:
-            vals["state"] = "partial"
-        else:
-            vals["state"] = "done"
-        run.write(vals)
+        run.write(
+            {"finished_at": fields.Datetime.now(), "state": self._end_state(result)}
+        )
+        if result.mode == "full" and result.complete and not errors:
+            self._supersede_waiting()
         directory_vals = {"last_sync": fields.Datetime.now()}
         if result.complete and not errors:
             if result.watermark is not None:
@@ -930,6 +944,58 @@ class DirectorySync:
             time.monotonic() - start,
             result.count,
             ", ".join(f"{k} {v}" for k, v in self.counts.items() if v),
+        )
+
+    @staticmethod
+    def _claims(reader, settings):
+        """Who asks for which extension, over the whole scope, when a directory
+        attribute gives extensions: read before the first page, so that the read
+        order never decides who gets a number several entries ask for."""
+        if not settings.extension_from_directory:
+            return None
+        return core.collect_claims(
+            settings, reader.claim_pages(*settings.claim_attributes())
+        )
+
+    def _end_state(self, result):
+        """Removals to confirm, then errors, then warnings: the worst one names
+        the run. Warnings (a conflict in the directory the sync settled by its
+        documented rule) alone end "Done with warnings", never an error."""
+        run = self.run
+        if run.held_count:
+            return "waiting"
+        if run.error_count or result.errors or not result.complete:
+            return "partial"
+        if run.warning_count:
+            return "warning"
+        return "done"
+
+    def _supersede_waiting(self):
+        """Earlier runs still waiting for a removal confirmation are out of date:
+        this complete full read decided every departure again (the removals still
+        due are held, or applied, by this run)."""
+        run = self.run
+        older = self.env["mango.ldap.sync.run"].search(
+            [
+                ("directory_id", "=", self.directory.id),
+                ("state", "=", "waiting"),
+                ("id", "<", run.id),
+            ]
+        )
+        if not older:
+            return
+        older.line_ids.filtered(lambda line: line.status == "held").write(
+            {
+                "status": "skipped",
+                "message": self._(
+                    "Superseded by run #%s, which read the directory again.", run.id
+                ),
+                # worded again when read, in the reader's language
+                "details": json.dumps({"superseded_by": run.id}),
+            }
+        )
+        older.write(
+            {"state": "superseded", "superseded_by_id": run.id, "held_count": 0}
         )
 
     def _read_notes(self, result, errors):
@@ -969,7 +1035,14 @@ class DirectorySync:
         return result.escalated or self._("unknown reason")
 
     def _planner(
-        self, settings, result, pbx_by_id, pbx_users, odoo_users, filter_changed
+        self,
+        settings,
+        result,
+        pbx_by_id,
+        pbx_users,
+        odoo_users,
+        filter_changed,
+        claims=None,
     ):
         return core.PagedPlanner(
             settings,
@@ -981,6 +1054,7 @@ class DirectorySync:
             approved_departures=tuple(self.approved or ()),
             missing_groups=result.missing_groups,
             reserved_extensions=self.reserved_extensions,
+            claims=claims,
         )
 
     def _page_done(self, plan, dns):
@@ -1036,19 +1110,22 @@ class DirectorySync:
 
     # ----------------------------------------------------------------- holds
     def _classify_held(self, plan):
-        """(confirmable, errors, infos) lists of Held items."""
-        confirmable, errors, infos = [], [], []
+        """(confirmable, errors, warnings, infos) lists of Held items."""
+        confirmable, errors, warnings, infos = [], [], [], []
         for item in plan.held:
             if item.action == "archive" and item.reason in CONFIRMABLE_REASONS:
                 confirmable.append(item)
             elif item.reason in ERROR_REASONS:
                 errors.append(item)
+            elif item.reason in WARNING_REASONS:
+                warnings.append(item)
             else:
                 infos.append(item)
-        return confirmable, errors, infos
+        return confirmable, errors, warnings, infos
 
     def _record_held(self, plan, preview=False):
-        confirmable, errors, infos = self._classify_held(plan)
+        """Run lines of the plan's holds: (held, errors, warnings) counts."""
+        confirmable, errors, warnings, infos = self._classify_held(plan)
         for item in confirmable:
             self._line("archive", "held", item.anchor, message=item.message)
         for item in errors:
@@ -1058,6 +1135,21 @@ class DirectorySync:
                 item.anchor,
                 message=item.message,
             )
+        if warnings:
+            words = ConflictWording(self.env, self.directory)
+            for item in warnings:
+                person = item.details.get("person") or {}
+                self._line(
+                    HELD_ACTIONS.get(item.action, "skip"),
+                    "warning",
+                    item.anchor,
+                    message=words.message(item.details)
+                    if item.details
+                    else item.message,
+                    entry_name=words.name_of(person) if person else None,
+                    dn=person.get("dn") or None,
+                    details=item.details or None,
+                )
         for item in infos:
             self._line(
                 HELD_ACTIONS.get(item.action, "skip"),
@@ -1065,7 +1157,7 @@ class DirectorySync:
                 item.anchor,
                 message=item.message,
             )
-        return len(confirmable), len(errors)
+        return len(confirmable), len(errors), len(warnings)
 
     # --------------------------------------------------------------- preview
     def _record_preview(self, plan):
@@ -1113,7 +1205,7 @@ class DirectorySync:
                 changes=self._pbx_payload_display(op),
             )
         self._disable_ops_preview(plan)
-        held, errors = self._record_held(plan, preview=True)
+        held, errors, warnings = self._record_held(plan, preview=True)
         counts = self.counts
         counts["created"] += len(plan.creates) + len(plan.links)
         counts["updated"] += len(plan.updates)
@@ -1121,6 +1213,7 @@ class DirectorySync:
         counts["held"] += held
         counts["pbx"] += len(plan.pbx)
         counts["errors"] += errors
+        counts["warnings"] += warnings
         self._flush_lines()
         self._write_counts()
 
@@ -1167,6 +1260,7 @@ class DirectorySync:
             "held": 0,
             "pbx": 0,
             "errors": 0,
+            "warnings": 0,
         }
 
     def _write_counts(self, **extra):
@@ -1179,6 +1273,7 @@ class DirectorySync:
                 "held_count": counts["held"],
                 "pbx_count": counts["pbx"],
                 "error_count": counts["errors"],
+                "warning_count": counts["warnings"],
                 **extra,
             }
         )
@@ -1204,9 +1299,10 @@ class DirectorySync:
         self._apply_roles(plan.role_changes)
         self._apply_archives(plan.archives)
         self._apply_pbx(plan.pbx)
-        held, errors = self._record_held(plan)
+        held, errors, warnings = self._record_held(plan)
         self.counts["held"] += held
         self.counts["errors"] += errors
+        self.counts["warnings"] += warnings
         self._flush_lines()
         self.done = self.total
         self._write_counts(progress_done=self.done)

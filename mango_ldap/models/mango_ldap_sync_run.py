@@ -3,6 +3,8 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .extension_conflicts import ConflictWording
+
 LINE_ACTIONS = [
     ("create", "Create"),
     ("link", "Link existing"),
@@ -18,6 +20,7 @@ LINE_ACTIONS = [
     ("pbx_disable", "PBX: disable user"),
     ("sip_create", "PBX: create SIP account"),
     ("release", "Release extension"),
+    ("extension", "Extension conflict"),
     ("skip", "Skip"),
     ("error", "Error"),
 ]
@@ -54,9 +57,14 @@ class MangoLdapSyncRun(models.Model):
             ("preview", "Preview ready"),
             ("waiting", "Waiting for confirmation"),
             ("done", "Done"),
+            # a conflict in the directory the sync settled by its rule and reports
+            # on every run until the directory is corrected (see the readme)
+            ("warning", "Done with warnings"),
             ("partial", "Done with errors"),
             ("failed", "Failed"),
             ("cancelled", "Cancelled"),
+            # a later complete full run decided the removals again
+            ("superseded", "Superseded"),
         ],
         default="queued",
         required=True,
@@ -78,6 +86,15 @@ class MangoLdapSyncRun(models.Model):
     held_count = fields.Integer(string="Held removals")
     pbx_count = fields.Integer(string="PBX operations")
     error_count = fields.Integer(string="Errors")
+    warning_count = fields.Integer(string="Warnings")
+    superseded_by_id = fields.Many2one(
+        "mango.ldap.sync.run",
+        string="Superseded by",
+        readonly=True,
+        ondelete="set null",
+        help="The later full run that read the directory again and decided these "
+        "removals anew.",
+    )
     message = fields.Text()
     line_ids = fields.One2many("mango.ldap.sync.run.line", "run_id")
     approved_anchors = fields.Text(
@@ -152,6 +169,7 @@ class MangoLdapSyncRun(models.Model):
             "held": self.held_count,
             "pbx": self.pbx_count,
             "errors": self.error_count,
+            "warnings": self.warning_count,
             "final": bool(final),
         }
 
@@ -181,17 +199,26 @@ class MangoLdapSyncRun(models.Model):
             for user in run._mango_progress_recipients(requester):
                 user._bus_send(PROGRESS_NOTIFICATION, payload)
 
-    def action_confirm_removals(self):
-        """Apply the removals a threshold held back, as the administrator decided."""
+    def _mango_check_waiting(self):
         self.ensure_one()
+        if self.state == "superseded":
+            raise UserError(
+                self.env._(
+                    "Run #%s read the directory again after this one: confirm or "
+                    "discard the removals it holds instead.",
+                    self.superseded_by_id.id,
+                )
+            )
         if self.state != "waiting":
             raise UserError(self.env._("This run is not waiting for a confirmation."))
+
+    def action_confirm_removals(self):
+        """Apply the removals a threshold held back, as the administrator decided."""
+        self._mango_check_waiting()
         return self.directory_id._mango_confirm_held(self)._mango_open()
 
     def action_discard_removals(self):
-        self.ensure_one()
-        if self.state != "waiting":
-            raise UserError(self.env._("This run is not waiting for a confirmation."))
+        self._mango_check_waiting()
         self.line_ids.filtered(lambda line: line.status == "held").write(
             {
                 "status": "skipped",
@@ -239,6 +266,7 @@ class MangoLdapSyncRunLine(models.Model):
             ("done", "Done"),
             ("error", "Error"),
             ("held", "Held for confirmation"),
+            ("warning", "Warning"),
             ("skipped", "Skipped"),
         ],
         default="planned",
@@ -247,7 +275,41 @@ class MangoLdapSyncRunLine(models.Model):
     )
     changes = fields.Text(string="Changes (JSON)", help="JSON: field → [old, new].")
     changes_display = fields.Text(string="Changes", compute="_compute_changes_display")
-    message = fields.Text()
+    message = fields.Text(help="As written by the run, in its language.")
+    details = fields.Text(
+        help="JSON facts the message is worded from when read: an extension "
+        "conflict (see models/extension_conflicts.py) or the run that superseded "
+        "this one."
+    )
+    summary = fields.Text(string="Message", compute="_compute_summary")
+
+    @api.depends("message", "details")
+    @api.depends_context("lang")
+    def _compute_summary(self):
+        """The message in the reader's language: runs are mostly written by the
+        scheduler, in its own."""
+        wordings = {}
+        for line in self:
+            try:
+                data = json.loads(line.details) if line.details else None
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                line.summary = line.message
+            elif "superseded_by" in data:
+                line.summary = self.env._(
+                    "Superseded by run #%s, which read the directory again.",
+                    data["superseded_by"],
+                )
+            else:
+                directory = line.run_id.directory_id
+                wording = wordings.setdefault(
+                    directory.id, ConflictWording(self.env, directory)
+                )
+                try:
+                    line.summary = wording.message(data)
+                except (ValueError, TypeError, KeyError):
+                    line.summary = line.message
 
     @api.depends("changes")
     def _compute_changes_display(self):

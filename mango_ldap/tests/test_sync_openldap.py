@@ -1,4 +1,5 @@
 import json
+import time
 from unittest.mock import patch
 
 from odoo import Command
@@ -442,10 +443,13 @@ class TestOpenLdapSync(MangoLdapCase):
             }
         )
         run = self.run_sync()
-        self.assertEqual(run.state, "partial", run.message)
-        conflict = run.line_ids.filtered(lambda rec: rec.status == "error")
-        self.assertTrue(conflict)
-        self.assertIn("1003", " ".join(conflict.mapped("message")))
+        # settled (the Odoo user keeps it) and reported: a warning, not an error
+        self.assertEqual(run.state, "warning", run.message)
+        conflict = run.line_ids.filtered(lambda rec: rec.status == "warning")
+        self.assertEqual(len(conflict), 1)
+        self.assertIn("1003", conflict.summary)
+        self.assertIn("Local person (local.person)", conflict.summary)
+        self.assertEqual(conflict.entry_name, "Given3 Surname3")
         self.assertEqual(other.mango_extension, "1003")
         three = self.link_for("user0003")
         self.assertNotEqual(three.extension, "1003")
@@ -626,3 +630,188 @@ class TestOpenLdapSync(MangoLdapCase):
         run = self.run_sync(dry_run=True)
         for line in run.line_ids.filtered("changes"):
             json.loads(line.changes)
+
+    # -- the same extension for two people, and superseded confirmations -------------
+
+    def add_person(self, uid, name, number=None, cleanup=True):
+        attrs = {"mail": f"{uid}@example.test", "displayName": name}
+        if number:
+            attrs["employeeNumber"] = number
+        dn = self.admin.add_user(uid, cn=name, sn=name.split()[-1], **attrs)
+        if cleanup:
+            self.addCleanup(self.admin.delete, dn)
+        return dn
+
+    def extensions_from_directory(self):
+        """employeeNumber says the extension; the range 300-399 gives the others."""
+        self.directory.write(
+            {
+                "extension_policy": "attribute_or_range",
+                "extension_attribute": "employeeNumber",
+            }
+        )
+
+    @staticmethod
+    def warning_lines(run):
+        return run.line_ids.filtered(lambda line: line.status == "warning")
+
+    def test_duplicate_extension_drill(self):
+        """Two people with the same number: the holder keeps it, the other is
+        named on every run, a correction in the directory ends it."""
+        self.extensions_from_directory()
+        self.add_person("dupholder", "Holder Person", "1601")
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        holder = self.link_for("dupholder")
+        pbx_id = int(holder.pbx_user_id)
+        self.assertEqual(holder.extension, "1601")
+
+        newcomer_dn = self.add_person("dupnew", "Newcomer Person", "1601")
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        self.assertEqual(run.warning_count, 1)
+        self.assertFalse(run.line_ids.filtered(lambda line: line.status == "error"))
+        line = self.warning_lines(run)
+        self.assertEqual(line.action, "extension")
+        self.assertEqual(line.entry_name, "Newcomer Person")
+        self.assertEqual(line.dn.lower(), newcomer_dn.lower())
+        newcomer = self.link_for("dupnew")
+        self.assertEqual(line.link_id, newcomer)
+        for words in (
+            "1601",
+            f"Holder Person (dupholder, uid=dupholder,{PEOPLE})",
+            "Newcomer Person (dupnew)",
+            "Holder Person keeps it: they already have it in Odoo or on the PBX",
+            f"Newcomer Person has extension {newcomer.extension} instead",
+        ):
+            self.assertIn(words, line.summary)
+        self.assertEqual(holder.extension, "1601")
+        self.assertEqual(self.pbx_users()[pbx_id]["extension"], "1601")
+        self.assertTrue(300 <= int(newcomer.extension) <= 399)
+        self.assertEqual(
+            self.pbx_users()[int(newcomer.pbx_user_id)]["extension"],
+            newcomer.extension,
+        )
+        number = newcomer.extension
+        # worded when read, in the reader's language (the nightly run writes as root)
+        for lang, words in (
+            ("ru_RU", "Каталог указывает добавочный номер 1601"),
+            ("fi_FI", "Hakemisto antaa alanumeron 1601"),
+        ):
+            self.env["res.lang"]._activate_lang(lang)
+            self.assertIn(words, line.with_context(lang=lang).summary)
+
+        # later runs: the same outcome, reported each time, never an error
+        for mode in ("full", "delta", "full"):
+            again = self.run_sync(mode=mode)
+            self.assertEqual(again.state, "warning", again.message)
+            line = self.warning_lines(again)
+            self.assertEqual(len(line), 1)
+            self.assertIn("Holder Person (dupholder", line.summary)
+            self.assertIn(f"has extension {number} instead", line.summary)
+            self.assertFalse(
+                again.line_ids.filtered(lambda rec: rec.status == "error"),
+                again.line_ids.mapped("summary"),
+            )
+            self.assertEqual((holder.extension, newcomer.extension), ("1601", number))
+        preview = self.run_sync(dry_run=True)
+        self.assertEqual(len(self.warning_lines(preview)), 1)
+
+        # corrected in the directory: the newcomer takes the new number, runs end done
+        self.admin.modify(newcomer_dn, employeeNumber="1602")
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertEqual(newcomer.extension, "1602")
+        self.assertEqual(
+            self.pbx_users()[int(newcomer.pbx_user_id)]["extension"], "1602"
+        )
+        again = self.run_sync()
+        self.assertEqual(again.state, "done", again.message)
+        self.assertFalse(again.line_ids)
+
+    def test_duplicate_extension_goes_to_its_pbx_user(self):
+        """Neither is synced yet: the PBX user who has the number (same e-mail)
+        says whose it is, whatever the read order."""
+        self.extensions_from_directory()
+        dns = {
+            uid: self.add_person(uid, name, "1801")
+            for uid, name in (("pbxone", "Pbx One"), ("pbxtwo", "Pbx Two"))
+        }
+        # the PBX user is the one read (and sorted) last
+        by_anchor = {self.admin.anchor_of(dn): uid for uid, dn in dns.items()}
+        holder_uid = by_anchor[max(by_anchor)]
+        rival_uid = by_anchor[min(by_anchor)]
+        seeded = self.mango_sim.state._add_seed_user(
+            {
+                "name": "Внутренний 1801",
+                "extension": "1801",
+                "email": f"{holder_uid}@example.test",
+                "access_role_id": 3,
+            }
+        )
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        holder, rival = self.link_for(holder_uid), self.link_for(rival_uid)
+        self.assertEqual(int(holder.pbx_user_id), seeded["user_id"])
+        self.assertEqual(holder.extension, "1801")
+        self.assertNotEqual(int(rival.pbx_user_id), seeded["user_id"])
+        self.assertTrue(300 <= int(rival.extension) <= 399)
+        line = self.warning_lines(run)
+        self.assertEqual(line.link_id, rival)
+        self.assertIn("the PBX user who has it is theirs", line.summary)
+
+    def test_duplicate_extension_goes_to_the_earlier_entry(self):
+        """Nobody holds it yet: the entry created first in the directory gets it."""
+        self.extensions_from_directory()
+        self.add_person("early", "Early Bird", "1901")
+        time.sleep(1.1)  # createTimestamp counts seconds
+        self.add_person("late", "Late Comer", "1901")
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        self.assertEqual(self.link_for("early").extension, "1901")
+        self.assertNotEqual(self.link_for("late").extension, "1901")
+        line = self.warning_lines(run)
+        self.assertEqual(line.link_id, self.link_for("late"))
+        self.assertIn(
+            "Early Bird keeps it: their directory entry was created first",
+            line.summary,
+        )
+
+    def test_waiting_run_superseded_by_a_later_run(self):
+        dns = [
+            self.add_person(f"leaver{i}", f"Leaver {i}", cleanup=False)
+            for i in range(4)
+        ]
+        self.run_sync()
+        leavers = self.links().filtered(lambda link: link.login.startswith("leaver"))
+        self.assertEqual(len(leavers), 4)
+        for dn in dns:
+            self.admin.delete(dn)
+        first = self.run_sync()
+        self.assertEqual(first.state, "waiting", first.message)
+        second = self.run_sync()
+        self.assertEqual(second.state, "waiting", second.message)
+        self.assertEqual(second.held_count, 4)
+        # the later run holds the same removals: the earlier one is out of date
+        self.assertEqual(first.state, "superseded")
+        self.assertEqual(first.superseded_by_id, second)
+        self.assertFalse(first.line_ids.filtered(lambda line: line.status == "held"))
+        dropped = first.line_ids.filtered(lambda line: line.action == "archive")
+        self.assertEqual(set(dropped.mapped("status")), {"skipped"})
+        self.assertIn(f"Superseded by run #{second.id}", dropped[0].summary)
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.assertIn(
+            f"Заменено запуском №{second.id}",
+            dropped[0].with_context(lang="ru_RU").summary,
+        )
+        with self.assertRaisesRegex(UserError, f"#{second.id}"):
+            first.action_confirm_removals()
+        with self.assertRaises(UserError):
+            first.action_discard_removals()
+        confirmed = self.env["mango.ldap.sync.run"].browse(
+            second.action_confirm_removals()["res_id"]
+        )
+        self.assertEqual(confirmed.state, "done", confirmed.message)
+        self.assertEqual(confirmed.archived_count, 4)
+        self.assertEqual((first.state, second.state), ("superseded", "done"))
+        self.assertFalse(any(leavers.user_id.mapped("active")))

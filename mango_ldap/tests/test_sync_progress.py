@@ -35,6 +35,7 @@ LISTENER_KEYS = {
     "held",
     "pbx",
     "errors",
+    "warnings",
     "final",
 }
 

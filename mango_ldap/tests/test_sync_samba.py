@@ -1,4 +1,7 @@
+import time
+
 from odoo import Command
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import MangoLdapCase, host_port, start_samba_ad
@@ -194,3 +197,134 @@ class TestSambaAdSync(MangoLdapCase):
         with open(self.server.env["AD_WRONG_CA_FILE"], encoding="ascii") as handle:
             directory.ca_certificate = handle.read()
         self.assertEqual(directory.action_test_connection()["params"]["type"], "danger")
+
+    # -- the same ipPhone for two people (the AD drill), superseded confirmations ----
+
+    def add_person(self, sam, name, ip_phone=None, cleanup=True):
+        given, _sep, surname = name.partition(" ")
+        attrs = {
+            "cn": name,
+            "displayName": name,
+            "givenName": given,
+            "sn": surname or given,
+            "mail": f"{sam}@example.test",
+        }
+        if ip_phone:
+            attrs["ipPhone"] = ip_phone
+        dn = self.admin.add_user(sam, **attrs)
+        if cleanup:
+            self.addCleanup(self.admin.delete, dn)
+        return dn
+
+    @staticmethod
+    def warning_lines(run):
+        return run.line_ids.filtered(lambda line: line.status == "warning")
+
+    def test_duplicate_ip_phone_drill(self):
+        """A newcomer gets anna's ipPhone: named on the first run and every run
+        after, anna keeps her number, the correction in AD ends it."""
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        anna = self.link_for("anna")
+        anna_pbx = int(anna.pbx_user_id)
+        zoe_dn = self.add_person("zoe", "Zoe Dupont", "501")
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        zoe = self.link_for("zoe")
+        line = self.warning_lines(run)
+        self.assertEqual(line.link_id, zoe)
+        self.assertEqual(line.entry_name, "Zoe Dupont")
+        self.assertEqual(line.dn.lower(), zoe_dn.lower())
+        for words in (
+            "extension 501",
+            f"Anna Testova (anna, {self.user_dn('anna')})",
+            "Zoe Dupont (zoe)",
+            "Anna Testova keeps it",
+            f"Zoe Dupont has extension {zoe.extension} instead",
+        ):
+            self.assertIn(words, line.summary)
+        self.assertNotIn("anchor:", line.summary)
+        self.assertNotIn("pbx:", line.summary)
+        self.assertEqual(anna.extension, "501")
+        self.assertEqual(self.pbx_users()[anna_pbx]["extension"], "501")
+        self.assertNotEqual(zoe.extension, "501")
+        self.assertEqual(
+            self.pbx_users()[int(zoe.pbx_user_id)]["extension"], zoe.extension
+        )
+        number = zoe.extension
+        for mode in ("full", "delta"):
+            again = self.run_sync(mode=mode)
+            self.assertEqual(again.state, "warning", again.message)
+            self.assertFalse(again.line_ids.filtered(lambda rec: rec.status == "error"))
+            self.assertIn("Anna Testova", self.warning_lines(again).summary)
+            self.assertEqual((anna.extension, zoe.extension), ("501", number))
+        self.admin.modify(zoe_dn, ipPhone="505")
+        run = self.run_sync()
+        self.assertEqual(run.state, "done", run.message)
+        self.assertEqual(zoe.extension, "505")
+        self.assertEqual(self.pbx_users()[int(zoe.pbx_user_id)]["extension"], "505")
+        self.assertEqual(self.run_sync().state, "done")
+
+    def test_duplicate_ip_phone_goes_to_its_pbx_user(self):
+        dns = {
+            sam: self.add_person(sam, name, "601")
+            for sam, name in (("ivo", "Ivo Kask"), ("ida", "Ida Kask"))
+        }
+        # the PBX user with 601 is the person whose objectGUID sorts last
+        by_anchor = {self.admin.anchor_of(dn): sam for sam, dn in dns.items()}
+        holder_sam, rival_sam = by_anchor[max(by_anchor)], by_anchor[min(by_anchor)]
+        seeded = self.mango_sim.state._add_seed_user(
+            {
+                "name": "Kask",
+                "extension": "601",
+                "email": f"{holder_sam}@example.test",
+                "access_role_id": 3,
+            }
+        )
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        holder, rival = self.link_for(holder_sam), self.link_for(rival_sam)
+        self.assertEqual(int(holder.pbx_user_id), seeded["user_id"])
+        self.assertEqual(holder.extension, "601")
+        self.assertNotEqual(rival.extension, "601")
+        self.assertNotEqual(int(rival.pbx_user_id), seeded["user_id"])
+        line = self.warning_lines(run)
+        self.assertEqual(line.link_id, rival)
+        self.assertIn("the PBX user who has it is theirs", line.summary)
+
+    def test_duplicate_ip_phone_goes_to_the_earlier_entry(self):
+        self.add_person("olli", "Olli Early", "602")
+        time.sleep(1.1)  # whenCreated counts seconds
+        self.add_person("otto", "Otto Late", "602")
+        run = self.run_sync()
+        self.assertEqual(run.state, "warning", run.message)
+        self.assertEqual(self.link_for("olli").extension, "602")
+        self.assertNotEqual(self.link_for("otto").extension, "602")
+        self.assertIn(
+            "Olli Early keeps it: their directory entry was created first",
+            self.warning_lines(run).summary,
+        )
+
+    def test_waiting_run_superseded_by_a_later_run(self):
+        self.directory.max_removals = 2
+        dns = [
+            self.add_person(f"leaver{i}", f"Leaver {i}", cleanup=False)
+            for i in range(3)
+        ]
+        self.run_sync()
+        for dn in dns:
+            self.admin.delete(dn)
+        first = self.run_sync()
+        self.assertEqual(first.state, "waiting", first.message)
+        second = self.run_sync()
+        self.assertEqual(second.state, "waiting", second.message)
+        self.assertEqual(first.state, "superseded")
+        self.assertEqual(first.superseded_by_id, second)
+        with self.assertRaises(UserError):
+            first.action_confirm_removals()
+        confirmed = self.env["mango.ldap.sync.run"].browse(
+            second.action_confirm_removals()["res_id"]
+        )
+        self.assertEqual(confirmed.state, "done", confirmed.message)
+        self.assertEqual(confirmed.archived_count, 3)
+        self.assertEqual(first.state, "superseded")

@@ -51,6 +51,26 @@ Webhook events (POSTed to <webhook-url>/<path>, signed with the same key and sal
   events/call, events/recording, events/summary, events/record/added, result/<command>,
   result/stat (when a stats report is ready), ping.
 
+The default PBX (without --seed):
+  employees 101-104 (one administrator), groups (queues) 900 "Отдел продаж" and
+  901 "Поддержка", lines 74951234567 and 78001234567, roles 10453/10451/3, SIP domain
+  vpbx400012345.mangosip.ru, a tariff for 500 employees. The group numbers sit at
+  the top of the three-digit plan, away from staff numbers: a directory sync with
+  ipPhone values or an extension range (100-999, filled from the bottom) provisions
+  the 250 people of the sample directory without meeting them.
+
+Your own PBX (--seed FILE, or POST /_sim/seed with the same JSON at run time):
+  curl -s localhost:8765/_sim/state > my_pbx.json   # the running PBX, as a seed
+  # edit it: "employee_limit" (null or left out: no limit), "users" (user_id,
+  # name, extension, email, access_role_id, sips [{login, domain}]), "groups"
+  # (name, extension, operators: user ids or extensions), "lines", "roles",
+  # "domains", "pbx_services_enabled" (false: member/* answers 5201). Users,
+  # groups and lines left out mean none; roles and domains left out take the
+  # defaults; "calls" and "recordings" are ignored.
+  python -m mango_office.simulator --seed my_pbx.json ...
+  e.g. set "employee_limit" to 20 in the dump to see Mango's 5228 once a sync
+  has provisioned 16 more people.
+
 Control API (JSON in and out, no signing, loopback only):
 """
     + "\n".join(
@@ -139,7 +159,10 @@ def build_parser():
         help="base URL of the external system, e.g. http://127.0.0.1:8069/mango",
     )
     parser.add_argument(
-        "--seed", help="JSON file describing the PBX (same shape as GET /_sim/state)"
+        "--seed",
+        metavar="FILE",
+        help="JSON file describing the PBX instead of the default office (same "
+        "shape as GET /_sim/state; see 'Your own PBX' below)",
     )
     parser.add_argument(
         "--certfile",

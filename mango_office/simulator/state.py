@@ -2,6 +2,12 @@
 
 Everything lives in memory behind one re-entrant lock. ``DEFAULT_SEED`` describes a
 small but complete office; a seed file or ``POST /_sim/seed`` replaces it (same shape).
+
+The office is shaped for a directory sync as well as for calls: four employees on
+101-104, the two groups (queues) on 900 and 901, out of the way of the staff numbers
+a directory's ipPhone or an extension range (100-999, filled from the bottom) hands
+out, and a tariff for up to 500 employees, room for the 250 people of the bundled
+sample directory (scripts/ldap/sample_directory.py) and a 300-person AD test.
 """
 
 import base64
@@ -16,7 +22,8 @@ DEFAULT_SEED = {
     "product_id": DEFAULT_PRODUCT_ID,
     "balance": 15230.5,
     "currency": "RUB",
-    "employee_limit": 20,
+    # the tariff's employee limit (member/create answers 5228 beyond it)
+    "employee_limit": 500,
     "pbx_services_enabled": True,
     "recording_links_enabled": True,
     "domains": [DEFAULT_DOMAIN, "office.mangosip.ru"],
@@ -111,7 +118,7 @@ DEFAULT_SEED = {
             "id": 400200001,
             "name": "Отдел продаж",
             "description": "Sales queue",
-            "extension": "200",
+            "extension": "900",
             "line_id": 400300001,
             "operators": [400100101, 400100102, 400100103],
         },
@@ -119,7 +126,7 @@ DEFAULT_SEED = {
             "id": 400200002,
             "name": "Поддержка",
             "description": "",
-            "extension": "201",
+            "extension": "901",
             "line_id": 400300002,
             "operators": [400100104],
         },

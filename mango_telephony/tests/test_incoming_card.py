@@ -186,7 +186,7 @@ class TestIncomingCard(MangoCallsMixin, TransactionCase):
         self.assertNotIn(call.id, [c["id"] for c in data["recent"]])
 
     def test_queue_rings_every_operator_and_closes_on_answer(self):
-        # Both agents are operators of the simulator's sales queue (group 200);
+        # Both agents are operators of the simulator's sales queue (group 900);
         # the call goes unanswered: each got a card and each card ends.
         result = self.mango_sim.play("incoming_missed_queue", wait=False)
         events = [(e["path"], e["payload"]) for e in result["planned"]]

@@ -16,6 +16,7 @@ const RUN_FIELDS = [
     "held_count",
     "pbx_count",
     "error_count",
+    "warning_count",
 ];
 const ACTIVE_STATES = ["queued", "running"];
 
@@ -35,6 +36,7 @@ function payloadOfRun(run, directoryId) {
         held: run.held_count,
         pbx: run.pbx_count,
         errors: run.error_count,
+        warnings: run.warning_count,
         final: !ACTIVE_STATES.includes(run.state),
     };
 }

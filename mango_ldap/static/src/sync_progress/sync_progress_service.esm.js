@@ -23,6 +23,14 @@ const END_MESSAGES = {
                 payload
             ),
     },
+    warning: {
+        type: "warning",
+        text: (payload) =>
+            _t(
+                "Finished; extension conflicts to correct in the directory: %(warnings)s. %(created)s created, %(updated)s updated, %(archived)s archived.",
+                payload
+            ),
+    },
     waiting: {
         type: "warning",
         text: (payload) =>
