@@ -304,7 +304,8 @@ def load_history(account):
     ingested = duplicates = 0
     try:
         for _start, scenario, options in plan:
-            result = sim("POST", f"scenarios/{scenario}", **options)
+            # At once: the control API plays calls in real time unless told.
+            result = sim("POST", f"scenarios/{scenario}", pace="instant", **options)
             for delivery in result.get("deliveries", []):
                 _event_id, is_new = Event._mango_ingest(
                     account, delivery["path"], delivery["json"], "127.0.0.1"
