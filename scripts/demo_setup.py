@@ -8,6 +8,9 @@ MANGO_DEMO_WIRE_ACCOUNT=1 with MANGO_SIM_URL, MANGO_API_KEY, MANGO_API_SALT and
 MANGO_ODOO_URL wires the account first (docker-compose.yml's init service).
 
 Every step is idempotent, so running it twice changes nothing:
+0. (MANGO_DEMO_WIRE_ACCOUNT=1) the account: the simulator's address, key and salt, a
+   connection test, its lines, the main line as default outgoing line, and
+   recording links as the simulated PBX allows them;
 1. extensions of the demo users on the account (101 admin, 102-104 the sales team);
 2. a month of call history: the simulator plays each call with a past start time, and
    every signed event it produced goes through the product's own ingest
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 
-CONTROL = os.environ["MANGO_SIM_CONTROL"].rstrip("/")
+CONTROL = os.environ.get("MANGO_SIM_CONTROL", "").rstrip("/")
 HISTORY_FLAG = "mango_demo.history_loaded"
 HISTORY_DAYS = int(os.environ.get("MANGO_DEMO_HISTORY_DAYS", "30"))
 MOSCOW = timezone(timedelta(hours=3))
@@ -68,6 +71,8 @@ def log(message):
 
 
 def sim(method, path, **body):
+    if not CONTROL:
+        raise RuntimeError("MANGO_SIM_CONTROL (the simulator's /_sim URL) is not set")
     response = requests.request(method, f"{CONTROL}/{path}", json=body, timeout=60)
     if response.status_code != 200:
         raise RuntimeError(f"simulator {path}: {response.status_code} {response.text}")
@@ -107,7 +112,33 @@ def wire_account():
             except Exception as error:  # the demo still starts; the UI shows the state
                 env.cr.rollback()
                 log(f"{action}: {error}")
+    wire_calling_and_recordings(account)
     log(f"account {account.id} -> {values['api_base_url']}")
+
+
+def wire_calling_and_recordings(account):
+    """What a shop sets up after the first connection test: calls from Odoo go
+    out on the main line, and recordings play through Mango's links when the
+    PBX's API connector allows them (the simulator's state says)."""
+    lines = (
+        env["mango.line"]
+        .sudo()
+        .search([("account_id", "=", account.id), ("usable_outgoing", "=", True)])
+    )
+    line = lines.filtered(lambda ln: ln.number == MAIN_LINE)[:1] or lines[:1]
+    values = {
+        "recording_links_allowed": bool(
+            sim("GET", "state").get("recording_links_enabled")
+        )
+    }
+    if line and not account.default_line_id:
+        values["default_line_id"] = line.id
+    account.write(values)
+    env.cr.commit()
+    log(
+        f"account {account.id}: outgoing line {account.default_line_id.number or '-'}, "
+        f"recording links {'on' if values['recording_links_allowed'] else 'off'}"
+    )
 
 
 def demo_account():
@@ -304,7 +335,8 @@ def load_history(account):
     ingested = duplicates = 0
     try:
         for _start, scenario, options in plan:
-            result = sim("POST", f"scenarios/{scenario}", **options)
+            # At once: the control API plays calls in real time unless told.
+            result = sim("POST", f"scenarios/{scenario}", pace="instant", **options)
             for delivery in result.get("deliveries", []):
                 _event_id, is_new = Event._mango_ingest(
                     account, delivery["path"], delivery["json"], "127.0.0.1"
@@ -486,4 +518,6 @@ def main():
             log(f"{step.__name__} FAILED: {error!r}")
 
 
-main()
+# `odoo shell` runs this file as __main__; tests load it to call one step.
+if __name__ == "__main__":
+    main()

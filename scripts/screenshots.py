@@ -3,6 +3,7 @@
 
     python3 scripts/screenshots.py [--url http://localhost:8069]
         [--sim-control http://127.0.0.1:8070/_sim] [--out docs/screenshots] [--only NAME ...]
+        [--lang ru_RU]
 
 Drives /usr/bin/chromium over the DevTools protocol (websocket-client), logged in as
 admin through /web/session/authenticate, at 1280×800. Each view is waited for by a
@@ -11,7 +12,11 @@ is skipped with a message (the exit status is 1 only when a capture fails).
 
 Shots: settings, call_log, call_form (with the recording player), incoming_card (a
 live incoming call for extension 101 played by the simulator), statistics,
-directory_preview, website_widget_compact, website_widget_full.
+contact_form (a contact's phone fields with their call buttons), directory_preview,
+website_widget_compact, website_widget_full.
+
+--lang shows the backend in another language (ru_RU, fi_FI…): it is installed if
+needed and the admin's language is put back afterwards.
 """
 
 import argparse
@@ -231,6 +236,40 @@ class Shots:
         self.out.mkdir(parents=True, exist_ok=True)
         self.odoo = Odoo(self.url, args.db, args.login, args.password)
         self.browser = Chromium(args.chromium)
+        self.restore_lang = None
+
+    def use_lang(self, code):
+        """The admin's backend in ``code`` (installed first if needed)."""
+        Lang = "res.lang"
+        found = self.odoo.call(
+            Lang,
+            "search_read",
+            [("code", "=", code), ("active", "in", (True, False))],
+            fields=["id", "active"],
+        )
+        if not found:
+            raise SystemExit(f"unknown language {code}")
+        if not found[0]["active"]:
+            print(f"installing {code} (a minute)…")
+            wizard = self.odoo.call(
+                "base.language.install",
+                "create",
+                {"lang_ids": [(6, 0, [found[0]["id"]])], "overwrite": False},
+            )
+            self.odoo.call("base.language.install", "lang_install", [wizard])
+        uid = self.odoo.call("res.users", "search", [("login", "=", self.args.login)])
+        self.restore_lang = self.odoo.call("res.users", "read", uid, fields=["lang"])[
+            0
+        ]["lang"]
+        self.odoo.call("res.users", "write", uid, {"lang": code})
+        self.admin_ids = uid
+
+    def close(self):
+        if self.restore_lang:
+            self.odoo.call(
+                "res.users", "write", self.admin_ids, {"lang": self.restore_lang}
+            )
+        self.browser.close()
 
     def login(self):
         self.browser.set_cookie(self.url, "session_id", self.odoo.session_id)
@@ -306,6 +345,7 @@ class Shots:
         time.sleep(2)
         self.close_call_cards()
         control = self.args.sim_control.rstrip("/")
+        # As the README's command plays it (in real time), but held while it rings.
         entry = requests.post(
             f"{control}/scenarios/incoming_answered",
             json={
@@ -313,7 +353,6 @@ class Shots:
                 # A demo customer the background calls never use: one card only.
                 "from_number": "79036415590",
                 "live": True,
-                "wait": True,
             },
             timeout=30,
         ).json()["entry_id"]
@@ -347,6 +386,32 @@ class Shots:
         if self.browser.evaluate(f"!!document.querySelector('{month}')"):
             self.browser.evaluate(f"document.querySelector('{month}').click()")
         self.browser.wait_idle(2.5)
+
+    def shot_contact_form(self):
+        """A contact with a phone and a mobile: each shows its call button, without
+        hovering, next to Odoo's SMS button."""
+        partners = self.odoo.call(
+            "res.partner",
+            "search_read",
+            [
+                ("phone", "!=", False),
+                ("mobile", "!=", False),
+                ("is_company", "=", False),
+            ],
+            fields=["id"],
+            limit=1,
+            order="id",
+        )
+        if not partners:
+            raise Skip("no contact with both a phone and a mobile")
+        self.login()
+        self.browser.navigate(f"{self.url}/odoo/contacts/{partners[0]['id']}")
+        self.browser.wait_for(".o_form_view .o_field_phone")
+        # The pointer away from the fields, as a user reading the form has it.
+        self.browser.send(
+            "Input.dispatchMouseEvent", type="mouseMoved", x=WIDTH - 5, y=HEIGHT - 5
+        )
+        self.browser.wait_idle(1.5)
 
     def shot_directory_preview(self):
         if not self.odoo.has_model("mango.ldap.sync.run"):
@@ -408,6 +473,7 @@ class Shots:
         "call_form",
         "incoming_card",
         "statistics",
+        "contact_form",
         "directory_preview",
         "website_widget_compact",
         "website_widget_full",
@@ -454,12 +520,15 @@ def main(argv=None):
         "--chromium", default=shutil.which("chromium") or "/usr/bin/chromium"
     )
     parser.add_argument("--only", nargs="+", choices=Shots.NAMES)
+    parser.add_argument("--lang", help="the backend's language, e.g. ru_RU or fi_FI")
     args = parser.parse_args(argv)
     shots = Shots(args)
     try:
+        if args.lang:
+            shots.use_lang(args.lang)
         return 1 if shots.run() else 0
     finally:
-        shots.browser.close()
+        shots.close()
 
 
 if __name__ == "__main__":

@@ -922,7 +922,7 @@ def test_control_api_ping_events_and_webhook(sim, receiver):
     assert path == "ping" and signing.verify_form(form, KEY, SALT)
     played = requests.post(
         f"{sim.control_url}/scenarios/incoming_missed_queue",
-        json={"from_number": "79035550000"},
+        json={"from_number": "79035550000", "pace": "instant"},
         timeout=10,
     ).json()
     assert played["events"] == len(played["planned"])
@@ -945,6 +945,139 @@ def test_control_api_ping_events_and_webhook(sim, receiver):
     )
     requests.post(f"{sim.control_url}/reset", timeout=5)
     assert requests.get(f"{sim.control_url}/state", timeout=5).json()["calls"] == []
+
+
+def _arrivals(receiver, entry_id):
+    """(monotonic arrival, path, payload) of one call's events at the receiver."""
+    with receiver.lock:
+        received = list(receiver.received)
+    result = []
+    for path, form, _type in received:
+        payload = json.loads(form["json"])
+        if payload.get("entry_id") == entry_id:
+            result.append((path.removeprefix("/mango/"), payload))
+    return result
+
+
+def _ringing(events):
+    return [
+        p
+        for path, p in events
+        if path == "events/call"
+        and p["location"] == "abonent"
+        and p["call_state"] == "Appeared"
+    ]
+
+
+def test_control_api_plays_the_readme_call_at_a_human_pace(sim, receiver):
+    """The README's command: the call must ring in Odoo for seconds, not be over
+    before the page could show a card."""
+    started = time.monotonic()
+    played = requests.post(
+        f"{sim.control_url}/scenarios/incoming_answered", json={}, timeout=10
+    ).json()
+    assert time.monotonic() - started < 3, "the answer must not wait for the call"
+    entry = played["entry_id"]
+    time.sleep(1.5)
+    early = _arrivals(receiver, entry)
+    # The caller is in the IVR: nothing rings an employee, nothing has ended.
+    assert not [path for path, _p in early if path == "events/summary"]
+    assert early and all(p["location"] == "ivr" for _path, p in early)
+    assert played["pace"] == "realtime" and played["live"] is True
+    calls = requests.get(f"{sim.control_url}/calls", timeout=5).json()["calls"]
+    assert entry in [c["entry_id"] for c in calls]
+    assert not [c for c in sim.state.calls if c["entry_id"] == entry]
+    # Mango's IVR (4 s) and queue (3 s), then the employee's phone rings.
+    receiver.wait_for(lambda ev: _ringing(_arrivals(receiver, entry)), timeout=15)
+    assert time.monotonic() - started >= 6.5
+    events = _arrivals(receiver, entry)
+    assert not [p for path, p in events if p.get("call_state") == "Disconnected"]
+    # The user ends it through the control API: the script stops there.
+    requests.post(f"{sim.control_url}/calls/{entry}/hangup", json={}, timeout=10)
+    receiver.wait_for(
+        lambda ev: any(
+            path == "events/summary" for path, _p in _arrivals(receiver, entry)
+        )
+    )
+    time.sleep(5.5)  # past the moment the script would have answered
+    final = _arrivals(receiver, entry)
+    assert [path for path, _p in final].count("events/summary") == 1
+    assert not [
+        p
+        for path, p in final
+        if p.get("location") == "abonent" and p.get("call_state") == "Connected"
+    ]
+    assert [c["entry_result"] for c in sim.state.calls if c["entry_id"] == entry] == [0]
+
+
+def test_realtime_call_rings_then_is_talked_then_ends(sim, receiver):
+    """Each second of the scenario lasts a second; timestamps say the same."""
+    started = time.monotonic()
+    played = sim.play(
+        "incoming_answered",
+        pace="realtime",
+        ivr_seconds=1,
+        queue_seconds=0,
+        ring_seconds=1,
+        talk_seconds=2,
+        record=False,
+    )
+    entry = played["entry_id"]
+    arrived = {}
+
+    def moments(events):
+        for path, p in _arrivals(receiver, entry):
+            key = (path, p.get("location"), p.get("call_state"), p.get("call_id"))
+            arrived.setdefault(key, (time.monotonic() - started, p))
+        return any(path == "events/summary" for path, _p in _arrivals(receiver, entry))
+
+    receiver.wait_for(moments, timeout=15)
+    moments(None)
+    ring = min(
+        t
+        for (path, loc, state, _c), (t, _p) in arrived.items()
+        if loc == "abonent" and state == "Appeared"
+    )
+    answer = min(
+        t
+        for (path, loc, state, _c), (t, _p) in arrived.items()
+        if loc == "abonent" and state == "Connected"
+    )
+    end = next(
+        t for (path, *_rest), (t, _p) in arrived.items() if path == "events/summary"
+    )
+    assert ring >= 0.9 and answer - ring >= 0.9 and end - answer >= 1.9
+    summary = next(
+        p for (path, *_r), (_t, p) in arrived.items() if path == "events/summary"
+    )
+    assert summary["entry_result"] == 1
+    assert summary["end_time"] - summary["create_time"] == 4
+    assert not sim.live_calls()
+
+
+def test_realtime_scenario_stops_on_reset_and_refuses_an_unknown_pace(sim, receiver):
+    played = sim.play("incoming_missed_queue", pace="realtime", ivr_seconds=1)
+    assert played["live"] is True
+    sim.reset()
+    time.sleep(2.5)
+    assert not [
+        path
+        for path, _p in _arrivals(receiver, played["entry_id"])
+        if path == "events/summary"
+    ]
+    response = requests.post(
+        f"{sim.control_url}/scenarios/incoming_answered",
+        json={"pace": "slow"},
+        timeout=5,
+    )
+    assert response.status_code == 400 and "pace" in response.json()["error"]
+    # A scenario that cannot start answers its reason, as with instant play.
+    response = requests.post(
+        f"{sim.control_url}/scenarios/incoming_answered",
+        json={"extension": "999"},
+        timeout=5,
+    )
+    assert response.status_code == 400 and "999" in response.json()["error"]
 
 
 def test_receiver_errors_are_recorded(sim, receiver):

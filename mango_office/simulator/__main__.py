@@ -82,11 +82,14 @@ Scenarios ("""
     + ", ".join(SCENARIOS)
     + """):
   options: from_number, to_number, line_number, extension, to_extension, group,
-  command_id, talk_seconds, ring_seconds, answered, employee_answers, record,
-  disconnect_reason, start_time, live (incoming_answered: stop while ringing),
-  shuffle (out-of-order delivery), duplicates (N extra copies), delay_ms (between
+  command_id, ivr_seconds, queue_seconds, ring_seconds, talk_seconds, answered,
+  employee_answers, record, disconnect_reason, start_time, live (incoming_answered:
+  stop while ringing), pace ("realtime", the control API's default: the call happens
+  in real time, each of its seconds lasting a second, and the answer comes at once;
+  "instant": every event at once, as tests and history loading want), shuffle
+  (out-of-order delivery), duplicates (N extra copies), delay_ms (between
   deliveries), seed (repeatable shuffle/duplicates/quirks), quirks (seq/result sometimes
-  strings), wait (answer after delivery, default true).
+  strings), wait (instant: answer after delivery, default true).
   commands/callback and commands/callback_group received on the API play click_to_call
   and callback_group by themselves.
 
@@ -115,7 +118,9 @@ Examples:
   python -m mango_office.simulator --port 8765 --api-key k --api-salt s \\
       --webhook-url http://127.0.0.1:8069/mango
   curl -s -XPOST localhost:8765/_sim/scenarios/incoming_answered \\
-       -d '{"from_number":"79031234567"}'
+       -d '{"from_number":"79031234567"}'  # IVR 4 s, queue 3 s, rings 5 s, talk 42 s
+  curl -s -XPOST localhost:8765/_sim/scenarios/incoming_missed_queue \\
+       -d '{"pace":"instant"}'
   curl -s -XPOST localhost:8765/_sim/clock -d '{"freeze":true,"advance":121}'
   curl -s -XPOST localhost:8765/_sim/faults -d '{"kind":"http_503","count":2}'
 """

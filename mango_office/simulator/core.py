@@ -28,6 +28,7 @@ _logger = logging.getLogger(__name__)
 
 STATS_TTL = 15 * 60
 FILE_TOKEN_TTL = 5 * 60
+PACES = ("instant", "realtime")
 FAULT_KINDS = ("http_503", "http_500", "result", "timeout", "recording_not_ready")
 SECRET_KEYS = ("password",)
 DEFAULT_SETTINGS = {
@@ -43,6 +44,10 @@ DEFAULT_SETTINGS = {
     "webhook_verify": True,
     "webhook_timeout": 10.0,
 }
+
+
+class _PaceStopped(Exception):
+    """A real-time scenario's script ends early (stop, reset, or taken over)."""
 
 
 def _redact(value):
@@ -106,6 +111,7 @@ class Simulator:
         self._faults = []
         self._legs = {}
         self._batches = itertools.count(1)
+        self._players = set()
         self._queue = queue.Queue()
         self._stop = threading.Event()
         self._threads = []
@@ -160,6 +166,7 @@ class Simulator:
 
     def stop(self):
         self._stop.set()
+        self._stop_players()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -194,7 +201,9 @@ class Simulator:
 
         A clock that was frozen when the simulator was built is frozen again (at the
         current real time), so fixtures that rely on a frozen clock keep it.
+        Scenarios playing in real time stop where they are.
         """
+        self._stop_players()
         with self.lock:
             self.state.load(self.initial_seed)
             self._commands.clear()
@@ -314,17 +323,27 @@ class Simulator:
         return None
 
     # ---- scenarios -------------------------------------------------------------------
-    def play(self, scenario, wait=True, **options):
+    def play(self, scenario, wait=True, pace="instant", **options):
         """Run a scenario and deliver its events.
 
-        Returns entry_id, the planned events and (with ``wait``) the deliveries.
+        :param str pace: ``instant`` plays the whole call at once, its timestamps
+            spread as the scenario says (tests, history); ``realtime`` plays it as
+            it happens, each wait of the scenario lasting that many real seconds
+            (see :meth:`_play_realtime`): what a person watching Odoo expects.
+        :param bool wait: (instant) answer once the events are delivered
+        :return: entry_id, the planned events and (instant, with ``wait``) the
+            deliveries
         """
         runner = RUNNERS.get(scenario)
         if runner is None:
             raise ScenarioError(
                 f"Unknown scenario {scenario!r}; known: {', '.join(RUNNERS)}"
             )
+        if pace not in PACES:
+            raise ScenarioError(f"pace must be one of {', '.join(PACES)}")
         options["_rng"] = random.Random(options.get("seed"))
+        if pace == "realtime":
+            return self._play_realtime(runner, options)
         with self.lock, self.state.lock:
             call = runner(self, options)
             planned = self._take_new_events(call)
@@ -346,6 +365,93 @@ class Simulator:
             result["deliveries"] = self.events_of_batch(batch["id"])
         result["batch"] = batch["id"]
         return result
+
+    def _play_realtime(self, runner, options):
+        """Play a scenario in its own thread, as the call happens.
+
+        Each ``Call.wait`` of the scenario delivers the events so far, then really
+        waits (with the locks released, so the API, the control API and other
+        calls go on meanwhile); the PBX therefore holds the call as live until it
+        ends, and its timestamps are the times its events arrive. Answers once the
+        call exists (its first step delivered) with entry_id and those first
+        events. The script stops when the simulator stops or is reset, or when
+        someone moves the call on through ``/_sim/calls/<entry_id>/...``: from
+        then on the call is theirs.
+        """
+        cancel = threading.Event()
+        started = threading.Event()
+        progress = {"call": None, "planned": [], "batches": [], "error": None}
+        owner = {}
+
+        def flush(call):
+            planned = self._take_new_events(call)
+            if planned:
+                progress["planned"].extend(planned)
+                progress["batches"].append(self._deliver(planned, options)["id"])
+
+        def pacer(call, seconds):
+            if threading.get_ident() != owner.get("ident"):
+                return  # a control-API action on this call: no pacing there
+            if cancel.is_set():
+                raise _PaceStopped
+            flush(call)
+            progress["call"] = call
+            started.set()
+            before = len(call.events)
+            # Locks taken once each by the player thread: release them whole.
+            self.state.lock.release()
+            self.lock.release()
+            try:
+                cancel.wait(seconds)
+            finally:
+                self.lock.acquire()
+                self.state.lock.acquire()
+            if cancel.is_set() or call.finished or len(call.events) != before:
+                raise _PaceStopped
+
+        def run():
+            owner["ident"] = threading.get_ident()
+            try:
+                with self.lock, self.state.lock:
+                    call = runner(self, dict(options, _pacer=pacer))
+                    progress["call"] = call
+                    flush(call)
+            except _PaceStopped:
+                pass
+            except ScenarioError as error:
+                progress["error"] = error
+                if started.is_set():
+                    _logger.warning("Real-time scenario stopped: %s", error)
+            except Exception as error:  # the simulator outlives a broken scenario
+                progress["error"] = ScenarioError(f"The scenario failed: {error}")
+                _logger.exception("Real-time scenario failed")
+            finally:
+                started.set()
+                with self.lock:
+                    self._players.discard(cancel)
+
+        with self.lock:
+            self._players.add(cancel)
+        threading.Thread(target=run, name="mango-sim-realtime", daemon=True).start()
+        started.wait(60)
+        call = progress["call"]
+        if call is None:
+            raise progress["error"] or ScenarioError("The scenario did not start")
+        return {
+            "entry_id": call.entry_id,
+            "pace": "realtime",
+            "events": len(progress["planned"]),
+            "live": not call.finished,
+            "planned": list(progress["planned"]),
+            "batch": progress["batches"][0] if progress["batches"] else None,
+        }
+
+    def _stop_players(self):
+        """End the scripts of real-time scenarios (their calls stay as they are)."""
+        with self.lock:
+            players = list(self._players)
+        for cancel in players:
+            cancel.set()
 
     def events_of_batch(self, batch_id):
         with self.lock:

@@ -75,10 +75,16 @@ class Call:
         self.operator_leg = None
         self.queue_group = None
         self.record = True
+        # Set by Simulator.play(pace="realtime"): called at every wait so the call
+        # really lasts as long as its timestamps say.
+        self.pacer = None
 
     # ---- primitives ------------------------------------------------------------------
     def wait(self, seconds):
-        self.t += int(seconds)
+        seconds = int(seconds)
+        self.t += seconds
+        if self.pacer and seconds > 0:
+            self.pacer(self, seconds)
 
     def _maybe_str(self, value):
         if self.quirks and self.rng.random() < 0.3:
@@ -420,6 +426,7 @@ def _new_call(sim, options, direction, **kwargs):
         **kwargs,
     )
     call.record = bool(options.get("record", True))
+    call.pacer = options.get("_pacer")
     return call
 
 

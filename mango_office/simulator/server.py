@@ -248,6 +248,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {"scenarios": list(SCENARIOS)}
         if http_method != "POST":
             return 405, {"error": "POST a scenario"}
+        # Someone calling the control API by hand watches Odoo: the call plays as
+        # it would happen. Tests and scripts that want the events at once say so.
+        data.setdefault("pace", "realtime")
         return 200, self.sim.play(parts[1], **data)
 
     def _sim_events(self, http_method, parts, params, data):
@@ -304,7 +307,10 @@ CONTROL_ENDPOINTS = {
     '"verify": true|false|"/ca.pem"}',
     "GET /_sim/scenarios": "scenario names",
     "POST /_sim/scenarios/<name>": "play a scenario with the options in the body; "
-    "answers entry_id, events, planned, deliveries",
+    'by default in real time ("pace": "realtime": it rings, is talked and ends as '
+    "the scenario's seconds say; answers at once with entry_id and the first "
+    'events); "pace": "instant" plays it at once and answers entry_id, events, '
+    "planned, deliveries",
     "GET|DELETE /_sim/events[?path=…&entry_id=…]": "webhook deliveries with the "
     "receiver's HTTP status",
     "GET|POST /_sim/clock": '{"freeze": true, "advance": 121, "set": 1760000000}; '

@@ -25,6 +25,23 @@ MANGO_WEBHOOK_SOURCE_IPS = (
     "81.88.82.45",
 )
 
+# Outcomes of the connection test (mango.account.connection_result), worded by
+# MangoAccount._mango_outcome_message; "recorded_text" holds a sentence worded
+# before outcomes were codes (migrations/18.0.1.1.0).
+CONNECTION_RESULTS = (
+    "ok",
+    "bad_signature",
+    "unknown_key",
+    "locked_out",
+    "certificate",
+    "unreachable",
+    "rate_limited",
+    "refused",
+    "not_mango",
+    "failed",
+    "recorded_text",
+)
+
 # Mango's own allowlist syntax accepts "*" and "a-b" ranges next to plain
 # addresses; accepting the same spellings lets admins paste their LK list here.
 _IP_ENTRY_SEPARATORS = re.compile(r"[\s,;]+")
@@ -238,7 +255,18 @@ class MangoAccount(models.Model):
     connection_checked_at = fields.Datetime(
         string="Last checked", readonly=True, copy=False
     )
-    connection_message = fields.Char(string="Last check", readonly=True, copy=False)
+    # The outcome is kept as a code and its language-neutral details, and worded
+    # when read: each reader sees it in their own language, not in the language
+    # of whoever pressed the button.
+    connection_result = fields.Char(  # one of CONNECTION_RESULTS
+        string="Last check outcome", readonly=True, copy=False
+    )
+    connection_result_params = fields.Json(
+        string="Last check details", readonly=True, copy=False
+    )
+    connection_message = fields.Char(
+        string="Last check", compute="_compute_connection_message"
+    )
     balance = fields.Float(readonly=True, copy=False, digits=(16, 2))
     balance_currency = fields.Char(readonly=True, copy=False)
 
@@ -310,6 +338,14 @@ class MangoAccount(models.Model):
         for account in self:
             account.webhook_base_url = f"{base_url}/mango" if base_url else False
             account.webhook_url_warning = warning
+
+    @api.depends("connection_result", "connection_result_params")
+    @api.depends_context("lang")
+    def _compute_connection_message(self):
+        for account in self:
+            account.connection_message = account._mango_outcome_message(
+                account.connection_result, account.connection_result_params
+            )
 
     @api.depends("line_ids")
     def _compute_line_count(self):
@@ -469,7 +505,13 @@ class MangoAccount(models.Model):
             )
         result = super().write(vals)
         if stale:
-            stale.write({"connection_state": "unknown"})
+            stale.write(
+                {
+                    "connection_state": "unknown",
+                    "connection_result": False,
+                    "connection_result_params": False,
+                }
+            )
         return result
 
     # ------------------------------------------------------------------
@@ -504,7 +546,7 @@ class MangoAccount(models.Model):
             # The client refuses a configuration it cannot use before sending.
             return self._mango_notification(str(error), "danger", sticky=True)
         except mango_errors.MangoError as error:
-            message = self._mango_error_message(error)
+            code, params = self._mango_error_outcome(error)
             _logger.info(
                 "Mango connection test failed for account %s: %s (code %s)",
                 self.id,
@@ -515,23 +557,28 @@ class MangoAccount(models.Model):
                 {
                     "connection_state": "failed",
                     "connection_checked_at": fields.Datetime.now(),
-                    "connection_message": message,
+                    "connection_result": code,
+                    "connection_result_params": params,
                 }
             )
-            return self._mango_notification(message, "danger", sticky=True)
+            return self._mango_notification(
+                self._mango_outcome_message(code, params), "danger", sticky=True
+            )
         self._mango_sync_lines(lines)
-        message = _("Connection to the server was established successfully")
         self.sudo().write(
             {
                 "connection_state": "ok",
                 "connection_checked_at": fields.Datetime.now(),
-                "connection_message": message,
+                "connection_result": "ok",
+                "connection_result_params": {},
                 "balance": _float_or_zero(balance.get("balance")),
                 "balance_currency": balance.get("currency") or False,
             }
         )
         _logger.info("Mango connection test succeeded for account %s", self.id)
-        return self._mango_notification(message, "success")
+        return self._mango_notification(
+            self._mango_outcome_message("ok", {}), "success"
+        )
 
     def action_mango_refresh_lines(self):
         """Reload the account's lines from Mango (``incominglines``).
@@ -707,62 +754,115 @@ class MangoAccount(models.Model):
         return created, updated, len(vanished)
 
     def _mango_error_message(self, error):
-        """A sentence naming the cause of a Mango failure and what to do about it.
+        """A sentence naming the cause of a Mango failure and what to do about it,
+        in the current user's language.
 
         :param mango_office.errors.MangoError error: what the client raised
         :rtype: str
         """
+        return self._mango_outcome_message(*self._mango_error_outcome(error))
+
+    def _mango_error_outcome(self, error):
+        """The cause of a Mango failure as ``(code, params)``, in no language:
+        what a record keeps, to be worded for each reader by
+        :meth:`_mango_outcome_message`.
+
+        :param mango_office.errors.MangoError error: what the client raised
+        :return: a code of ``CONNECTION_RESULTS`` and a JSON-safe dict
+        """
         url = self.api_base_url or DEFAULT_BASE_URL
         if isinstance(error, mango_errors.MangoAuthError):
-            if error.code == 3102:
-                return _("Mango refused the signature (3102): check the salt.")
-            return _("Mango does not know this API key (3105): check the key.")
+            return ("bad_signature" if error.code == 3102 else "unknown_key"), {}
         if isinstance(error, mango_errors.MangoLockedOut):
+            return "locked_out", {}
+        if isinstance(error, mango_errors.MangoCertificateError):
+            return "certificate", {"url": url, **self._mango_transport_cause(error)}
+        if isinstance(error, mango_errors.MangoTransportError):
+            return "unreachable", {"url": url, **self._mango_transport_cause(error)}
+        if isinstance(error, mango_errors.MangoRateLimited):
+            return "rate_limited", {
+                "code": error.code or error.http_status,
+                "meaning": str(getattr(error, "meaning", error)),
+            }
+        if isinstance(error, mango_errors.MangoResultError):
+            return "refused", {"code": error.code, "meaning": error.meaning}
+        if isinstance(error, mango_errors.MangoProtocolError):
+            return "not_mango", {"url": url, "reason": str(error)}
+        return "failed", {"reason": str(error)}
+
+    def _mango_outcome_message(self, code, params):
+        """Word an outcome of :meth:`_mango_error_outcome` (or ``ok``) in the
+        current language.
+
+        :param str code: one of ``CONNECTION_RESULTS``, or False (no test yet)
+        :param dict params: the details the code needs
+        :rtype: str | bool
+        """
+        params = params if isinstance(params, dict) else {}
+        url = params.get("url") or self.api_base_url or DEFAULT_BASE_URL
+        reason = params.get("reason") or ""
+        if "timeout" in params:
+            reason = _(
+                "no answer within %(seconds)s seconds", seconds=params["timeout"]
+            )
+        if not code:
+            return False
+        if code == "ok":
+            return _("Connection to the server was established successfully")
+        if code == "bad_signature":
+            return _("Mango refused the signature (3102): check the salt.")
+        if code == "unknown_key":
+            return _("Mango does not know this API key (3105): check the key.")
+        if code == "locked_out":
             return _(
                 "Mango has locked the API for two minutes after repeated invalid "
                 "requests (HTTP 401): check the key and salt, then try again after "
                 "two minutes."
             )
-        if isinstance(error, mango_errors.MangoCertificateError):
+        if code == "certificate":
             return _(
                 "The certificate of %(url)s could not be verified (%(reason)s): fix "
                 "the certificate, or turn off the certificate check for a test "
                 "server.",
                 url=url,
-                reason=self._mango_transport_reason(error),
+                reason=reason,
             )
-        if isinstance(error, mango_errors.MangoTransportError):
+        if code == "unreachable":
             return _(
                 "The server %(url)s cannot be reached (%(reason)s): check the API "
                 "address and that Odoo's server may connect to it.",
                 url=url,
-                reason=self._mango_transport_reason(error),
+                reason=reason,
             )
-        if isinstance(error, mango_errors.MangoRateLimited):
+        if code == "rate_limited":
             return _(
                 "Mango asks to slow down (%(code)s): %(meaning)s. Try again in a few "
                 "seconds.",
-                code=error.code or error.http_status,
-                meaning=getattr(error, "meaning", error),
+                code=params.get("code"),
+                meaning=params.get("meaning"),
             )
-        if isinstance(error, mango_errors.MangoResultError):
+        if code == "refused":
             return _(
                 "Mango refused the request (%(code)s): %(meaning)s.",
-                code=error.code,
-                meaning=error.meaning,
+                code=params.get("code"),
+                meaning=params.get("meaning"),
             )
-        if isinstance(error, mango_errors.MangoProtocolError):
+        if code == "not_mango":
             return _(
                 "The server %(url)s does not answer like Mango's API (%(reason)s): "
                 "check the API address.",
                 url=url,
-                reason=error,
+                reason=reason,
             )
-        return _("Mango request failed: %(reason)s", reason=error)
+        if code == "recorded_text":
+            # Worded before outcomes were kept as codes (see the migration).
+            return params.get("text") or False
+        return _("Mango request failed: %(reason)s", reason=reason or code)
 
-    def _mango_transport_reason(self, error):
-        """The root cause of a network failure in a few words ("Connection
-        refused", "self-signed certificate"), not urllib3's chain of wrappers."""
+    def _mango_transport_cause(self, error):
+        """The root cause of a network failure, in no language: ``{"timeout":
+        seconds}`` or ``{"reason": "Connection refused"}`` (the system's own
+        words, as the server's log has them)."""
         seen = set()
         pending = [error]
         while pending:
@@ -771,14 +871,13 @@ class MangoAccount(models.Model):
                 continue
             seen.add(id(current))
             if isinstance(current, ssl.SSLCertVerificationError):
-                return current.verify_message or current.reason or str(current)
+                return {
+                    "reason": current.verify_message or current.reason or str(current)
+                }
             if isinstance(current, requests.exceptions.Timeout | TimeoutError):
-                return _(
-                    "no answer within %(seconds)s seconds",
-                    seconds=self.request_timeout,
-                )
+                return {"timeout": self.request_timeout}
             if isinstance(current, OSError) and current.strerror:
-                return current.strerror
+                return {"reason": current.strerror}
             # urllib3 wraps the cause in .reason or in the arguments.
             pending.extend(
                 nested
@@ -790,7 +889,7 @@ class MangoAccount(models.Model):
                 )
                 if isinstance(nested, BaseException)
             )
-        return str(error)
+        return {"reason": str(error)}
 
     def _mango_notification(self, message, notification_type, sticky=False):
         return {

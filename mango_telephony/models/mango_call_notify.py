@@ -132,6 +132,9 @@ class MangoCall(models.Model):
                     else user.company_id.ids
                 ),
                 active_test=True,
+                # The worker folding the event has no language: the labels of the
+                # card (last calls, order states, lead stages) are the user's.
+                lang=user.lang or "en_US",
             )
             .env
         )

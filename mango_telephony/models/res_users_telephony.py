@@ -27,6 +27,7 @@ _SELF_FIELDS = [
     "mango_call_mode",
     "mango_softphone_scheme",
     "mango_card_open_form",
+    "mango_card_keep_open",
     "mango_desktop_notify",
     "mango_line_id",
 ]
@@ -56,6 +57,12 @@ class ResUsers(models.Model):
         string="Open the customer on answer",
         help="When you answer a call from a known customer, their form opens by "
         "itself.",
+    )
+    mango_card_keep_open = fields.Boolean(
+        string="Keep the call card after the call",
+        help="The incoming-call card closes by itself a few seconds after the call "
+        "ends. Tick to keep it until you close it, e.g. to open the customer or "
+        "create a lead once you have hung up.",
     )
     mango_desktop_notify = fields.Boolean(
         string="Desktop notification for calls",
@@ -95,6 +102,7 @@ class ResUsers(models.Model):
             "mode": user.mango_call_mode or "mango",
             "scheme": user.mango_softphone_scheme or "sip",
             "open_form_on_answer": bool(user.mango_card_open_form),
+            "keep_ended_cards": bool(user.mango_card_keep_open),
             "desktop_notify": bool(user.mango_desktop_notify),
         }
 

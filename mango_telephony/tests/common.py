@@ -47,6 +47,16 @@ def push_bus_notifications(channel):
         websocket.trigger_notification_dispatching()
 
 
+def mango_load_languages(env, codes=("ru_RU", "fi_FI"), modules=("mango_telephony",)):
+    """Activate ``codes`` with the shipped translations of ``modules``: what a
+    Russian or Finnish user of a real database reads (a test database has none)."""
+    for code in codes:
+        env["res.lang"]._activate_lang(code)
+    env["ir.module.module"].search(
+        [("name", "in", list(modules))]
+    )._update_translations(list(codes), overwrite=True)
+
+
 class MangoSimulatorMixin:
     """Start Mango simulators and create accounts for them.
 

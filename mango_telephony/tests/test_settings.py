@@ -1,4 +1,5 @@
 import datetime
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -13,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from urllib3.exceptions import InsecureRequestWarning
 
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.modules.module import get_module_path
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, HttpCase, TransactionCase, new_test_user, tagged
 
@@ -24,6 +26,7 @@ from .common import (
     MangoSimulatorCase,
     MangoSimulatorMixin,
     free_closed_port,
+    mango_load_languages,
 )
 
 SECRET_SALT = "s3cr3tsaltneverinthebrowser0001"
@@ -677,6 +680,51 @@ class TestMangoConnection(MangoSimulatorCase):
         self.assertEqual(self.mango_account.connection_state, "failed")
         self.assertEqual(self.mango_account.connection_message, params["message"])
 
+    def test_last_check_is_worded_in_the_readers_language(self):
+        """The outcome is kept, not the sentence: a Finnish admin presses the
+        button, a Russian one reads the result in Russian."""
+        mango_load_languages(self.env)
+        self.mango_account.sudo().api_salt = "wrongsaltwrongsaltwrongsalt00000"
+        finnish = self.mango_account.with_context(lang="fi_FI")
+        with self.assertLogs("mango_office", "WARNING"):
+            params = self._notification(finnish.action_mango_test_connection())
+        self.assertEqual(
+            params["message"],
+            "Mango hylkäsi allekirjoituksen (3102): tarkista allekirjoitusavain (salt).",
+        )
+        self.env.invalidate_all()
+        account = self.mango_account
+        self.assertEqual(
+            account.with_context(lang="ru_RU").connection_message,
+            "Mango отклонил подпись (3102): проверьте ключ для создания подписи.",
+        )
+        self.assertEqual(
+            account.with_context(lang="en_US").connection_message,
+            "Mango refused the signature (3102): check the salt.",
+        )
+        self.assertEqual(account.connection_result, "bad_signature")
+        settings = self.env["res.config.settings"].with_context(lang="ru_RU").create({})
+        self.assertEqual(
+            settings.mango_connection_message,
+            "Mango отклонил подпись (3102): проверьте ключ для создания подписи.",
+        )
+        # A changed salt makes the outcome stale: nothing is said about it.
+        account.sudo().api_salt = MANGO_TEST_API_SALT
+        self.assertEqual(account.connection_state, "unknown")
+        self.assertFalse(account.connection_message)
+
+    def test_unreachable_details_are_kept_in_no_language(self):
+        account = self.mango_create_account(
+            self.mango_sim, api_base_url=f"http://127.0.0.1:{free_closed_port()}/vpbx"
+        )
+        account.action_mango_test_connection()
+        self.assertEqual(account.connection_result, "unreachable")
+        self.assertEqual(
+            account.connection_result_params,
+            {"url": account.api_base_url, "reason": "Connection refused"},
+        )
+        self.assertIn(account.api_base_url, account.connection_message)
+
     def test_bad_key(self):
         self.mango_account.sudo().api_key = "unknownkeyunknownkey0000000"
         with self.assertLogs("mango_office", "WARNING"):
@@ -829,3 +877,78 @@ class TestMangoSettingsTour(MangoSimulatorMixin, HttpCase):
         self.assertEqual(account.sudo().api_salt, salt)
         self.assertEqual(account.sudo().api_key, MANGO_TEST_API_KEY)
         self.assertEqual(account.connection_state, "ok")
+
+
+@tagged("post_install", "-at_install")
+class TestConnectionOutcomeMigration(MangoAccountCase):
+    """18.0.1.1.0: stored sentences become codes the reader's language words."""
+
+    def _migrate(self, version="18.0.1.0.0"):
+        path = os.path.join(
+            get_module_path("mango_telephony"),
+            "migrations",
+            "18.0.1.1.0",
+            "post-migrate.py",
+        )
+        spec = importlib.util.spec_from_file_location("mango_migration_1_1", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.migrate(self.env.cr, version)
+        self.env.invalidate_all()
+
+    def test_stored_sentences_become_codes(self):
+        cr = self.env.cr
+        # The column as 18.0.1.0.0 had it (the current code no longer stores it).
+        cr.execute("ALTER TABLE mango_account ADD COLUMN connection_message varchar")
+        Account = self.env["mango.account"].sudo()
+        companies = self.env["res.company"].create(
+            [{"name": f"Migrated {index}"} for index in range(5)]
+        )
+        rows = [
+            ("ok", "Соединение с сервером успешно установлено"),
+            ("failed", "Mango hylkäsi allekirjoituksen (3102): tarkista suola."),
+            ("failed", "Mango не знает этот ключ API (3105): проверьте ключ."),
+            ("failed", "Сервер http://pbx.example недоступен (Connection refused)"),
+            ("unknown", "Connection to the server was established successfully"),
+        ]
+        accounts = Account.create(
+            [
+                {"name": f"A{index}", "company_id": c.id}
+                for index, c in enumerate(companies)
+            ]
+        )
+        for account, (state, message) in zip(accounts, rows, strict=True):
+            cr.execute(
+                "UPDATE mango_account SET connection_state = %s, "
+                "connection_message = %s, connection_result = NULL WHERE id = %s",
+                (state, message, account.id),
+            )
+        self._migrate()
+        self.assertEqual(
+            [(a.connection_result, a.connection_result_params or {}) for a in accounts],
+            [
+                ("ok", {}),
+                ("bad_signature", {}),
+                ("unknown_key", {}),
+                ("recorded_text", {"text": rows[3][1]}),
+                (False, {}),
+            ],
+        )
+        english = accounts.with_context(lang="en_US")
+        self.assertEqual(
+            english.mapped("connection_message"),
+            [
+                "Connection to the server was established successfully",
+                "Mango refused the signature (3102): check the salt.",
+                "Mango does not know this API key (3105): check the key.",
+                rows[3][1],
+                False,
+            ],
+        )
+        cr.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = "
+            "'mango_account' AND column_name = 'connection_message'"
+        )
+        self.assertFalse(cr.fetchone(), "the old column is dropped")
+        # Run again (or on a new install): nothing to do, nothing fails.
+        self._migrate()

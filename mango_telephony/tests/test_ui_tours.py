@@ -15,7 +15,11 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
-from .common import push_bus_notifications, wait_for_bus_subscription
+from .common import (
+    mango_load_languages,
+    push_bus_notifications,
+    wait_for_bus_subscription,
+)
 
 CUSTOMER = "79031234567"
 
@@ -88,10 +92,14 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         )
         self.assertFalse(self.mango_sim.commands("commands/callback"))
 
-    def test_incoming_card(self):
-        """Mango posts the call's events to this server's /mango routes; the
-        worker folds them and the card reaches agent 101's browser over the bus
-        (websockets are off in tests unless allowed, as bus's own tests do)."""
+    def _card_tour(self, tour, user, extension, ring_seconds=4, talk_seconds=4):
+        """Mango posts a call ringing ``user``'s extension to this server's /mango
+        routes; the worker folds the events and the card reaches ``user``'s browser
+        over the bus (websockets are off in tests unless allowed, as bus's own
+        tests do) while ``tour`` runs there.
+
+        :return: ``[(channel, payload)]`` of the card messages sent
+        """
         self.startPatcher(
             patch.object(
                 WebsocketConnectionHandler, "websocket_allowed", return_value=True
@@ -103,12 +111,7 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         self.addCleanup(self.mango_sim.set_webhook, None)
         # Events still on their way must not reach the next test's transaction.
         self.addCleanup(self.mango_sim.wait_idle)
-        channel = hashable(
-            channel_with_db(self.registry.db_name, self.agent_101.partner_id)
-        )
-        other = hashable(
-            channel_with_db(self.registry.db_name, self.agent_102.partner_id)
-        )
+        channel = hashable(channel_with_db(self.registry.db_name, user.partner_id))
         failures = []
         sent = []
         seen = set()
@@ -136,12 +139,12 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                     self.mango_sim.play,
                     "incoming_answered",
                     live=True,
-                    extension="101",
+                    extension=extension,
                     from_number=CUSTOMER,
                 )
-                time.sleep(4)
+                time.sleep(ring_seconds)
                 deliver(self.mango_sim.live_action, result["entry_id"], "answer")
-                time.sleep(4)
+                time.sleep(talk_seconds)
                 deliver(self.mango_sim.live_action, result["entry_id"], "hangup")
             except Exception as error:  # noqa: BLE001 - reported by the test
                 failures.append(error)
@@ -149,18 +152,74 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         driver = threading.Thread(target=drive, name="mango-tour-driver")
         driver.start()
         try:
-            self.start_tour(
-                "/odoo", "mango_incoming_card_tour", login=self.agent_101.login
-            )
+            self.start_tour("/odoo", tour, login=user.login)
         finally:
             driver.join(60)
         self.assertFalse(failures, failures)
+        return sent
+
+    def test_incoming_card(self):
+        sent = self._card_tour("mango_incoming_card_tour", self.agent_101, "101")
         recipients = {tuple(channel_[1:]) for channel_, _payload in sent}
         self.assertEqual(recipients, {("res.partner", self.agent_101.partner_id.id)})
+        other = hashable(
+            channel_with_db(self.registry.db_name, self.agent_102.partner_id)
+        )
         self.assertNotIn(list(other), [c for c, _p in sent])
         self.assertEqual(
             [p["state"] for _c, p in sent], ["ringing", "connected", "ended"]
         )
+
+    def _earlier_call(self, user):
+        """An answered call of the customer, answered by a colleague with a long
+        name: the card lists it under "last calls"."""
+        colleague = (
+            self.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {"name": "Mikaela Virtanen-Lindqvist", "login": f"mikaela.{user.id}"}
+            )
+        )
+        self.env["mango.call"].sudo().create(
+            {
+                "account_id": self.mango_account.id,
+                "company_id": self.env.company.id,
+                "entry_id": f"earlier-{user.id}",
+                "status": "answered",
+                "direction": "incoming",
+                "start_time": datetime.now() - timedelta(days=2),
+                "customer_number_e164": "+" + CUSTOMER,
+                "caller_number": CUSTOMER,
+                # Taken by the user, answered by the colleague after a transfer:
+                # the user may read it, and the card names who answered.
+                "user_id": colleague.id,
+                "employee_user_id": user.id,
+                "talk_duration": 137,
+            }
+        )
+
+    def test_incoming_card_in_russian_closes_itself(self):
+        """The last calls in the user's language, names whole, and the card gone
+        a few seconds after the call."""
+        mango_load_languages(self.env)
+        self.agent_101.lang = "ru_RU"
+        self._earlier_call(self.agent_101)
+        sent = self._card_tour("mango_incoming_card_closes_tour", self.agent_101, "101")
+        ringing = next(p for _c, p in sent if p["state"] == "ringing")
+        self.assertEqual(
+            (
+                ringing["calls"][0]["direction_label"],
+                ringing["calls"][0]["status_label"],
+            ),
+            ("Входящий", "Отвечен"),
+        )
+
+    def test_incoming_card_in_finnish_kept_after_the_call(self):
+        """A user who keeps ended cards closes them themselves."""
+        mango_load_languages(self.env)
+        self.agent_102.write({"lang": "fi_FI", "mango_card_keep_open": True})
+        self._earlier_call(self.agent_102)
+        self._card_tour("mango_incoming_card_kept_tour", self.agent_102, "102")
 
     def test_statistics_views(self):
         supervisor = (
@@ -182,7 +241,8 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         )
         start = datetime.now() - timedelta(days=3)
         Call = self.env["mango.call"].sudo()
-        for index, status in enumerate(("answered", "answered", "missed")):
+        # Three days ago, and one today: this week's chart has a bar for sure.
+        for index, status in enumerate(("answered", "answered", "missed", "answered")):
             Call.create(
                 {
                     "account_id": self.mango_account.id,
@@ -190,7 +250,11 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                     "entry_id": f"tour-stat-{index}",
                     "status": status,
                     "direction": "incoming",
-                    "start_time": start + timedelta(minutes=index),
+                    "start_time": (
+                        datetime.now() - timedelta(minutes=5)
+                        if index == 3
+                        else start + timedelta(minutes=index)
+                    ),
                     "employee_user_id": self.agent_101.id,
                     "line_number": "74951234567",
                     "wait_duration": 12,

@@ -184,7 +184,13 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         result = self.mango_sim_control(
             self.mango_sim,
             "scenarios/incoming_answered",
-            {"shuffle": True, "duplicates": 3, "extension": "101", "seed": 3},
+            {
+                "shuffle": True,
+                "duplicates": 3,
+                "extension": "101",
+                "seed": 3,
+                "pace": "instant",
+            },
         )
         deliveries = self.mango_sim_control(
             self.mango_sim, f"events?entry_id={result['entry_id']}", method="GET"

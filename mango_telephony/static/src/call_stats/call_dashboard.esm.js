@@ -1,5 +1,6 @@
 import {Component, onWillStart, useState} from "@odoo/owl";
 import {_t} from "@web/core/l10n/translation";
+import {formatMangoDurationWords} from "../fields/duration_field.esm";
 import {registry} from "@web/core/registry";
 import {session} from "@web/session";
 import {useService} from "@web/core/utils/hooks";
@@ -14,6 +15,21 @@ const GROUPINGS = [
     ["user", _t("Per employee")],
     ["line", _t("Per line")],
 ];
+// At most this many date labels under the chart; the others are every n-th bar.
+const MAX_AXIS_LABELS = 12;
+
+/**
+ * A round step for an axis from 0 to ``max`` in about four steps: 1, 2, 5 × 10^n.
+ *
+ * @param {Number} max
+ * @returns {Number}
+ */
+function niceStep(max) {
+    const rough = Math.max(max, 1) / 4;
+    const magnitude = 10 ** Math.floor(Math.log10(rough));
+    const step = [1, 2, 5, 10].find((factor) => factor * magnitude >= rough);
+    return Math.max(1, step * magnitude);
+}
 
 /**
  * Call statistics dashboard: incoming, outgoing and missed calls, answered rate,
@@ -65,18 +81,18 @@ export class MangoCallDashboard extends Component {
         return this.load();
     }
 
-    formatSeconds(seconds) {
-        if (seconds === null || seconds === undefined) {
+    /**
+     * A duration in words ("29 min 4 s"): "29:04" read as a time of day.
+     *
+     * @param {Number|null} seconds
+     * @param {Number} [count] calls it is an average of: none, no average
+     * @returns {String}
+     */
+    formatSeconds(seconds, count) {
+        if (seconds === null || seconds === undefined || count === 0) {
             return "—";
         }
-        const total = Math.round(seconds);
-        const hours = Math.floor(total / 3600);
-        const minutes = Math.floor((total % 3600) / 60);
-        const rest = total % 60;
-        if (hours) {
-            return `${hours}:${String(minutes).padStart(2, "0")}:${String(rest).padStart(2, "0")}`;
-        }
-        return `${minutes}:${String(rest).padStart(2, "0")}`;
+        return formatMangoDurationWords(seconds);
     }
 
     formatRate(rate) {
@@ -87,9 +103,74 @@ export class MangoCallDashboard extends Component {
         return max ? Math.max(2, Math.round((value * 100) / max)) : 0;
     }
 
-    get maxSeriesCalls() {
-        const series = (this.state.data && this.state.data.series) || [];
-        return Math.max(0, ...series.map((point) => point.calls));
+    /**
+     * The "Calls over time" chart: one bar per day (or month over all time) of
+     * the whole period, days without calls and days still to come included, a
+     * value axis with round steps, and date labels.
+     *
+     * @returns {Object|null} ``{bars, ticks, top}``; null when there is nothing
+     *     to draw (no call, or a single day)
+     */
+    get chart() {
+        const data = this.state.data;
+        if (!data || !data.series.length || data.period === "day") {
+            return null;
+        }
+        const monthly = data.interval === "month";
+        const unit = monthly ? "month" : "day";
+        const byDate = new Map(data.series.map((point) => [point.date, point]));
+        const first = luxon.DateTime.fromISO(data.date_from || data.series[0].date);
+        let last = luxon.DateTime.fromISO(data.series[data.series.length - 1].date);
+        if (data.period === "week") {
+            last = first.plus({days: 6});
+        } else if (data.period === "month") {
+            last = first.endOf("month").startOf("day");
+        }
+        const today = luxon.DateTime.now().startOf(unit);
+        const days = [];
+        for (let day = first.startOf(unit); day <= last; day = day.plus({[unit]: 1})) {
+            days.push(day);
+        }
+        const most = Math.max(0, ...data.series.map((point) => point.calls));
+        const step = niceStep(most);
+        const top = step * Math.max(1, Math.ceil(most / step));
+        const every = Math.ceil(days.length / MAX_AXIS_LABELS);
+        const labelFormat = monthly
+            ? {month: "short", year: "numeric"}
+            : data.period === "week"
+              ? {weekday: "short", day: "numeric"}
+              : {day: "numeric", month: "short"};
+        const titleFormat = monthly
+            ? {month: "long", year: "numeric"}
+            : {weekday: "short", day: "numeric", month: "short", year: "numeric"};
+        const bars = days.map((day, index) => {
+            const point = byDate.get(day.toISODate()) || {};
+            const calls = point.calls || 0;
+            const missed = point.missed || 0;
+            const answered = point.answered || 0;
+            const other = Math.max(0, calls - missed - answered);
+            const percent = (value) => (value * 100) / top;
+            return {
+                key: day.toISODate(),
+                calls,
+                future: day > today,
+                height: percent(calls),
+                answeredHeight: percent(answered),
+                missedHeight: percent(missed),
+                otherHeight: percent(other),
+                label: index % every === 0 ? day.toLocaleString(labelFormat) : "",
+                title: _t("%(date)s: %(calls)s calls, %(missed)s missed", {
+                    date: day.toLocaleString(titleFormat),
+                    calls,
+                    missed,
+                }),
+            };
+        });
+        const ticks = [];
+        for (let value = 0; value <= top; value += step) {
+            ticks.push({value, bottom: (value * 100) / top});
+        }
+        return {bars, ticks, top, showValues: bars.length <= 16};
     }
 
     openAnalysis() {

@@ -1,7 +1,7 @@
 import {Component, useState} from "@odoo/owl";
 import {_t} from "@web/core/l10n/translation";
 import {deserializeDateTime, formatDateTime} from "@web/core/l10n/dates";
-import {formatMangoDuration} from "../fields/duration_field.esm";
+import {formatMangoDurationWords} from "../fields/duration_field.esm";
 import {registry} from "@web/core/registry";
 import {useService} from "@web/core/utils/hooks";
 
@@ -43,11 +43,22 @@ export class MangoCallCard extends Component {
     }
 
     formatDate(value) {
-        return value ? formatDateTime(deserializeDateTime(value)) : "";
+        return value
+            ? formatDateTime(deserializeDateTime(value), {showSeconds: false})
+            : "";
     }
 
     formatDuration(seconds) {
-        return formatMangoDuration(seconds || 0);
+        return formatMangoDurationWords(seconds || 0);
+    }
+
+    onPointerEnter() {
+        // Never close a card under the user's pointer.
+        this.cards.hold(this.card.key);
+    }
+
+    onPointerLeave() {
+        this.cards.release(this.card.key);
     }
 
     openRecord(model, id) {

@@ -3,7 +3,8 @@ import {reactive} from "@odoo/owl";
 import {registry} from "@web/core/registry";
 import {session} from "@web/session";
 
-// How long an ended call's card stays before closing itself.
+// How long an ended call's card stays before closing itself (unless the user's
+// preference "Keep the call card after the call" is ticked).
 export const ENDED_CARD_DELAY = 6000;
 
 /**
@@ -19,6 +20,8 @@ export const mangoCallCardService = {
         const state = reactive({cards: []});
         const timers = new Map();
 
+        const held = new Set();
+
         function remove(key) {
             const index = state.cards.findIndex((card) => card.key === key);
             if (index >= 0) {
@@ -26,6 +29,39 @@ export const mangoCallCardService = {
             }
             clearTimeout(timers.get(key));
             timers.delete(key);
+            held.delete(key);
+        }
+
+        /**
+         * An ended call's card closes itself after ENDED_CARD_DELAY, unless the
+         * user keeps ended cards (preferences) or has the pointer on it.
+         *
+         * @param {String} key
+         */
+        function scheduleClose(key) {
+            const card = state.cards.find((item) => item.key === key);
+            clearTimeout(timers.get(key));
+            timers.delete(key);
+            if (!card || card.state !== "ended" || info.keep_ended_cards) {
+                return;
+            }
+            if (!held.has(key)) {
+                timers.set(
+                    key,
+                    setTimeout(() => remove(key), ENDED_CARD_DELAY)
+                );
+            }
+        }
+
+        function hold(key) {
+            held.add(key);
+            clearTimeout(timers.get(key));
+            timers.delete(key);
+        }
+
+        function release(key) {
+            held.delete(key);
+            scheduleClose(key);
         }
 
         function desktopNotify(card) {
@@ -94,11 +130,8 @@ export const mangoCallCardService = {
             ) {
                 openPartner(payload);
             }
-            if (payload.state === "ended" && !timers.has(payload.key)) {
-                timers.set(
-                    payload.key,
-                    setTimeout(() => remove(payload.key), ENDED_CARD_DELAY)
-                );
+            if (payload.state === "ended" && previousState !== "ended") {
+                scheduleClose(payload.key);
             }
         }
 
@@ -118,6 +151,8 @@ export const mangoCallCardService = {
             state,
             upsert,
             remove,
+            hold,
+            release,
             openPartner,
             get desktopPermission() {
                 return "Notification" in window

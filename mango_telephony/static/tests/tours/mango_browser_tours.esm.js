@@ -1,4 +1,7 @@
+import {ENDED_CARD_DELAY} from "@mango_telephony/incoming_card/call_card_service.esm";
+import {formatMangoDurationWords} from "@mango_telephony/fields/duration_field.esm";
 import {registry} from "@web/core/registry";
+import {user} from "@web/core/user";
 
 const tours = registry.category("web_tour.tours");
 
@@ -83,9 +86,180 @@ tours.add("mango_incoming_card_tour", {
     ],
 });
 
+// The words the card's "last calls" lines must show, per language of the user.
+const LAST_CALL_WORDS = {
+    en: {words: ["Incoming", "Answered"], english: []},
+    ru: {words: ["Входящий", "Отвечен"], english: ["Incoming", "Answered"]},
+    fi: {words: ["Saapuva", "Vastattu"], english: ["Incoming", "Answered"]},
+};
+
+/**
+ * The ringing card's "last calls": in the user's language, the talk time in
+ * words, and nothing cut, the employee's whole name included.
+ */
+function checkLastCallLines() {
+    const card = document.querySelector(".o_mango_call_card[data-state='ringing']");
+    const expected = LAST_CALL_WORDS[user.lang.split("-")[0]] || LAST_CALL_WORDS.en;
+    const first = card.querySelector(".o_mango_call_card_calls").textContent;
+    for (const word of expected.words) {
+        if (!first.includes(word)) {
+            throw new Error(`"${word}" missing from the last call: ${first}`);
+        }
+    }
+    for (const word of expected.english) {
+        if (first.includes(word)) {
+            throw new Error(`English "${word}" in a ${user.lang} card: ${first}`);
+        }
+    }
+    const lines = [...card.querySelectorAll(".o_mango_call_card_call")];
+    if (!lines.length) {
+        throw new Error("The last calls are not one block per call");
+    }
+    const what = lines[0].querySelector(".o_mango_call_card_call_what").textContent;
+    if (/\d:\d\d/.test(what) || !/2\D+17/.test(what)) {
+        throw new Error(`The talk time is not written in words: ${what}`);
+    }
+    const name = lines[0].querySelector(".o_mango_call_card_call_user");
+    if (!name || !name.textContent.includes("Mikaela Virtanen-Lindqvist")) {
+        throw new Error(
+            `The employee's name is not whole: ${name && name.textContent}`
+        );
+    }
+    const cut = [...card.querySelectorAll("*")].filter(
+        (el) =>
+            !el.children.length &&
+            getComputedStyle(el).display !== "inline" &&
+            el.scrollWidth > el.clientWidth + 1
+    );
+    if (cut.length) {
+        throw new Error(`Cut text on the card: ${cut.map((el) => el.textContent)}`);
+    }
+}
+
+function cardUntilEndedSteps() {
+    return [
+        {
+            content: "The telephony systray icon is there",
+            trigger: ".o_mango_call_systray",
+        },
+        {
+            content: "The card rings with the customer's last calls",
+            trigger:
+                ".o_mango_call_card[data-state='ringing'] .o_mango_call_card_calls",
+            timeout: 30000,
+        },
+        {
+            content: "Its lines are in the user's language and nothing is cut",
+            trigger:
+                ".o_mango_call_card[data-state='ringing'] .o_mango_call_card_calls",
+            run: checkLastCallLines,
+        },
+        {
+            content: "The call ends",
+            trigger: ".o_mango_call_card[data-state='ended']",
+            timeout: 30000,
+        },
+    ];
+}
+
+tours.add("mango_incoming_card_closes_tour", {
+    steps: () => [
+        ...cardUntilEndedSteps(),
+        {
+            content: "A few seconds later the card has closed itself",
+            trigger: "body:not(:has(.o_mango_call_card))",
+            timeout: ENDED_CARD_DELAY + 10000,
+        },
+    ],
+});
+
+tours.add("mango_incoming_card_kept_tour", {
+    steps: () => [
+        ...cardUntilEndedSteps(),
+        {
+            content: "Wait well past the delay after which cards close by themselves",
+            trigger: ".o_mango_call_card[data-state='ended']",
+            run: () =>
+                new Promise((resolve) => setTimeout(resolve, ENDED_CARD_DELAY + 3000)),
+        },
+        {
+            content: "The user keeps ended cards: it is still there",
+            trigger: ".o_mango_call_card[data-state='ended'] .btn-close",
+            run: "click",
+        },
+        {
+            content: "Closed by the user",
+            trigger: "body:not(:has(.o_mango_call_card))",
+        },
+    ],
+});
+
+/**
+ * "Calls over time" reads like a chart: a value axis from 0 with round steps, a
+ * date under the bars, and each bar telling its day and count.
+ *
+ * @param {Number} bars how many bars the period has
+ */
+function checkSeriesChart(bars) {
+    const chart = document.querySelector(".o_mango_series");
+    const ticks = [...chart.querySelectorAll(".o_mango_series_ytick")].map((el) =>
+        Number(el.textContent)
+    );
+    if (ticks.length < 2 || ticks[0] !== 0 || ticks.some((value) => isNaN(value))) {
+        throw new Error(`No value axis: ${ticks}`);
+    }
+    const columns = chart.querySelectorAll(".o_mango_series_bar");
+    const labels = [...chart.querySelectorAll(".o_mango_series_xlabel")];
+    if (columns.length !== bars || labels.length !== bars) {
+        throw new Error(
+            `${columns.length} bars, ${labels.length} labels: ${bars} expected`
+        );
+    }
+    const shown = labels.filter((el) => el.textContent.trim());
+    if (shown.length < Math.min(bars, 2)) {
+        throw new Error(
+            `No date under the bars: ${labels.map((el) => el.textContent)}`
+        );
+    }
+    const withCalls = [...columns].filter((el) => Number(el.dataset.calls));
+    if (!withCalls.length || !withCalls.every((el) => /\d/.test(el.title))) {
+        throw new Error("The bars do not tell their day and count");
+    }
+    const highest = Math.max(...[...columns].map((el) => Number(el.dataset.calls)));
+    if (ticks[ticks.length - 1] < highest) {
+        throw new Error(`The axis stops at ${ticks.at(-1)}, below ${highest}`);
+    }
+}
+
+/**
+ * Durations read as durations: "12 s", "1 min", never "0:12".
+ */
+function checkDashboardDurations() {
+    const row = [...document.querySelectorAll(".o_mango_dashboard_row")].find((el) =>
+        el.textContent.includes("Agent 101")
+    );
+    const text = row.textContent;
+    for (const seconds of [12, 60]) {
+        const words = formatMangoDurationWords(seconds);
+        if (!text.includes(words)) {
+            throw new Error(`"${words}" missing from the row: ${text}`);
+        }
+    }
+    const table = document.querySelector(".o_mango_dashboard_table").textContent;
+    const kpis = document.querySelector(".o_mango_kpis").textContent;
+    if (/\d:\d\d/.test(table + kpis)) {
+        throw new Error(`A duration still reads like a clock: ${table}`);
+    }
+}
+
 tours.add("mango_stats_tour", {
     url: "/odoo/action-mango_telephony.mango_call_stat_dashboard_action",
     steps: () => [
+        {
+            content: "This week's chart: seven days, labelled, over a value axis",
+            trigger: ".o_mango_call_dashboard .o_mango_series",
+            run: () => checkSeriesChart(7),
+        },
         {
             content: "All time",
             trigger: ".o_mango_call_dashboard .o_mango_period_all",
@@ -94,6 +268,11 @@ tours.add("mango_stats_tour", {
         {
             content: "The employee's row is in the table",
             trigger: ".o_mango_dashboard_row:contains(Agent 101)",
+        },
+        {
+            content: "Waits and talk times are durations in words",
+            trigger: ".o_mango_dashboard_row:contains(Agent 101)",
+            run: checkDashboardDurations,
         },
         {
             content: "Missed calls are counted",
@@ -155,13 +334,45 @@ function checkOneCallButtonPerPhoneField() {
     }
 }
 
+/**
+ * Each call button can be seen without the pointer on its field (Odoo hides a
+ * phone field's links in edit mode until hovered): checked with the pointer
+ * elsewhere, as a user reading the form has it.
+ */
+function checkCallButtonsShown() {
+    const hovered = document.querySelector(
+        ".o_field_phone:hover, .o_field_phone:focus-within"
+    );
+    if (hovered) {
+        throw new Error("The pointer or the focus is on a phone field: nothing proved");
+    }
+    for (const button of document.querySelectorAll(
+        ".o_field_phone .o_mango_call_button"
+    )) {
+        const style = getComputedStyle(button);
+        if (
+            style.display === "none" ||
+            style.visibility === "hidden" ||
+            !button.getClientRects().length
+        ) {
+            throw new Error(
+                `Call button of ${button.closest(".o_field_phone").getAttribute("name")} hidden`
+            );
+        }
+    }
+}
+
 // Opened by the test on a partner, lead or employee form, editable or not.
 tours.add("mango_phone_buttons_tour", {
     steps: () => [
         {
-            // In edit mode Odoo shows a phone field's buttons on hover only.
             content: "The form is loaded with its phone fields",
             trigger: ".o_form_view .o_field_phone",
+        },
+        {
+            content: "The call buttons are there without hovering",
+            trigger: ".o_form_view .o_field_phone",
+            run: checkCallButtonsShown,
         },
         {
             content: "One call button per phone field, no second Call link",
@@ -181,6 +392,19 @@ tours.add("mango_phone_buttons_list_tour", {
             content: "One call button per phone cell",
             trigger: ".o_list_view .o_field_phone .o_mango_call_button",
             run: checkOneCallButtonPerPhoneField,
+        },
+        {
+            content: "Lists stay tidy: the phone icon without its word",
+            trigger: ".o_list_view .o_field_phone .o_mango_call_button",
+            run: () => {
+                for (const label of document.querySelectorAll(
+                    ".o_list_view .o_mango_call_button .o_mango_call_label"
+                )) {
+                    if (getComputedStyle(label).display !== "none") {
+                        throw new Error("A list's call button spells out its word");
+                    }
+                }
+            },
         },
     ],
 });
