@@ -201,6 +201,8 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         self.assertTrue(all(slot["label"] for slot in slots))
 
     def test_tour_in_hours_countdown(self):
+        # short, so the tour sees the countdown end
+        self.widget.countdown_seconds = 3
         self.start_tour("/", "mango_callback_in_hours")
         self.assertEqual(len(self.mango_sim.commands("commands/callback_group")), 1)
 

@@ -57,6 +57,9 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
 
     _setOpen(open, byVisitor) {
         this.panel.hidden = !open;
+        // The open panel has its own close button and one action, its submit:
+        // a launcher labelled like that submit beside it would be a second one.
+        this.toggle.hidden = open;
         this.toggle.setAttribute("aria-expanded", String(open));
         this.el.classList.toggle("o_mango_callback_is_open", open);
         if (byVisitor) {
@@ -152,25 +155,57 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
         if (data.ok) {
             this.form.hidden = true;
         }
-        if (data.status === "calling" && message.includes("{seconds}")) {
-            const [before, after] = message.split("{seconds}", 2);
-            const counter = document.createElement("strong");
-            counter.className = "o_mango_callback_count";
-            let left = Number(data.seconds) || 0;
-            counter.textContent = String(left);
-            this.result.append(before, counter, after);
-            clearInterval(this._timer);
-            this._timer = setInterval(() => {
-                left = Math.max(0, left - 1);
-                counter.textContent = String(left);
-                if (!left) {
-                    clearInterval(this._timer);
-                }
-            }, 1000);
+        clearInterval(this._timer);
+        if (data.status === "calling") {
+            this._countDown(message, Number(data.seconds) || 0, data.final_message);
         } else {
             this.result.textContent = message;
         }
         this.result.hidden = false;
+    },
+
+    /**
+     * "We'll call you back in N seconds", N counting down; at zero the final text
+     * (the call is on its way) replaces it: a promise stuck at "0 seconds" reads
+     * as a broken one.
+     *
+     * @param {String} message the text, with {seconds} where N goes
+     * @param {Number} seconds N
+     * @param {String} finalMessage shown once N reaches zero
+     */
+    _countDown(message, seconds, finalMessage) {
+        let left = seconds;
+        let counter = null;
+        if (message.includes("{seconds}")) {
+            const [before, after] = message.split("{seconds}", 2);
+            counter = document.createElement("strong");
+            counter.className = "o_mango_callback_count";
+            counter.textContent = String(left);
+            this.result.append(before, counter, after);
+        } else {
+            this.result.textContent = message;
+        }
+        const finish = () => {
+            clearInterval(this._timer);
+            if (finalMessage) {
+                this.result.replaceChildren(finalMessage);
+                this.result.classList.add("o_mango_callback_final");
+            } else if (counter) {
+                counter.textContent = "0";
+            }
+        };
+        if (left <= 0) {
+            finish();
+            return;
+        }
+        this._timer = setInterval(() => {
+            left -= 1;
+            if (left <= 0) {
+                finish();
+            } else if (counter) {
+                counter.textContent = String(left);
+            }
+        }, 1000);
     },
 });
 
