@@ -56,7 +56,8 @@ class MangoCallbackWidget(models.Model):
         [("compact", "Compact (floating button)"), ("full", "Full (open panel)")],
         default="compact",
         required=True,
-        help="How a new visitor first sees the widget. A visitor who collapses or "
+        help="How a new visitor first sees the widget; on a phone it starts "
+        "collapsed, so as not to cover the page. A visitor who collapses or "
         "expands it keeps that choice (remembered in a cookie).",
     )
     countdown_seconds = fields.Integer(

@@ -6,6 +6,9 @@ import publicWidget from "@web/legacy/js/public/public_widget";
 // The visitor's own open/closed choice; the configured mode applies to new visitors.
 const STATE_COOKIE = "mango_callback_open";
 const STATE_TTL = 60 * 60 * 24 * 180;
+// Bootstrap's "xs": on a phone the open panel would cover the page the visitor
+// came to read, so full mode starts collapsed there.
+const PHONE_QUERY = "(max-width: 575.98px)";
 
 async function postForm(url, form) {
     const response = await fetch(url, {
@@ -32,7 +35,10 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
         this.form = this.el.querySelector(".o_mango_callback_form");
         this.result = this.el.querySelector(".o_mango_callback_result");
         const remembered = cookie.get(STATE_COOKIE);
-        const open = remembered ? remembered === "1" : this.el.dataset.mode === "full";
+        const open = remembered
+            ? remembered === "1"
+            : this.el.dataset.mode === "full" &&
+              !window.matchMedia(PHONE_QUERY).matches;
         this._setOpen(open, false);
         this.el.classList.add("o_mango_callback_ready");
         this._openers = [...document.querySelectorAll("[data-mango-callback-open]")];

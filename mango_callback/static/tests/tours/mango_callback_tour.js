@@ -107,3 +107,38 @@ registry.category("web_tour.tours").add("mango_callback_collapse_remembered", {
         },
     ],
 });
+
+// Full mode on a phone: the panel would cover the page, so it starts collapsed;
+// the launcher opens it, and then the launcher gives way to the panel's submit.
+registry.category("web_tour.tours").add("mango_callback_full_on_phone", {
+    url: "/",
+    steps: () => [
+        {
+            content: "Collapsed on a phone despite full mode",
+            trigger:
+                ".o_mango_callback.o_mango_callback_ready[data-mode=full]:not(.o_mango_callback_is_open) .o_mango_callback_toggle:visible",
+        },
+        {
+            content: "The panel is closed",
+            trigger: ".o_mango_callback_panel:not(:visible)",
+        },
+        {
+            content: "Open it",
+            trigger: ".o_mango_callback_toggle",
+            run: "click",
+        },
+        {
+            content: "One action: the submit, inside the screen",
+            trigger:
+                ".o_mango_callback_is_open:has(.o_mango_callback_toggle:not(:visible)) .o_mango_callback_submit:visible",
+            run() {
+                const box = this.anchor.getBoundingClientRect();
+                if (box.left < 0 || box.right > window.innerWidth) {
+                    throw new Error(
+                        `the submit sticks out of the screen: ${box.left}-${box.right}`
+                    );
+                }
+            },
+        },
+    ],
+});
