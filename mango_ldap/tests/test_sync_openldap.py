@@ -28,28 +28,15 @@ class TestOpenLdapSync(MangoLdapCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        env = cls.server.env
-        with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
-            cls.ca_pem = handle.read()
-        host, port = host_port(env["LDAPS_URI"])
-        cls.directory = cls.env["mango.ldap.directory"].create(
-            {
-                "name": "Test OpenLDAP",
-                "directory_type": "openldap",
-                "transport": "ldaps",
-                "server_ids": [Command.create({"host": host, "port": port})],
-                "ca_certificate": cls.ca_pem,
-                "bind_dn": env["LDAP_BIND_DN"],
-                "bind_password_input": env["LDAP_BIND_PW"],
-                "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
-                "login_attribute": "uid",
-                "account_id": cls.mango_account.id,
-                "extension_policy": "range",
-                "extension_range_from": 300,
-                "extension_range_to": 399,
-                "max_removals": 3,
-                "max_removals_percent": 50,
-            }
+        cls.directory = cls.slapd_directory(
+            PEOPLE,
+            name="Test OpenLDAP",
+            account_id=cls.mango_account.id,
+            extension_policy="range",
+            extension_range_from=300,
+            extension_range_to=399,
+            max_removals=3,
+            max_removals_percent=50,
         )
         cls.directory.action_preset_openldap()
         cls.directory.action_fetch_pbx_options()

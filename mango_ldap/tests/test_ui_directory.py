@@ -6,7 +6,7 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.mango_telephony.tests.common import free_closed_port
 
-from .common import MangoLdapCase, host_port, start_slapd
+from .common import MangoLdapCase, start_slapd
 
 PEOPLE = "ou=people,dc=example,dc=test"
 
@@ -20,23 +20,7 @@ class TestDirectoryUi(MangoLdapCase, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        env = cls.server.env
-        with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
-            ca_pem = handle.read()
-        host, port = host_port(env["LDAPS_URI"])
-        cls.directory = cls.env["mango.ldap.directory"].create(
-            {
-                "name": "UI directory",
-                "directory_type": "openldap",
-                "transport": "ldaps",
-                "server_ids": [Command.create({"host": host, "port": port})],
-                "ca_certificate": ca_pem,
-                "bind_dn": env["LDAP_BIND_DN"],
-                "bind_password_input": env["LDAP_BIND_PW"],
-                "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
-                "login_attribute": "uid",
-            }
-        )
+        cls.directory = cls.slapd_directory(PEOPLE, name="UI directory")
 
     def open_form(self, directory, tour):
         self.start_tour(
