@@ -32,7 +32,9 @@ re-exported here lazily).
   ``config.scope_fingerprint()`` changes with kind/bases/scopes/filters: pass
   ``filter_changed=True`` to the planner on the next run.
 - ``reader.test_connection() -> ConnectionReport(ok, server, security, tls_version,
-  bound_as, match_count, warnings, error)``.
+  bound_as, match_count, warnings, error)``; ``warning_codes``, ``failure`` and
+  ``failures`` carry the same as codes and parts, for a caller that words them in
+  its reader's language.
 - ``reader.full_scan(progress=None)`` and ``reader.delta_scan(watermark,
   progress=None)`` return a ``ScanResult``; a delta escalates to a full scan when the DC
   changed or a resolved group changed (``result.escalated`` says why, and

@@ -61,23 +61,49 @@ _RESULT_NAMES = {
 
 
 class DirectoryError(Exception):
-    """Base of every directory failure; messages never contain the bind password."""
+    """Base of every directory failure; messages never contain the bind password.
+
+    Besides the English message, the parts a caller needs to word the failure
+    itself (in its reader's language): ``server`` (URI), ``reason`` (the cause in a
+    few words), ``base`` and ``result`` (LDAP result name) for a search, and
+    ``failures``, the error of each server a failover tried."""
+
+    kind = "error"
+
+    def __init__(
+        self, message, *, server=None, reason=None, base=None, result=None, failures=()
+    ):
+        super().__init__(message)
+        self.server = server
+        self.reason = reason
+        self.base = base
+        self.result = result
+        self.failures = tuple(failures)
+
+    def to_dict(self):
+        return {
+            "kind": self.kind,
+            "server": self.server,
+            "reason": self.reason,
+            "base": self.base,
+            "result": self.result,
+        }
 
 
 class DirectoryConnectionError(DirectoryError):
-    pass
+    kind = "connection"
 
 
 class DirectoryCertificateError(DirectoryConnectionError):
-    pass
+    kind = "certificate"
 
 
 class DirectoryBindError(DirectoryError):
-    pass
+    kind = "bind"
 
 
 class DirectorySearchError(DirectoryError):
-    pass
+    kind = "search"
 
 
 class DirectoryIncompleteError(DirectorySearchError):
@@ -234,31 +260,27 @@ class DirectoryConfig:
             " ".join((self.user_filter or "").split()),
         )
 
-    def warnings(self):
-        out = []
-        for server in self.servers:
-            if server.security == "plain":
-                out.append(
-                    f"{server.uri}: plain LDAP sends the bind password and the "
-                    "directory unencrypted;"
-                    " use LDAPS or StartTLS"
-                )
+    def warning_codes(self):
+        """Weak spots of these settings, as ``(code, server URI or None)``; the codes
+        are those of ``WARNING_TEXTS``."""
+        out = [
+            ("plain", server.uri)
+            for server in self.servers
+            if server.security == "plain"
+        ]
         if not self.verify_certificate:
-            out.append(
-                "Certificate verification is off: anyone on the network path can "
-                "impersonate the server"
-            )
+            out.append(("no_verify", None))
         elif not self.check_hostname:
-            out.append(
-                "Host name checking is off: any certificate from the trusted CA is "
-                "accepted"
-            )
+            out.append(("no_hostname_check", None))
         if not self.bind_dn:
-            out.append(
-                "Anonymous bind: most directories hide users and groups from "
-                "anonymous reads"
-            )
+            out.append(("anonymous", None))
         return out
+
+    def warnings(self):
+        return [
+            WARNING_TEXTS[code].format(server=server)
+            for code, server in self.warning_codes()
+        ]
 
 
 def _wrap(flt):
@@ -277,6 +299,18 @@ def _check_filter(flt):
         raise ValueError(f"unbalanced parentheses in LDAP filter {flt!r}")
 
 
+WARNING_TEXTS = {
+    "plain": "{server}: plain LDAP sends the bind password and the directory "
+    "unencrypted; use LDAPS or StartTLS",
+    "no_verify": "Certificate verification is off: anyone on the network path can "
+    "impersonate the server",
+    "no_hostname_check": "Host name checking is off: any certificate from the "
+    "trusted CA is accepted",
+    "anonymous": "Anonymous bind: most directories hide users and groups from "
+    "anonymous reads",
+}
+
+
 @dataclass
 class ConnectionReport:
     ok: bool
@@ -288,6 +322,12 @@ class ConnectionReport:
     warnings: list = field(default_factory=list)
     error: str | None = None
     errors: list = field(default_factory=list)
+    # The same, for a caller that words them itself: WARNING_TEXTS codes as
+    # (code, server), and the failure as DirectoryError.to_dict() (``failures``:
+    # one per server a failover tried).
+    warning_codes: list = field(default_factory=list)
+    failure: dict | None = None
+    failures: list = field(default_factory=list)
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -440,22 +480,33 @@ class DirectoryReader:
         try:
             conn.open()
             if server.security == "starttls" and not conn.start_tls():
-                raise DirectoryConnectionError(f"{server.uri}: StartTLS refused")
+                raise DirectoryConnectionError(
+                    f"{server.uri}: StartTLS refused",
+                    server=server.uri,
+                    reason="StartTLS refused",
+                )
         except DirectoryError:
             _quiet_close(conn)
             raise
         except (LDAPException, OSError, ssl.SSLError) as exc:
             _quiet_close(conn)
+            reason = _short(exc)
             if _is_certificate_problem(exc):
                 raise DirectoryCertificateError(
-                    f"{server.uri}: certificate rejected: {_short(exc)}"
+                    f"{server.uri}: certificate rejected: {reason}",
+                    server=server.uri,
+                    reason=reason,
                 ) from None
             if isinstance(exc, LDAPStartTLSError):
                 raise DirectoryConnectionError(
-                    f"{server.uri}: StartTLS failed: {_short(exc)}"
+                    f"{server.uri}: StartTLS failed: {reason}",
+                    server=server.uri,
+                    reason=f"StartTLS: {reason}",
                 ) from None
             raise DirectoryConnectionError(
-                f"{server.uri}: cannot connect: {_short(exc)}"
+                f"{server.uri}: cannot connect: {reason}",
+                server=server.uri,
+                reason=reason,
             ) from None
         try:
             ok = conn.bind()
@@ -463,19 +514,30 @@ class DirectoryReader:
             ok = False
         except (LDAPException, OSError) as exc:
             _quiet_close(conn)
+            reason = _short(exc)
             if _is_certificate_problem(exc):
                 raise DirectoryCertificateError(
-                    f"{server.uri}: certificate rejected: {_short(exc)}"
+                    f"{server.uri}: certificate rejected: {reason}",
+                    server=server.uri,
+                    reason=reason,
                 ) from None
             raise DirectoryConnectionError(
-                f"{server.uri}: connection lost during bind: {_short(exc)}"
+                f"{server.uri}: connection lost during bind: {reason}",
+                server=server.uri,
+                reason=reason,
             ) from None
         if not ok:
             result = conn.result or {}
             _quiet_close(conn)
+            reason = (
+                f"{result.get('description')} {result.get('message') or ''}".strip()
+            )
             raise DirectoryBindError(
                 f"{server.uri}: bind as {self.config.bind_dn or 'anonymous'} refused: "
-                f"{result.get('description')} {result.get('message') or ''}".strip()
+                f"{reason}",
+                server=server.uri,
+                reason=reason,
+                result=result.get("description"),
             )
         return _Session(conn, server)
 
@@ -495,10 +557,19 @@ class DirectoryReader:
         message = "; ".join(str(f) for f in failures)
         kinds = {type(f) for f in failures}
         if DirectoryBindError in kinds:
-            raise DirectoryBindError(message)
-        if kinds == {DirectoryCertificateError}:
-            raise DirectoryCertificateError(message)
-        raise DirectoryConnectionError(message)
+            kind = DirectoryBindError
+        elif kinds == {DirectoryCertificateError}:
+            kind = DirectoryCertificateError
+        else:
+            kind = DirectoryConnectionError
+        first = next((f for f in failures if isinstance(f, kind)), None)
+        raise kind(
+            message,
+            server=first and first.server,
+            reason=first and first.reason,
+            result=first and first.result,
+            failures=failures,
+        )
 
     # -- low-level searches ------------------------------------------------------------
 
@@ -524,17 +595,27 @@ class DirectoryReader:
                 )
             except (LDAPException, OSError) as exc:
                 self.close()
+                reason = _short(exc)
                 raise DirectoryIncompleteError(
                     f"{session.server.uri}: connection lost while reading {base}: "
-                    f"{_short(exc)}"
+                    f"{reason}",
+                    server=session.server.uri,
+                    reason=reason,
+                    base=base,
                 ) from None
             result = conn.result or {}
             code = result.get("result")
             if code != 0:
                 name = _RESULT_NAMES.get(code) or result.get("description") or code
+                reason = str(name) + (
+                    f" ({result.get('message')})" if result.get("message") else ""
+                )
                 raise DirectoryIncompleteError(
-                    f"{session.server.uri}: search under {base} ended with {name}"
-                    + (f" ({result.get('message')})" if result.get("message") else "")
+                    f"{session.server.uri}: search under {base} ended with {reason}",
+                    server=session.server.uri,
+                    reason=reason,
+                    base=base,
+                    result=str(name),
                 )
             page = [
                 (item["dn"], item.get("raw_attributes") or {})
@@ -877,11 +958,17 @@ class DirectoryReader:
     # -- public API --------------------------------------------------------------------
 
     def test_connection(self):
-        report = ConnectionReport(ok=False, warnings=self.config.warnings())
+        report = ConnectionReport(
+            ok=False,
+            warnings=self.config.warnings(),
+            warning_codes=self.config.warning_codes(),
+        )
         try:
             session = self.connect()
         except DirectoryError as exc:
             report.error = str(exc)
+            report.failure = exc.to_dict()
+            report.failures = [f.to_dict() for f in exc.failures] or [exc.to_dict()]
             return report
         report.server = session.server.uri
         report.security = session.server.security
@@ -907,6 +994,8 @@ class DirectoryReader:
             report.match_count = count
         except DirectoryError as exc:
             report.error = str(exc)
+            report.failure = exc.to_dict()
+            report.failures = [exc.to_dict()]
             return report
         report.ok = True
         return report

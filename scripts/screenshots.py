@@ -6,21 +6,29 @@
         [--lang ru_RU]
 
 Drives /usr/bin/chromium over the DevTools protocol (websocket-client), logged in as
-admin through /web/session/authenticate, at 1280×800. Each view is waited for by a
-selector it must show; a view whose action or records do not exist in this database
-is skipped with a message (the exit status is 1 only when a capture fails).
+admin through /web/session/authenticate, at 1280×800 (``*_mobile`` shots: a 390×844
+phone). Each view is waited for by a selector it must show; a view whose action or
+records do not exist in this database is skipped with a message (the exit status is 1
+only when a capture fails).
 
 Shots: settings, call_log, call_form (with the recording player), incoming_card (a
 live incoming call for extension 101 played by the simulator), statistics,
-contact_form (a contact's phone fields with their call buttons), directory_preview,
-website_widget_compact, website_widget_full.
+contact_form (a contact's phone fields with their call buttons),
+directory_connection (the directory form after Test connection), directory_preview,
+and the website widget: website_widget_compact, website_widget_full (open),
+website_widget_countdown, website_widget_called (the countdown over),
+website_widget_after_hours, and the same on a phone (``_mobile``, where full mode
+starts collapsed: website_widget_open_mobile shows the panel opened).
 
---lang shows the backend in another language (ru_RU, fi_FI…): it is installed if
-needed and the admin's language is put back afterwards.
+``--lang`` shows the backend and the website in another language (installed and
+added to the website if needed; the admin's own language is restored at the end).
+The widget shots change the demo widget for a moment (mode, a short countdown,
+office hours around the clock or none, roomy limits) and put it back.
 """
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +44,7 @@ import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1280, 800
+PHONE = (390, 844)
 
 
 class Skip(Exception):
@@ -133,12 +142,16 @@ class Chromium:
         self._id = 0
         self.send("Page.enable")
         self.send("Network.enable")
+        self.set_viewport(WIDTH, HEIGHT)
+
+    def set_viewport(self, width, height, mobile=False):
+        self.width, self.height = width, height
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            width=WIDTH,
-            height=HEIGHT,
+            width=width,
+            height=height,
             deviceScaleFactor=1,
-            mobile=False,
+            mobile=mobile,
         )
 
     def send(self, method, **params):
@@ -211,7 +224,13 @@ class Chromium:
         data = self.send(
             "Page.captureScreenshot",
             format="png",
-            clip={"x": 0, "y": 0, "width": WIDTH, "height": HEIGHT, "scale": 1},
+            clip={
+                "x": 0,
+                "y": 0,
+                "width": self.width,
+                "height": self.height,
+                "scale": 1,
+            },
         )["data"]
         path.write_bytes(base64.b64decode(data))
 
@@ -235,41 +254,57 @@ class Shots:
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.odoo = Odoo(self.url, args.db, args.login, args.password)
+        self.lang = args.lang
+        self.url_code = ""
+        self._restore_lang = None
+        if self.lang and self.lang != "en_US":
+            self._use_language(self.lang)
         self.browser = Chromium(args.chromium)
-        self.restore_lang = None
 
-    def use_lang(self, code):
-        """The admin's backend in ``code`` (installed first if needed)."""
-        Lang = "res.lang"
-        found = self.odoo.call(
-            Lang,
+    def _use_language(self, code):
+        """The admin reads the backend in ``code``; the website offers it."""
+        odoo = self.odoo
+        langs = odoo.call(
+            "res.lang",
             "search_read",
             [("code", "=", code), ("active", "in", (True, False))],
-            fields=["id", "active"],
+            fields=["active", "url_code"],
         )
-        if not found:
-            raise SystemExit(f"unknown language {code}")
-        if not found[0]["active"]:
-            print(f"installing {code} (a minute)…")
-            wizard = self.odoo.call(
+        websites = odoo.call("website", "search", [])
+        if not langs or not langs[0]["active"]:
+            wizard = odoo.call(
                 "base.language.install",
                 "create",
-                {"lang_ids": [(6, 0, [found[0]["id"]])], "overwrite": False},
+                {"lang_ids": [(6, 0, [lang["id"] for lang in langs])]} if langs else {},
             )
-            self.odoo.call("base.language.install", "lang_install", [wizard])
-        uid = self.odoo.call("res.users", "search", [("login", "=", self.args.login)])
-        self.restore_lang = self.odoo.call("res.users", "read", uid, fields=["lang"])[
-            0
-        ]["lang"]
-        self.odoo.call("res.users", "write", uid, {"lang": code})
-        self.admin_ids = uid
+            odoo.call("base.language.install", "lang_install", [wizard])
+            langs = odoo.call(
+                "res.lang",
+                "search_read",
+                [("code", "=", code)],
+                fields=["active", "url_code"],
+            )
+        for website in websites:
+            odoo.call(
+                "website", "write", [website], {"language_ids": [(4, langs[0]["id"])]}
+            )
+        user = odoo.call(
+            "res.users",
+            "search_read",
+            [("login", "=", self.args.login)],
+            fields=["lang"],
+        )[0]
+        self._restore_lang = (user["id"], user["lang"])
+        odoo.call("res.users", "write", [user["id"]], {"lang": code})
+        self.url_code = langs[0]["url_code"]
 
     def close(self):
-        if self.restore_lang:
-            self.odoo.call(
-                "res.users", "write", self.admin_ids, {"lang": self.restore_lang}
-            )
-        self.browser.close()
+        try:
+            self.browser.close()
+        finally:
+            if self._restore_lang:
+                user_id, lang = self._restore_lang
+                self.odoo.call("res.users", "write", [user_id], {"lang": lang})
 
     def login(self):
         self.browser.set_cookie(self.url, "session_id", self.odoo.session_id)
@@ -413,6 +448,27 @@ class Shots:
         )
         self.browser.wait_idle(1.5)
 
+    def _directory(self):
+        if not self.odoo.has_model("mango.ldap.directory"):
+            raise Skip("mango_ldap is not installed")
+        directories = self.odoo.call(
+            "mango.ldap.directory", "search", [], limit=1, order="id"
+        )
+        if not directories:
+            raise Skip("no directory (was the bundled slapd started?)")
+        return directories[0]
+
+    def shot_directory_connection(self):
+        directory = self._directory()
+        url = self.action_url("mango_ldap.mango_ldap_directory_action", directory)
+        self.backend(url, ".o_form_view .o_form_sheet")
+        self.browser.evaluate(
+            "document.querySelector(\"button[name='action_test_connection']\").click()"
+        )
+        self.browser.wait_for(".o_notification", timeout=60)
+        self.browser.wait_for(".o_field_widget[name='connection_message']", timeout=30)
+        self.browser.wait_idle(1)
+
     def shot_directory_preview(self):
         if not self.odoo.has_model("mango.ldap.sync.run"):
             raise Skip("mango_ldap is not installed")
@@ -429,43 +485,188 @@ class Shots:
         url = self.action_url("mango_ldap.mango_ldap_sync_run_action", runs[0]["id"])
         self.backend(url, ".o_form_view .o_form_sheet")
 
-    def _website(self, mode):
+    # ---- the website widget, as a visitor -------------------------------------
+    WIDGET_FIELDS = [
+        "display_mode",
+        "countdown_seconds",
+        "calendar_id",
+        "limit_ip_short",
+        "limit_ip_long",
+        "limit_number_short",
+        "limit_number_long",
+    ]
+
+    def _calendar(self, name, attendances):
+        found = self.odoo.call(
+            "resource.calendar", "search", [("name", "=", name)], limit=1
+        )
+        if found:
+            return found[0]
+        return self.odoo.call(
+            "resource.calendar",
+            "create",
+            {
+                "name": name,
+                "tz": "Europe/Moscow",
+                "attendance_ids": [(5, 0, 0)] + [(0, 0, a) for a in attendances],
+            },
+        )
+
+    def _hours(self, open_now):
+        """A calendar open around the clock, or one never open now (a single
+        hour, three days ahead)."""
+        if open_now:
+            days = [
+                {
+                    "name": f"{day} 0-24",
+                    "dayofweek": str(day),
+                    "hour_from": 0,
+                    "hour_to": 24,
+                    "day_period": "morning",
+                }
+                for day in range(7)
+            ]
+            return self._calendar("Screenshots: around the clock", days)
+        day = (time.gmtime().tm_wday + 3) % 7
+        hour = {
+            "name": "one hour",
+            "dayofweek": str(day),
+            "hour_from": 10,
+            "hour_to": 11,
+            "day_period": "morning",
+        }
+        return self._calendar("Screenshots: closed now", [hour])
+
+    @contextlib.contextmanager
+    def _widget(self, mode="compact", open_now=None, mobile=False):
+        """The demo widget as a fresh visitor sees it, set up for one shot."""
         if not self.odoo.has_model("mango.callback.widget"):
             raise Skip("mango_callback is not installed")
         widgets = self.odoo.call(
             "mango.callback.widget",
             "search_read",
             [("active", "=", True)],
-            fields=["display_mode"],
+            fields=self.WIDGET_FIELDS,
             limit=1,
         )
         if not widgets:
             raise Skip("no active call-back widget")
-        widget = widgets[0]
-        self.odoo.call(
-            "mango.callback.widget", "write", [widget["id"]], {"display_mode": mode}
-        )
+        saved = widgets[0]
+        widget_id = saved.pop("id")
+        saved["calendar_id"] = saved["calendar_id"][0]
+        values = {
+            "display_mode": mode,
+            "countdown_seconds": 6,
+            "limit_ip_short": 100,
+            "limit_ip_long": 100,
+            "limit_number_short": 100,
+            "limit_number_long": 100,
+        }
+        if open_now is not None:
+            values["calendar_id"] = self._hours(open_now)
+        self.odoo.call("mango.callback.widget", "write", [widget_id], values)
         try:
+            if mobile:
+                self.browser.set_viewport(*PHONE, mobile=True)
             # A visitor, not the admin: no editor bar; a fresh visitor's first view.
             self.browser.clear_cookies()
-            self.browser.navigate(self.url + "/contactus")
-            self.browser.wait_for(".o_mango_callback")
-            if mode == "full":
-                self.browser.wait_for("#o_mango_callback_panel")
-            time.sleep(1.5)
+            prefix = f"/{self.url_code}" if self.url_code else ""
+            self.browser.navigate(f"{self.url}{prefix}/contactus")
+            self.browser.wait_for(".o_mango_callback.o_mango_callback_ready")
+            yield
         finally:
-            self.odoo.call(
-                "mango.callback.widget",
-                "write",
-                [widget["id"]],
-                {"display_mode": widget["display_mode"]},
+            self.browser.set_viewport(WIDTH, HEIGHT)
+            self.odoo.call("mango.callback.widget", "write", [widget_id], saved)
+
+    def _open_widget(self):
+        self.browser.evaluate(
+            "document.querySelector('.o_mango_callback_toggle').click()"
+        )
+        self.browser.wait_for("#o_mango_callback_panel")
+        time.sleep(0.5)
+
+    def _ask_for_a_call(self, number):
+        self._open_widget()
+        self.browser.evaluate(
+            "(() => { const input = document.querySelector("
+            "'.o_mango_callback_panel input[name=phone]');"
+            f" input.value = {json.dumps(number)};"
+            " input.dispatchEvent(new Event('input', {bubbles: true}));"
+            " document.querySelector('.o_mango_callback_submit').click(); })()"
+        )
+        self.browser.wait_for(".o_mango_callback_result")
+
+    def _widget_compact(self, mobile=False):
+        with self._widget("compact", mobile=mobile):
+            time.sleep(1)
+            self.browser.screenshot(self._path)
+        return True
+
+    def _widget_full(self, mobile=False):
+        with self._widget("full", mobile=mobile):
+            # on a phone full mode starts collapsed, not to cover the page
+            self.browser.wait_for(
+                ".o_mango_callback_toggle" if mobile else "#o_mango_callback_panel"
             )
+            time.sleep(1)
+            self.browser.screenshot(self._path)
+        return True
+
+    def shot_website_widget_open_mobile(self):
+        with self._widget("compact", mobile=True):
+            self._open_widget()
+            self.browser.screenshot(self._path)
+        return True
+
+    def _widget_countdown(self, mobile=False, wait_for_end=False):
+        number = f"916 555-01-{int(time.time()) % 100:02d}"
+        with self._widget("compact", open_now=True, mobile=mobile):
+            self._ask_for_a_call(number)
+            if wait_for_end:
+                self.browser.wait_for(".o_mango_callback_final", timeout=20)
+            else:
+                self.browser.wait_for(".o_mango_callback_count")
+            time.sleep(0.5)
+            self.browser.screenshot(self._path)
+        return True
+
+    def _widget_after_hours(self, mobile=False):
+        number = f"916 555-02-{int(time.time()) % 100:02d}"
+        with self._widget("compact", open_now=False, mobile=mobile):
+            self._ask_for_a_call(number)
+            time.sleep(1)
+            self.browser.screenshot(self._path)
+        return True
 
     def shot_website_widget_compact(self):
-        self._website("compact")
+        return self._widget_compact()
 
     def shot_website_widget_full(self):
-        self._website("full")
+        return self._widget_full()
+
+    def shot_website_widget_countdown(self):
+        return self._widget_countdown()
+
+    def shot_website_widget_called(self):
+        return self._widget_countdown(wait_for_end=True)
+
+    def shot_website_widget_after_hours(self):
+        return self._widget_after_hours()
+
+    def shot_website_widget_compact_mobile(self):
+        return self._widget_compact(mobile=True)
+
+    def shot_website_widget_full_mobile(self):
+        return self._widget_full(mobile=True)
+
+    def shot_website_widget_countdown_mobile(self):
+        return self._widget_countdown(mobile=True)
+
+    def shot_website_widget_called_mobile(self):
+        return self._widget_countdown(mobile=True, wait_for_end=True)
+
+    def shot_website_widget_after_hours_mobile(self):
+        return self._widget_after_hours(mobile=True)
 
     NAMES = (
         "settings",
@@ -474,15 +675,26 @@ class Shots:
         "incoming_card",
         "statistics",
         "contact_form",
+        "directory_connection",
         "directory_preview",
         "website_widget_compact",
         "website_widget_full",
+        "website_widget_countdown",
+        "website_widget_called",
+        "website_widget_after_hours",
+        "website_widget_compact_mobile",
+        "website_widget_full_mobile",
+        "website_widget_open_mobile",
+        "website_widget_countdown_mobile",
+        "website_widget_called_mobile",
+        "website_widget_after_hours_mobile",
     )
 
     def run(self):
         failed = 0
         for name in self.args.only or self.NAMES:
             path = self.out / f"{name}.png"
+            self._path = path
             try:
                 captured = getattr(self, f"shot_{name}")()
                 if not captured:
@@ -520,12 +732,12 @@ def main(argv=None):
         "--chromium", default=shutil.which("chromium") or "/usr/bin/chromium"
     )
     parser.add_argument("--only", nargs="+", choices=Shots.NAMES)
-    parser.add_argument("--lang", help="the backend's language, e.g. ru_RU or fi_FI")
+    parser.add_argument(
+        "--lang", default="en_US", help="e.g. ru_RU, fi_FI (default en_US)"
+    )
     args = parser.parse_args(argv)
     shots = Shots(args)
     try:
-        if args.lang:
-            shots.use_lang(args.lang)
         return 1 if shots.run() else 0
     finally:
         shots.close()

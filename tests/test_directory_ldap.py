@@ -199,6 +199,48 @@ def test_plain_ldap_works_with_a_warning_and_bad_password_is_a_bind_error(slapd)
     assert "wrong" not in report.error
 
 
+def test_connection_report_gives_the_parts_of_each_failure(slapd):
+    """A caller words the failure in its reader's language: the report carries
+    the kind, the server, the reason, the base and the LDAP result, besides the
+    English message."""
+    dead = DirectoryServer("127.0.0.1", 1, "ldaps")
+    with DirectoryReader(ldap_config(slapd, servers=[dead])) as reader:
+        report = reader.test_connection()
+    assert report.failure["kind"] == "connection"
+    assert report.failure["server"] == "ldaps://127.0.0.1:1"
+    assert "refused" in report.failure["reason"].lower()
+    with DirectoryReader(ldap_config(slapd, servers=[dead, slapd.ldaps_uri])) as r:
+        assert r.test_connection().ok
+    with DirectoryReader(ldap_config(slapd, bind_password="wrong")) as reader:
+        report = reader.test_connection()
+    assert report.failure["kind"] == "bind"
+    assert report.failure["result"] == "invalidCredentials"
+    assert "wrong" not in str(report.failures)
+    with DirectoryReader(ldap_config(slapd, ca_file=slapd.wrong_ca_file)) as reader:
+        report = reader.test_connection()
+    assert report.failure["kind"] == "certificate"
+    assert report.failure["server"] == slapd.ldaps_uri
+    # every server a failover tried, each with its own cause
+    cfg = ldap_config(slapd, servers=[dead, slapd.ldaps_uri], bind_password="wrong")
+    with DirectoryReader(cfg) as reader:
+        report = reader.test_connection()
+    assert [f["kind"] for f in report.failures] == ["connection", "bind"]
+    assert report.failure["kind"] == "bind"
+    missing = f"ou=nowhere,{slapd.base_dn}"
+    with DirectoryReader(ldap_config(slapd, bases=[missing])) as reader:
+        report = reader.test_connection()
+    assert report.failure == {
+        "kind": "search",
+        "server": slapd.ldaps_uri,
+        "reason": report.failure["reason"],
+        "base": missing,
+        "result": "noSuchObject",
+    }
+    cfg = ldap_config(slapd, servers=[slapd.uri], bind_dn="", bind_password="")
+    assert cfg.warning_codes() == [("plain", slapd.uri), ("anonymous", None)]
+    assert cfg.warnings()[0].startswith(f"{slapd.uri}: plain LDAP")
+
+
 def test_failover_to_the_next_server(slapd):
     dead = DirectoryServer("127.0.0.1", 1, "ldaps")
     cfg = ldap_config(slapd, servers=[dead, slapd.ldaps_uri])

@@ -124,7 +124,7 @@ class MangoCallbackRequest(models.Model):
         if values.get("honeypot"):
             # Robots get the same answer as people so they learn nothing.
             self._mango_refuse(vals, "honeypot", _("Robot detected."))
-            return self._mango_answer_in_hours(widget)
+            return self._mango_answer_in_hours(widget, lang)
         if errors:
             reason = "blocked" if e164 and "phone" in errors else "invalid"
             answer = self._mango_refuse(vals, reason, "; ".join(errors.values()))
@@ -175,7 +175,7 @@ class MangoCallbackRequest(models.Model):
             }
         if in_hours and not chosen:
             request._mango_place_call()
-            return self._mango_answer_in_hours(widget)
+            return self._mango_answer_in_hours(widget, lang)
         self.env.ref("mango_callback.ir_cron_mango_callback_process")._trigger(call_at)
         opening_text = widget._mango_format_moment(
             call_at.replace(tzinfo=dt.timezone.utc), lang
@@ -183,20 +183,21 @@ class MangoCallbackRequest(models.Model):
         return {
             "ok": True,
             "status": "scheduled",
-            "message": (widget.with_context(lang=lang).text_after_hours or "").replace(
+            "message": widget._mango_text("text_after_hours", lang).replace(
                 "{opening}", opening_text
             ),
             "opening": opening_text,
         }
 
     @api.model
-    def _mango_answer_in_hours(self, widget):
-        text = widget.with_context(lang=self.env.lang).text_working or ""
+    def _mango_answer_in_hours(self, widget, lang=None):
+        """``message`` counts ``seconds`` down; ``final_message`` replaces it at zero."""
         return {
             "ok": True,
             "status": "calling",
             "seconds": widget.countdown_seconds,
-            "message": text,
+            "message": widget._mango_text("text_working", lang),
+            "final_message": widget._mango_text("text_calling", lang),
         }
 
     @api.model

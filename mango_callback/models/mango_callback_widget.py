@@ -2,14 +2,34 @@ import datetime as dt
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.translate import LazyTranslate
 
 from mango_office import phones
 from mango_office.schedule import Period, Schedule
 
-DEFAULT_TEXT_WORKING = "We'll call you back in {seconds} seconds"
-DEFAULT_TEXT_AFTER_HOURS = (
-    "We are closed right now. We will call you back as soon as we open: {opening}."
-)
+_lt = LazyTranslate(__name__)
+
+# What a visitor reads unless the administrator wrote their own: shown in the
+# visitor's language (see _mango_text), whatever language the widget was set up in.
+BUILT_IN_TEXTS = {
+    "title": _lt("Free call back"),
+    "button_label": _lt("Call me back"),
+    "text_working": _lt("We'll call you back in {seconds} seconds"),
+    # When the countdown is over the phone is about to ring, or rings already;
+    # a visitor who misses it should know the request is not lost.
+    "text_calling": _lt(
+        "We are calling you now, please keep your phone at hand. Your request is "
+        "registered: if we miss each other, we will call you again."
+    ),
+    "text_after_hours": _lt(
+        "We are closed right now. We will call you back as soon as we open: {opening}."
+    ),
+    "consent_text": _lt("I agree to the processing of my personal data"),
+}
+
+
+def _built_in(name):
+    return lambda self: self.env._(BUILT_IN_TEXTS[name])
 
 
 class MangoCallbackWidget(models.Model):
@@ -36,7 +56,8 @@ class MangoCallbackWidget(models.Model):
         [("compact", "Compact (floating button)"), ("full", "Full (open panel)")],
         default="compact",
         required=True,
-        help="How a new visitor first sees the widget. A visitor who collapses or "
+        help="How a new visitor first sees the widget; on a phone it starts "
+        "collapsed, so as not to cover the page. A visitor who collapses or "
         "expands it keeps that choice (remembered in a cookie).",
     )
     countdown_seconds = fields.Integer(
@@ -45,19 +66,25 @@ class MangoCallbackWidget(models.Model):
         required=True,
         help='The N of "We\'ll call you back in N seconds".',
     )
-    title = fields.Char(translate=True, default=lambda self: _("Free call back"))
-    button_label = fields.Char(translate=True, default=lambda self: _("Call me back"))
+    title = fields.Char(translate=True, default=_built_in("title"))
+    button_label = fields.Char(translate=True, default=_built_in("button_label"))
     text_working = fields.Text(
         "Success text during working hours",
         translate=True,
-        default=lambda self: _(DEFAULT_TEXT_WORKING),
+        default=_built_in("text_working"),
         help="Shown after a request placed during office hours. {seconds} becomes "
         "a live countdown.",
+    )
+    text_calling = fields.Text(
+        "Text when the countdown ends",
+        translate=True,
+        default=_built_in("text_calling"),
+        help="Replaces the countdown once it reaches zero: the call is on its way.",
     )
     text_after_hours = fields.Text(
         "Success text after hours",
         translate=True,
-        default=lambda self: _(DEFAULT_TEXT_AFTER_HOURS),
+        default=_built_in("text_after_hours"),
         help="Shown after a request made outside office hours. {opening} becomes "
         "the date and time the office opens next.",
     )
@@ -110,10 +137,7 @@ class MangoCallbackWidget(models.Model):
         help="One number per line, in any format. Requests for them are refused."
     )
     require_consent = fields.Boolean("Ask for consent")
-    consent_text = fields.Char(
-        translate=True,
-        default=lambda self: _("I agree to the processing of my personal data"),
-    )
+    consent_text = fields.Char(translate=True, default=_built_in("consent_text"))
     ask_name = fields.Boolean("Ask for a name", default=True)
     allow_slot_choice = fields.Boolean(
         "Visitor may pick a time",
@@ -315,6 +339,30 @@ class MangoCallbackWidget(models.Model):
     # ------------------------------------------------------------------
     # Frontend
     # ------------------------------------------------------------------
+    def _mango_text(self, name, lang=None):
+        """The visitor-facing text ``name`` in ``lang`` (the environment's by
+        default): as the administrator wrote it, or, while it is the built-in text
+        of any language (a widget set up in Russian stores the Russian one), the
+        built-in text in the visitor's language.
+
+        :param str name: a key of ``BUILT_IN_TEXTS``
+        """
+        self.ensure_one()
+        widget = self.with_context(lang=lang) if lang else self
+        text = (widget[name] or "").strip()
+        built_in = BUILT_IN_TEXTS[name]
+        if not text or text in self._mango_built_in_variants(name):
+            return widget.env._(built_in)
+        return text
+
+    @api.model
+    def _mango_built_in_variants(self, name):
+        langs = [code for code, _name in self.env["res.lang"].get_installed()]
+        return {
+            self.with_context(lang=code).env._(BUILT_IN_TEXTS[name]).strip()
+            for code in {"en_US", *langs}
+        }
+
     def _mango_frontend_config(self):
         """What the page embeds for the widget: no secret, nothing per visitor."""
         self.ensure_one()

@@ -201,6 +201,8 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         self.assertTrue(all(slot["label"] for slot in slots))
 
     def test_tour_in_hours_countdown(self):
+        # short, so the tour sees the countdown end
+        self.widget.countdown_seconds = 3
         self.start_tour("/", "mango_callback_in_hours")
         self.assertEqual(len(self.mango_sim.commands("commands/callback_group")), 1)
 
@@ -216,3 +218,17 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
     def test_tour_collapse_remembered(self):
         self.widget.display_mode = "full"
         self.start_tour("/", "mango_callback_collapse_remembered")
+
+
+@tagged("post_install", "-at_install")
+class TestCallbackOnPhone(MangoCallbackMixin, HttpCase):
+    browser_size = "390x844"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mango_callback_setup()
+
+    def test_tour_full_mode_starts_collapsed_on_a_phone(self):
+        self.widget.display_mode = "full"
+        self.start_tour("/", "mango_callback_full_on_phone")

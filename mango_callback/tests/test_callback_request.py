@@ -147,6 +147,60 @@ class TestCallbackRequest(MangoCallbackMixin, TransactionCase):
             # three in 30 minutes is the most a number gets
             self.assertEqual(self.submit(ip="10.0.1.5")["status"], "refused")
 
+    # -- what the visitor reads -----------------------------------------------
+    @freeze_time(WEDNESDAY_NOON_UTC)
+    def test_countdown_has_a_final_text(self):
+        """When the countdown reaches zero the widget shows where things stand:
+        the call is on its way and the request is registered."""
+        answer = self.submit()
+        self.assertEqual(answer["status"], "calling")
+        self.assertIn("We are calling you now", answer["final_message"])
+        self.assertIn("request is registered", answer["final_message"])
+        self.widget.text_calling = "Pick up, we are ringing!"
+        self.assertEqual(
+            self.submit("+79165550111")["final_message"], "Pick up, we are ringing!"
+        )
+
+    def test_built_in_texts_follow_the_visitors_language(self):
+        """A widget set up in one language greets each visitor in theirs, until
+        the administrator writes texts of their own."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["res.lang"]._activate_lang("fi_FI")
+        self.env["ir.module.module"]._load_module_terms(
+            ["mango_callback"], ["ru_RU", "fi_FI"], overwrite=True
+        )
+        # set up by a Finnish administrator: the Finnish defaults are stored
+        widget = (
+            self.env["mango.callback.widget"]
+            .with_context(lang="fi_FI")
+            .create(
+                {
+                    "website_id": self.env["website"].create({"name": "Other"}).id,
+                    "account_id": self.mango_account.id,
+                    "calendar_id": self.calendar.id,
+                    "group_extension": "200",
+                    "line_id": self.line.id,
+                }
+            )
+            .with_context(lang="en_US")
+        )
+        self.assertEqual(widget.button_label, "Soita minulle")
+        self.assertEqual(widget._mango_text("button_label", "ru_RU"), "Перезвоните мне")
+        self.assertEqual(widget._mango_text("button_label", "en_US"), "Call me back")
+        with freeze_time(SATURDAY_NOON_UTC):
+            answer = self.Request._mango_submit(
+                widget, {"phone": "+7 916 555-12-99"}, "10.9.9.9", lang="ru_RU"
+            )
+        self.assertIn("Сейчас мы не работаем", answer["message"])
+        with freeze_time(WEDNESDAY_NOON_UTC):
+            answer = self.Request._mango_submit(
+                widget, {"phone": "+7 916 555-12-98"}, "10.9.9.8", lang="fi_FI"
+            )
+        self.assertIn("Soitamme sinulle nyt", answer["final_message"])
+        # the administrator's own words are kept, in every language
+        widget.button_label = "Ring me"
+        self.assertEqual(widget._mango_text("button_label", "ru_RU"), "Ring me")
+
     # -- office hours ---------------------------------------------------------
     def test_after_hours_queued_and_placed_at_opening(self):
         with freeze_time(SATURDAY_NOON_UTC):

@@ -6,6 +6,15 @@ from odoo.exceptions import UserError, ValidationError
 
 from mango_office.directory import PRESETS
 
+from .connection_check import (
+    check_connection,
+    is_incomplete,
+    notification_type,
+)
+from .connection_check import (
+    describe as describe_connection,
+)
+
 _logger = logging.getLogger(__name__)
 
 # Fields whose change alters which entries the directory returns: after such a
@@ -19,6 +28,15 @@ SCOPE_FIELDS = {
     "bind_dn",
     "directory_type",
 }
+# Fields a connection test depends on: once one changes, the last test says
+# nothing about the directory as now configured.
+CONNECTION_FIELDS = SCOPE_FIELDS | {
+    "transport",
+    "ca_certificate",
+    "verify_certificate",
+    "timeout",
+    "bind_password_input",
+}
 
 AD_PRESET = {
     "directory_type": "active_directory",
@@ -27,9 +45,13 @@ AD_PRESET = {
     "extension_policy": "attribute_or_range",
     "extension_attribute": "ipPhone",
 }
+# One source per field, as an administrator sets it up: the name people see is
+# displayName in Active Directory (cn is the entry's RDN, often "Surname, Given"
+# or the login) and cn in OpenLDAP (the person schema requires it; displayName is
+# optional). A second line for the same field is read only when the first gives
+# nothing, which a preset showing two name sources does not make clear.
 AD_MAPPINGS = [
     ("displayName", "user", "name", "trim", "always"),
-    ("cn", "user", "name", "trim", "always"),
     ("mail", "user", "email", "lower", "always"),
     ("title", "employee", "job_title", "trim", "always"),
     ("department", "employee", "department_id", "trim", "always"),
@@ -49,7 +71,6 @@ OPENLDAP_PRESET = {
     "extension_attribute": False,
 }
 OPENLDAP_MAPPINGS = [
-    ("displayName", "user", "name", "trim", "always"),
     ("cn", "user", "name", "trim", "always"),
     ("mail", "user", "email", "lower", "always"),
     ("title", "employee", "job_title", "trim", "always"),
@@ -308,7 +329,26 @@ class MangoLdapDirectory(models.Model):
         string="Last run",
         compute="_compute_counts",
     )
-    test_result = fields.Text(readonly=True, copy=False)
+    # -- connection test ----------------------------------------------------
+    connection_state = fields.Selection(
+        [("unknown", "Not checked"), ("ok", "Connected"), ("failed", "Failed")],
+        string="Connection",
+        default="unknown",
+        readonly=True,
+        copy=False,
+    )
+    connection_checked_at = fields.Datetime(
+        string="Last checked", readonly=True, copy=False
+    )
+    connection_outcome = fields.Text(
+        string="Connection test outcome",
+        readonly=True,
+        copy=False,
+        help="What the last connection test found (JSON, see connection_check.py).",
+    )
+    connection_message = fields.Text(
+        string="Last check", compute="_compute_connection_message"
+    )
 
     _sql_constraints = [
         (
@@ -347,6 +387,16 @@ class MangoLdapDirectory(models.Model):
     def _compute_has_bind_password(self):
         for directory in self:
             directory.has_bind_password = bool(directory.sudo().bind_password)
+
+    @api.depends("connection_outcome")
+    @api.depends_context("lang")
+    def _compute_connection_message(self):
+        for directory in self:
+            try:
+                outcome = json.loads(directory.connection_outcome or "null")
+            except ValueError:
+                outcome = None
+            directory.connection_message = describe_connection(self.env, outcome)
 
     @api.depends("directory_type")
     def _compute_anchor_attribute(self):
@@ -423,6 +473,37 @@ class MangoLdapDirectory(models.Model):
                         self.env._("%s is not a valid group DN.", dn)
                     ) from exc
 
+    def _mango_with_scope_baseline(self):
+        """The directories whose scope a later change is measured against: one
+        a complete full run recorded, or people already linked."""
+        linked = set(
+            self.env["mango.ldap.link"]
+            .sudo()
+            .search([("directory_id", "in", self.ids)])
+            .directory_id.ids
+        )
+        return self.filtered(lambda d: d.scope_fingerprint or d.id in linked)
+
+    def _mango_scope_signature(self):
+        """Everything in SCOPE_FIELDS, normalised: saving the same filter again,
+        or a form that sends unchanged lines, changes nothing."""
+        self.ensure_one()
+        d = self.sudo()
+
+        def text(value):
+            return " ".join((value or "").split())
+
+        kind = "ad" if d.directory_type == "active_directory" else "openldap"
+        return (
+            d.directory_type,
+            # empty means the preset's root filter
+            text(d.root_filter or PRESETS[kind].root_filter),
+            text(d.user_filter),
+            text(d.bind_dn).lower(),
+            tuple(sorted((text(b.dn).lower(), b.scope) for b in d.base_dn_ids)),
+            tuple(sorted((text(s.host).lower(), s.port or 0) for s in d.server_ids)),
+        )
+
     def _mango_pbx_group_dns(self):
         """The DNs of "PBX users only for members of", one per line."""
         self.ensure_one()
@@ -441,9 +522,21 @@ class MangoLdapDirectory(models.Model):
         return directories
 
     def write(self, vals):
+        # A scope changes only against the one of an earlier sync: a directory
+        # nobody was synced from yet has none (its presets and first filters are
+        # its setup, not a change that could strand anyone).
+        watch_scope = self.browse()
         if SCOPE_FIELDS & set(vals) and "scope_changed" not in vals:
-            vals = dict(vals, scope_changed=True)
+            watch_scope = self._mango_with_scope_baseline()
+        scopes = {d.id: d._mango_scope_signature() for d in watch_scope}
+        if CONNECTION_FIELDS & set(vals) and "connection_state" not in vals:
+            vals = dict(vals, connection_state="unknown")
         result = super().write(vals)
+        changed = watch_scope.filtered(
+            lambda d: d._mango_scope_signature() != scopes[d.id]
+        )
+        if changed:
+            super(MangoLdapDirectory, changed).write({"scope_changed": True})
         if {"delta_interval", "full_sync_hour", "active", "auto_sync", "name"} & set(
             vals
         ):
@@ -614,19 +707,37 @@ class MangoLdapDirectory(models.Model):
         return directory_reader(self)
 
     def action_test_connection(self):
-        self.ensure_one()
-        from .mango_ldap_sync import test_connection
+        """Connect, bind and count the people the filters match, as the sync would,
+        and answer as the telephony account's test does: a notification naming
+        the exact problem, and the stored status shown on the form.
 
-        message, ok = test_connection(self)
-        self.test_result = message
+        :return: a ``display_notification`` client action that reloads the form
+        """
+        self.ensure_one()
+        self.check_access("write")
+        outcome = check_connection(self)
+        if not is_incomplete(outcome):
+            # Nothing was checked when a server or a base is missing: the last
+            # real check stays as it was.
+            self.write(
+                {
+                    "connection_state": "ok" if outcome["ok"] else "failed",
+                    "connection_checked_at": fields.Datetime.now(),
+                    "connection_outcome": json.dumps(outcome),
+                }
+            )
+        kind = notification_type(outcome)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Connection test"),
-                "message": message,
-                "type": "success" if ok else "danger",
-                "sticky": not ok,
+                "title": self.env._("Connection test: %s", self.display_name),
+                "message": describe_connection(self.env, outcome),
+                "type": kind,
+                "sticky": kind != "success",
+                "className": "o_mango_ldap_notification",
+                # Reload so the status and the last check shown are current.
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
 

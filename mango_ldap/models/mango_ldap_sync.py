@@ -154,37 +154,6 @@ def directory_reader(directory):
     return core.DirectoryReader(reader_config(directory))
 
 
-def test_connection(directory):
-    """Bind, report TLS and count the entries the filters match: (message, ok)."""
-    _ = directory.env._
-    config = reader_config(directory)
-    with core.DirectoryReader(config) as reader:
-        report = reader.test_connection()
-    lines = []
-    if report.ok:
-        lines.append(
-            _(
-                "Connected to %(server)s and bound as %(who)s.",
-                server=report.server,
-                who=report.bound_as or _("anonymous"),
-            )
-        )
-        lines.append(
-            _(
-                "Transport: %(security)s %(tls)s",
-                security=report.security,
-                tls=report.tls_version or "",
-            )
-        )
-        lines.append(_("Entries matching the filters: %s", report.match_count))
-    else:
-        lines.append(_("Connection failed: %s", report.error))
-    for warning in list(report.warnings or ()) + list(config.warnings()):
-        if warning not in lines:
-            lines.append(_("Warning: %s", warning))
-    return "\n".join(str(line) for line in lines), bool(report.ok)
-
-
 class DirectorySync:
     """One run of one directory. Use :meth:`execute` or :meth:`apply_held`."""
 

@@ -273,7 +273,11 @@ class MangoLdapSyncRunLine(models.Model):
         required=True,
         index=True,
     )
-    changes = fields.Text(string="Changes (JSON)", help="JSON: field → [old, new].")
+    changes = fields.Text(
+        string="Changes (JSON)",
+        help="JSON: target → [old, new], with the technical names the field "
+        "mapping uses (user.login, employee.department_id, pbx.position).",
+    )
     changes_display = fields.Text(string="Changes", compute="_compute_changes_display")
     message = fields.Text(help="As written by the run, in its language.")
     details = fields.Text(
@@ -311,8 +315,10 @@ class MangoLdapSyncRunLine(models.Model):
                 except (ValueError, TypeError, KeyError):
                     line.summary = line.message
 
-    @api.depends("changes")
+    @api.depends("changes", "action")
+    @api.depends_context("lang")
     def _compute_changes_display(self):
+        labels = _ChangeLabels(self.env)
         for line in self:
             if not line.changes:
                 line.changes_display = False
@@ -322,17 +328,114 @@ class MangoLdapSyncRunLine(models.Model):
             except ValueError:
                 line.changes_display = line.changes
                 continue
+            if not isinstance(data, dict):
+                line.changes_display = line.changes
+                continue
+            # PBX lines carry Mango's payload, whose keys have no "pbx." prefix.
+            on_pbx = line.action in PBX_ACTIONS
+            creating = line.action in CREATING_ACTIONS
             rows = []
             for key, value in data.items():
+                target = f"pbx.{key}" if on_pbx and "." not in key else key
+                rank, label = labels.label(target)
+                if target == "pbx.access_role_id":
+                    value = labels.roles(line.run_id.directory_id.account_id, value)
                 if isinstance(value, list) and len(value) == 2:
-                    rows.append(f"{key}: {_short(value[0])} → {_short(value[1])}")
+                    old, new = value
+                    if target in ("grant", "revoke"):
+                        names = new if target == "grant" else old
+                        if names:
+                            rows.append((rank, label, f"{label}: {_short(names)}"))
+                        continue
+                    if creating and _empty(old):
+                        text = f"{label}: {_short(new)}"
+                    else:
+                        text = f"{label}: {_short(old)} → {_short(new)}"
                 else:
-                    rows.append(f"{key}: {_short(value)}")
-            line.changes_display = "\n".join(rows)
+                    text = f"{label}: {_short(value)}"
+                rows.append((rank, label, text))
+            line.changes_display = "\n".join(row[2] for row in sorted(rows))
+
+
+# Lines whose changes are Mango's payload; lines that create what they list.
+PBX_ACTIONS = {
+    "pbx_create",
+    "pbx_link",
+    "pbx_update",
+    "pbx_delete",
+    "pbx_disable",
+    "sip_create",
+}
+CREATING_ACTIONS = {"create", "pbx_create", "sip_create"}
+
+
+class _ChangeLabels:
+    """Labels of the change targets in the reader's language: "Employee ›
+    Department" for employee.department_id, as the field mapping names them."""
+
+    TARGET_MODELS = {"user": "res.users", "employee": "hr.employee"}
+
+    def __init__(self, env):
+        self.env = env
+        self._cache = {}
+        self._roles = {}
+        mapping = env["mango.ldap.mapping"]._fields
+        self.targets = dict(mapping["target"]._description_selection(env))
+        self.pbx_fields = dict(mapping["pbx_field"]._description_selection(env))
+
+    def label(self, target):
+        """``(rank, label)``: users first, then employees, then the PBX."""
+        if target not in self._cache:
+            self._cache[target] = self._label(target)
+        return self._cache[target]
+
+    def _label(self, target):
+        _ = self.env._
+        if target == "grant":
+            return (3, _("Groups granted"))
+        if target == "revoke":
+            return (3, _("Groups revoked"))
+        prefix, _dot, name = target.partition(".")
+        if not name:
+            prefix, name = "pbx", target  # "extension": the PBX user's number
+        if prefix in self.TARGET_MODELS:
+            field = self.env[self.TARGET_MODELS[prefix]]._fields.get(name)
+            field_label = field._description_string(self.env) if field else name
+            rank = 0 if prefix == "user" else 1
+            return (rank, f"{self.targets[prefix]} › {field_label}")
+        if prefix == "pbx":
+            pbx_labels = {
+                "access_role_id": _("Access role"),
+                "login": _("SIP login"),
+                "domain": _("SIP domain"),
+                "description": _("Description"),
+                "numbers": _("Numbers"),
+                **self.pbx_fields,
+            }
+            return (2, f"{self.targets['pbx']} › {pbx_labels.get(name, name)}")
+        return (4, target)
+
+    def roles(self, account, value):
+        """Mango role ids as their names, where the PBX options were loaded."""
+        if account not in self._roles:
+            options = (
+                self.env["mango.ldap.pbx.option"]
+                .sudo()
+                .search([("account_id", "=", account.id), ("kind", "=", "role")])
+            )
+            self._roles[account] = {o.value: o.name for o in options}
+        names = self._roles[account]
+        if isinstance(value, list):
+            return [names.get(str(item), item) if item else item for item in value]
+        return names.get(str(value), value) if value else value
+
+
+def _empty(value):
+    return value in (None, False, "") or value == []
 
 
 def _short(value):
-    if value in (None, False, ""):
+    if _empty(value):
         return "∅"
     text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
     return text if len(text) <= 120 else text[:117] + "…"

@@ -4,3 +4,6 @@ from . import test_translations
 from . import test_sync_progress
 from . import test_bulk_subscriptions
 from . import test_samba_drill
+from . import test_identifier_fields
+from . import test_directory_setup
+from . import test_ui_directory

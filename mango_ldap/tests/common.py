@@ -13,6 +13,8 @@ import copy
 import subprocess
 import unittest
 
+from odoo import Command
+
 from odoo.addons.mango_telephony.tests.common import MangoSimulatorCase
 
 from mango_office.simulator.state import DEFAULT_SEED
@@ -66,6 +68,28 @@ class MangoLdapCase(MangoSimulatorCase):
     def setUp(self):
         super().setUp()
         self.mango_sim_reset()
+
+    @classmethod
+    def slapd_directory(cls, base_dn="ou=people,dc=example,dc=test", **values):
+        """A directory on the class's slapd: LDAPS checked against its CA, the
+        sync's service account, one search base."""
+        env = cls.server.env
+        with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
+            cls.ca_pem = handle.read()
+        host, port = host_port(env["LDAPS_URI"])
+        return cls.env["mango.ldap.directory"].create(
+            {
+                "directory_type": "openldap",
+                "transport": "ldaps",
+                "server_ids": [Command.create({"host": host, "port": port})],
+                "ca_certificate": cls.ca_pem,
+                "bind_dn": env["LDAP_BIND_DN"],
+                "bind_password_input": env["LDAP_BIND_PW"],
+                "base_dn_ids": [Command.create({"dn": base_dn, "scope": "subtree"})],
+                "login_attribute": "uid",
+                **values,
+            }
+        )
 
     def run_sync(self, directory=None, mode="full", dry_run=False):
         directory = directory or self.directory

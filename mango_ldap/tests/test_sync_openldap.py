@@ -29,28 +29,15 @@ class TestOpenLdapSync(MangoLdapCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        env = cls.server.env
-        with open(env["LDAP_CA_FILE"], encoding="ascii") as handle:
-            cls.ca_pem = handle.read()
-        host, port = host_port(env["LDAPS_URI"])
-        cls.directory = cls.env["mango.ldap.directory"].create(
-            {
-                "name": "Test OpenLDAP",
-                "directory_type": "openldap",
-                "transport": "ldaps",
-                "server_ids": [Command.create({"host": host, "port": port})],
-                "ca_certificate": cls.ca_pem,
-                "bind_dn": env["LDAP_BIND_DN"],
-                "bind_password_input": env["LDAP_BIND_PW"],
-                "base_dn_ids": [Command.create({"dn": PEOPLE, "scope": "subtree"})],
-                "login_attribute": "uid",
-                "account_id": cls.mango_account.id,
-                "extension_policy": "range",
-                "extension_range_from": 300,
-                "extension_range_to": 399,
-                "max_removals": 3,
-                "max_removals_percent": 50,
-            }
+        cls.directory = cls.slapd_directory(
+            PEOPLE,
+            name="Test OpenLDAP",
+            account_id=cls.mango_account.id,
+            extension_policy="range",
+            extension_range_from=300,
+            extension_range_to=399,
+            max_removals=3,
+            max_removals_percent=50,
         )
         cls.directory.action_preset_openldap()
         cls.directory.action_fetch_pbx_options()
@@ -91,11 +78,48 @@ class TestOpenLdapSync(MangoLdapCase):
 
     def test_connection_report(self):
         action = self.directory.action_test_connection()
-        self.assertEqual(
-            action["params"]["type"], "success", self.directory.test_result
+        message = self.directory.connection_message
+        self.assertEqual(action["params"]["type"], "success", message)
+        self.assertEqual(action["params"]["message"], message)
+        self.assertEqual(self.directory.connection_state, "ok")
+        self.assertRegex(message, r"over LDAPS \(TLSv1\.[23]\) and signed in as cn=")
+        self.assertIn("Entries matching the search bases and filters: 20.", message)
+
+    def test_connection_report_names_the_problem(self):
+        """Each failure the way an administrator fixes it: the password, the
+        search base, the service account's rights."""
+        env = self.server.env
+        directory = self.directory.copy({"name": "Wrong password"})
+        directory.bind_password_input = "not the password"
+        params = directory.action_test_connection()["params"]
+        self.assertEqual(params["type"], "danger")
+        self.assertIn(
+            f"refused the sign-in as {env['LDAP_BIND_DN']} (invalidCredentials",
+            params["message"],
         )
-        self.assertIn("TLS", self.directory.test_result)
-        self.assertRegex(self.directory.test_result, r"matching the filters: \d+")
+        self.assertIn("check the bind DN and the password", params["message"])
+        self.assertNotIn("not the password", params["message"])
+        self.assertEqual(directory.connection_state, "failed")
+        directory.bind_password_input = env["LDAP_BIND_PW"]
+        self.assertEqual(directory.connection_state, "unknown")
+        directory.base_dn_ids = [
+            Command.clear(),
+            Command.create({"dn": "ou=nowhere,dc=example,dc=test"}),
+        ]
+        params = directory.action_test_connection()["params"]
+        self.assertIn(
+            "The search base ou=nowhere,dc=example,dc=test does not exist",
+            params["message"],
+        )
+        directory.base_dn_ids = [
+            Command.clear(),
+            Command.create({"dn": "ou=groups,dc=example,dc=test"}),
+        ]
+        params = directory.action_test_connection()["params"]
+        self.assertEqual(params["type"], "warning")
+        self.assertIn(
+            "No entry matches the search bases and filters", params["message"]
+        )
 
     def test_first_import(self):
         run = self.run_sync()
@@ -185,7 +209,9 @@ class TestOpenLdapSync(MangoLdapCase):
         creates = run.line_ids.filtered(lambda line: line.action == "create")
         self.assertGreaterEqual(len(creates), 18)
         line = creates.filtered(lambda line: line.entry_name == "Given2 Surname2")
-        self.assertIn("user.login: ∅ → user0002", line.changes_display)
+        self.assertIn("User › Login: user0002", line.changes_display)
+        self.assertNotIn("user.", line.changes_display)
+        self.assertNotIn("employee.", line.changes_display)
         self.assertTrue(run.line_ids.filtered(lambda line: line.action == "pbx_create"))
         self.assertTrue(run.line_ids.filtered(lambda line: line.action == "sip_create"))
         self.assertNotIn(
@@ -237,7 +263,7 @@ class TestOpenLdapSync(MangoLdapCase):
             lambda rec: rec.link_id == link and rec.action == "update"
         )
         self.assertIn(
-            "employee.job_title: Engineer → Lead engineer", line.changes_display
+            "Employee › Job Title: Engineer → Lead engineer", line.changes_display
         )
         employee.mobile_phone = False
         self.run_sync()

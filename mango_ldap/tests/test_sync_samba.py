@@ -192,7 +192,7 @@ class TestSambaAdSync(MangoLdapCase):
         self.assertEqual(
             directory.action_test_connection()["params"]["type"],
             "success",
-            directory.test_result,
+            directory.connection_message,
         )
         with open(self.server.env["AD_WRONG_CA_FILE"], encoding="ascii") as handle:
             directory.ca_certificate = handle.read()

@@ -6,6 +6,9 @@ import publicWidget from "@web/legacy/js/public/public_widget";
 // The visitor's own open/closed choice; the configured mode applies to new visitors.
 const STATE_COOKIE = "mango_callback_open";
 const STATE_TTL = 60 * 60 * 24 * 180;
+// Bootstrap's "xs": on a phone the open panel would cover the page the visitor
+// came to read, so full mode starts collapsed there.
+const PHONE_QUERY = "(max-width: 575.98px)";
 
 async function postForm(url, form) {
     const response = await fetch(url, {
@@ -32,7 +35,10 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
         this.form = this.el.querySelector(".o_mango_callback_form");
         this.result = this.el.querySelector(".o_mango_callback_result");
         const remembered = cookie.get(STATE_COOKIE);
-        const open = remembered ? remembered === "1" : this.el.dataset.mode === "full";
+        const open = remembered
+            ? remembered === "1"
+            : this.el.dataset.mode === "full" &&
+              !window.matchMedia(PHONE_QUERY).matches;
         this._setOpen(open, false);
         this.el.classList.add("o_mango_callback_ready");
         this._openers = [...document.querySelectorAll("[data-mango-callback-open]")];
@@ -57,6 +63,9 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
 
     _setOpen(open, byVisitor) {
         this.panel.hidden = !open;
+        // The open panel has its own close button and one action, its submit:
+        // a launcher labelled like that submit beside it would be a second one.
+        this.toggle.hidden = open;
         this.toggle.setAttribute("aria-expanded", String(open));
         this.el.classList.toggle("o_mango_callback_is_open", open);
         if (byVisitor) {
@@ -152,25 +161,57 @@ publicWidget.registry.MangoCallback = publicWidget.Widget.extend({
         if (data.ok) {
             this.form.hidden = true;
         }
-        if (data.status === "calling" && message.includes("{seconds}")) {
-            const [before, after] = message.split("{seconds}", 2);
-            const counter = document.createElement("strong");
-            counter.className = "o_mango_callback_count";
-            let left = Number(data.seconds) || 0;
-            counter.textContent = String(left);
-            this.result.append(before, counter, after);
-            clearInterval(this._timer);
-            this._timer = setInterval(() => {
-                left = Math.max(0, left - 1);
-                counter.textContent = String(left);
-                if (!left) {
-                    clearInterval(this._timer);
-                }
-            }, 1000);
+        clearInterval(this._timer);
+        if (data.status === "calling") {
+            this._countDown(message, Number(data.seconds) || 0, data.final_message);
         } else {
             this.result.textContent = message;
         }
         this.result.hidden = false;
+    },
+
+    /**
+     * "We'll call you back in N seconds", N counting down; at zero the final text
+     * (the call is on its way) replaces it: a promise stuck at "0 seconds" reads
+     * as a broken one.
+     *
+     * @param {String} message the text, with {seconds} where N goes
+     * @param {Number} seconds N
+     * @param {String} finalMessage shown once N reaches zero
+     */
+    _countDown(message, seconds, finalMessage) {
+        let left = seconds;
+        let counter = null;
+        if (message.includes("{seconds}")) {
+            const [before, after] = message.split("{seconds}", 2);
+            counter = document.createElement("strong");
+            counter.className = "o_mango_callback_count";
+            counter.textContent = String(left);
+            this.result.append(before, counter, after);
+        } else {
+            this.result.textContent = message;
+        }
+        const finish = () => {
+            clearInterval(this._timer);
+            if (finalMessage) {
+                this.result.replaceChildren(finalMessage);
+                this.result.classList.add("o_mango_callback_final");
+            } else if (counter) {
+                counter.textContent = "0";
+            }
+        };
+        if (left <= 0) {
+            finish();
+            return;
+        }
+        this._timer = setInterval(() => {
+            left -= 1;
+            if (left <= 0) {
+                finish();
+            } else if (counter) {
+                counter.textContent = String(left);
+            }
+        }, 1000);
     },
 });
 
