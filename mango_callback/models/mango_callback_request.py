@@ -239,7 +239,7 @@ class MangoCallbackRequest(models.Model):
         if (
             "country" not in errors
             and country
-            and not re.fullmatch(r"[A-Z]{2}", country)
+            and not re.fullmatch(r"[A-Za-z]{2}", country)
         ):
             errors["country"] = _("Please choose a country from the list.")
         name = (values.get("name") or "").strip()
