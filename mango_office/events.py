@@ -1,10 +1,12 @@
 """Webhook payloads from Mango (reference §2) turned into typed, immutable values.
 
-Every quirk of the wire format is absorbed here, once, so the fold and the Odoo
-side never see it: numbers, ``seq``, ``result`` and timestamps arrive as strings
-or ints, ``to.extension`` is absent until a call is distributed, the stats-ready
-path is spelled two ways, ``callback_initiator`` mixes Cyrillic and Latin
-letters, and ``ping`` may come with any body or none.
+The boundary (:mod:`mango_office.event_validation`) has already refused anything
+that is not a Mango event of its path; what is left of the wire format's quirks
+is absorbed here, once, so the fold and the Odoo side never see it: numbers,
+``seq``, ``result`` and timestamps arrive as strings or ints, ``to.extension`` is
+absent until a call is distributed, the stats-ready path is spelled two ways,
+``callback_initiator`` mixes Cyrillic and Latin letters, and ``ping`` may come
+with any body or none.
 """
 
 import functools
@@ -13,15 +15,27 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from .event_validation import (
+    CALL_STATES,
+    DOCUMENTED_IGNORED_PATHS,
+    RECORDING_STATES,
+    STATS_READY_PATHS,
+    EventParseError,
+    normalize_path,
+    validate_event,
+)
 from .signing import dumps
 
+__all__ = [
+    "CALL_STATES",
+    "DOCUMENTED_IGNORED_PATHS",
+    "RECORDING_STATES",
+    "STATS_READY_PATHS",
+    "EventParseError",
+    "normalize_path",
+    "parse_event",
+]
 
-class EventParseError(ValueError):
-    """Not understood: not JSON, not an object, or a key field is missing."""
-
-
-CALL_STATES = ("Appeared", "Connected", "OnHold", "Disconnected")
-RECORDING_STATES = ("Started", "Continued", "Completed")
 _CALL_STATE_BY_FOLDED = {state.casefold(): state for state in CALL_STATES}
 _RECORDING_STATE_BY_FOLDED = {state.casefold(): state for state in RECORDING_STATES}
 
@@ -61,54 +75,17 @@ def normalize_callback_initiator(value):
     return _INITIATOR_BY_FOLDED.get(_fold_initiator(text), text)
 
 
-# Paths Mango documents (reference §2.3) that this integration does not act on.
-DOCUMENTED_IGNORED_PATHS = frozenset(
-    {
-        "events/dtmf",
-        "events/sms",
-        "events/ab",
-        "events/record/tagged",
-        "events/user/status_changed",
-        "events/user/session_end",
-        "events/recognized/offline",
-    }
-)
-STATS_READY_PATHS = frozenset({"result/stat", "result/stats"})
-
-_PATH_RE = re.compile(r"(?:^|/)((?:events|result)/[A-Za-z0-9_./-]+|ping)$")
+# --- readers of validated values -------------------------------------------
 
 
-def normalize_path(path):
-    """``events/call`` from ``/mango/<token>/events/call/`` or ``events/call``."""
-    text = (path or "").strip().strip("/")
-    match = _PATH_RE.search(text)
-    if not match:
-        raise EventParseError(f"Not a Mango webhook path: {path!r}")
-    return match.group(1).lower()
-
-
-# --- lenient scalar readers -------------------------------------------------
-
-
-def _int(value, name, required=False):
-    if value is None or value == "":
-        if required:
-            raise EventParseError(f"Missing {name}")
+def _int(value):
+    """A validated number (an int, a float or a numeric string) as a whole int."""
+    if value is None:
         return None
-    if isinstance(value, bool):
-        raise EventParseError(f"{name} is not a number: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"[-+]?\d+", text):
-            return int(text)
-        if re.fullmatch(r"[-+]?\d+\.\d*", text):
-            # "1558422128.0" or a fractional timestamp: whole seconds are enough.
-            return int(float(text))
-    raise EventParseError(f"{name} is not a number: {value!r}")
+        value = float(value) if "." in value else int(value)
+    # "1558422128.75", a fractional timestamp: whole seconds are enough.
+    return int(value)
 
 
 def _str(value):
@@ -135,32 +112,7 @@ def _bool(value):
 
 def _party(payload, name):
     part = payload.get(name)
-    if isinstance(part, dict):
-        return part
-    if isinstance(part, (str, int)) and not isinstance(part, bool):
-        # commands/callback_group style: the party is a plain number or extension.
-        return {"number": part}
-    return {}
-
-
-def _load(body):
-    if isinstance(body, dict):
-        return body
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise EventParseError("The payload is not UTF-8") from exc
-    if not isinstance(body, str):
-        raise EventParseError(f"Unsupported payload type {type(body).__name__}")
-    try:
-        # A byte-order mark is not JSON, yet some senders put one in front.
-        data = json.loads(body.lstrip("\ufeff"))
-    except ValueError as exc:
-        raise EventParseError(f"The payload is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise EventParseError("The payload is not a JSON object")
-    return data
+    return part if isinstance(part, dict) else {}
 
 
 def _digest(data):
@@ -344,10 +296,8 @@ class IgnoredEvent(Event):
 
 
 def _required_str(data, name):
-    value = _str(data.get(name))
-    if value is None:
-        raise EventParseError(f"Missing {name}")
-    return value
+    # Present and non-blank: the boundary refuses an event without it.
+    return _str(data[name])
 
 
 def _call_event(path, data):
@@ -362,11 +312,9 @@ def _call_event(path, data):
         raw=data,
         entry_id=_required_str(data, "entry_id"),
         call_id=_required_str(data, "call_id"),
-        timestamp=_int(data.get("timestamp"), "timestamp"),
-        # UNCONFIRMED whether seq can be absent; a missing one is read as 0
-        # rather than rejected: the event still tells
-        # the state, and any later event with a real seq outranks it.
-        seq=_int(data.get("seq"), "seq") or 0,
+        timestamp=_int(data.get("timestamp")),
+        # Required by the boundary: every documented event carries it.
+        seq=_int(data["seq"]),
         call_state=call_state,
         location=location.lower() if location else None,
         from_extension=_str(frm.get("extension")),
@@ -376,7 +324,7 @@ def _call_event(path, data):
         to_number=_str(to.get("number")),
         line_number=_str(to.get("line_number")) or _str(data.get("line_number")),
         acd_group=_str(to.get("acd_group")),
-        disconnect_reason=_int(data.get("disconnect_reason"), "disconnect_reason"),
+        disconnect_reason=_int(data.get("disconnect_reason")),
         command_id=_str(data.get("command_id")),
         task_id=_str(data.get("task_id")),
         callback_initiator=normalize_callback_initiator(data.get("callback_initiator")),
@@ -387,7 +335,7 @@ def _call_event(path, data):
         from_hold_initiator=_bool(frm.get("hold_initiator")),
         to_hold_initiator=_bool(to.get("hold_initiator")),
         dct_number=_str(dct.get("number")),
-        dct_type=_int(dct.get("type"), "dct.type"),
+        dct_type=_int(dct.get("type")),
     )
 
 
@@ -399,21 +347,21 @@ def _summary_event(path, data):
         path=path,
         raw=data,
         entry_id=_required_str(data, "entry_id"),
-        call_direction=_int(data.get("call_direction"), "call_direction"),
+        call_direction=_int(data.get("call_direction")),
         from_extension=_str(frm.get("extension")),
         from_number=_str(frm.get("number")),
         to_extension=_str(to.get("extension")),
         to_number=_str(to.get("number")),
         line_number=_str(data.get("line_number")) or _str(to.get("line_number")),
-        create_time=_int(data.get("create_time"), "create_time"),
-        forward_time=_int(data.get("forward_time"), "forward_time"),
-        talk_time=_int(data.get("talk_time"), "talk_time"),
-        end_time=_int(data.get("end_time"), "end_time"),
-        entry_result=_int(data.get("entry_result"), "entry_result"),
-        disconnect_reason=_int(data.get("disconnect_reason"), "disconnect_reason"),
+        create_time=_int(data.get("create_time")),
+        forward_time=_int(data.get("forward_time")),
+        talk_time=_int(data.get("talk_time")),
+        end_time=_int(data.get("end_time")),
+        entry_result=_int(data.get("entry_result")),
+        disconnect_reason=_int(data.get("disconnect_reason")),
         sip_call_id=_str(data.get("sip_call_id")),
         dct_number=_str(dct.get("number")),
-        dct_type=_int(dct.get("type"), "dct.type"),
+        dct_type=_int(dct.get("type")),
     )
 
 
@@ -427,11 +375,11 @@ def _recording_event(path, data):
         recording_state=_RECORDING_STATE_BY_FOLDED.get(
             state_text.casefold(), state_text
         ),
-        seq=_int(data.get("seq"), "seq") or 0,
+        seq=_int(data.get("seq")) or 0,
         call_id=_str(data.get("call_id")),
         extension=_str(data.get("extension")),
-        timestamp=_int(data.get("timestamp"), "timestamp"),
-        completion_code=_int(data.get("completion_code"), "completion_code"),
+        timestamp=_int(data.get("timestamp")),
+        completion_code=_int(data.get("completion_code")),
         recipient=_str(data.get("recipient")),
         command_id=_str(data.get("command_id")),
     )
@@ -445,7 +393,7 @@ def _record_added_event(path, data):
         recording_id=_required_str(data, "recording_id"),
         product_id=_str(data.get("product_id")),
         user_id=_str(data.get("user_id")),
-        timestamp=_int(data.get("timestamp"), "timestamp"),
+        timestamp=_int(data.get("timestamp")),
     )
 
 
@@ -455,7 +403,7 @@ def _command_result_event(path, data):
         raw=data,
         command=path[len("result/") :],
         command_id=_required_str(data, "command_id"),
-        result=_int(data.get("result"), "result", required=True),
+        result=_int(data.get("result")),
     )
 
 
@@ -466,23 +414,6 @@ def _stats_ready_event(path, data):
         key=_required_str(data, "key"),
         request_id=_str(data.get("request_id")),
     )
-
-
-def _ping_event(path, body):
-    # UNCONFIRMED ping body (reference §8.6): anything, or nothing, is a ping.
-    if body is None or body == "" or body == b"":
-        raw = {}
-    else:
-        try:
-            raw = _load(body)
-        except EventParseError:
-            text = (
-                body.decode("utf-8", "replace")
-                if isinstance(body, bytes)
-                else str(body)
-            )
-            raw = {"body": text}
-    return PingEvent(path=path, raw=raw)
 
 
 _PARSERS = {
@@ -496,13 +427,14 @@ _PARSERS = {
 def parse_event(path, body):
     """The typed event of a webhook ``path`` and its ``json`` (text, bytes, dict).
 
-    Raises :class:`EventParseError` for a payload that is not a JSON object, lacks
-    a key field, or arrives on a path that is not Mango's.
+    The body is validated first (:func:`mango_office.event_validation.validate_event`).
+
+    :raise EventParseError: the body is not a Mango event of that path (its
+        ``reason`` and ``field`` say why), or the path is not Mango's
     """
-    path = normalize_path(path)
+    path, data = validate_event(path, body)
     if path == "ping":
-        return _ping_event(path, body)
-    data = _load(body)
+        return PingEvent(path=path, raw=data)
     if path in _PARSERS:
         return _PARSERS[path](path, data)
     if path in STATS_READY_PATHS:

@@ -256,17 +256,22 @@ def test_malformed_payloads(path, body):
     assert issubclass(EventParseError, ValueError)
 
 
-def test_missing_seq_is_zero_and_booleans_are_read():
+def test_missing_seq_is_refused_and_booleans_are_read():
     data = {
         "entry_id": "e",
         "call_id": "c",
         "call_state": "OnHold",
+        "timestamp": 1513707786,
         "from": {"hold_initiator": "true"},
         "to": {"was_transferred": 1},
     }
-    event = parse_event("events/call", data)
+    # Every documented call event carries seq, and ordering depends on it.
+    with pytest.raises(EventParseError) as refused:
+        parse_event("events/call", data)
+    assert (refused.value.reason, refused.value.field) == ("missing_field", "seq")
+    event = parse_event("events/call", dict(data, seq="3"))
     assert (
-        event.seq == 0
+        event.seq == 3
         and event.from_hold_initiator is True
         and event.to_was_transferred is True
     )

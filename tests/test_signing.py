@@ -59,7 +59,31 @@ def test_dumps_keeps_cyrillic_unescaped_and_compact():
 def test_verify_valid_signature():
     json_str, expected = OFFICIAL_VECTORS[1]
     assert signing.verify(KEY, json_str, expected, SALT)
-    assert signing.verify(KEY, json_str, expected.upper(), SALT)
+
+
+@pytest.mark.parametrize(
+    "respelt",
+    [
+        str.upper,
+        lambda s: s[:10].upper() + s[10:],
+        lambda s: f" {s}",
+        lambda s: f"{s}\n",
+        lambda s: f"{s}\x00",
+    ],
+)
+def test_only_mangos_lowercase_hex_verifies(respelt):
+    """Mango writes the signature in lowercase hex; any other spelling is refused."""
+    json_str, expected = OFFICIAL_VECTORS[1]
+    assert not signing.verify(KEY, json_str, respelt(expected), SALT)
+
+
+def test_text_no_utf8_can_carry_never_verifies():
+    # A lone surrogate cannot be signed: refused, not an exception.
+    assert not signing.verify(KEY, '{"a":"\ud800"}', "0" * 64, SALT)
+    assert not signing.verify(KEY, "{}", "\ud800" * 64, SALT)
+    assert not signing.verify_form(
+        {"vpbx_api_key": "\udc00", "sign": "0", "json": "{}"}, KEY, SALT
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,31 +1,75 @@
+"""The website widget's public routes: anyone on the Internet may post anything.
+
+Every value is checked before it reaches the database or a library: the widget id
+is a record id of the database's integer range, the CSRF token has the shape Odoo
+issues before Odoo compares it (its comparison raises on non-ASCII text), and
+form values that are not text (a file) or hold characters no one types (NUL,
+control characters, ``mango_office.safe_text``) are refused field by field.
+Garbage is answered like any refused request, in JSON, and only a refusal is
+stored (its text made safe); a visitor never sees a traceback.
+"""
+
 import datetime as dt
 import logging
+import re
 
 from odoo import _, fields, http
 from odoo.http import request
 
+from mango_office import safe_text
+
 _logger = logging.getLogger(__name__)
+
+# Record ids are PostgreSQL integers; anything else is not a widget of ours.
+_WIDGET_ID = re.compile(r"[1-9][0-9]{0,9}")
+_MAX_RECORD_ID = 2**31 - 1
+# What Odoo's request.csrf_token() issues: an HMAC-SHA1 in hex, "o", a timestamp.
+_CSRF_TOKEN = re.compile(r"[0-9a-f]{40}o[0-9]{0,20}")
+FORM_FIELDS = ("phone", "country", "name", "consent", "slot", "company_website")
 
 
 class MangoCallbackController(http.Controller):
     def _widget(self, widget_id):
-        try:
-            widget_id = int(widget_id)
-        except (TypeError, ValueError):
+        if (
+            not isinstance(widget_id, str)
+            or not _WIDGET_ID.fullmatch(widget_id)
+            or int(widget_id) > _MAX_RECORD_ID
+        ):
             return None
-        widget = request.env["mango.callback.widget"].sudo().browse(widget_id).exists()
+        widget = (
+            request.env["mango.callback.widget"].sudo().browse(int(widget_id)).exists()
+        )
         if not widget or widget.website_id != request.website:
             return None
         return widget
 
+    @staticmethod
+    def _csrf_valid(token):
+        return (
+            isinstance(token, str)
+            and _CSRF_TOKEN.fullmatch(token) is not None
+            and request.validate_csrf(token)
+        )
+
     def _form_values(self, params):
+        """The visitor's fields as text; ``unreadable`` lists those that are not
+        text at all (a file) or carry characters nobody types."""
+        raw = {name: params.get(name) for name in FORM_FIELDS}
+        unreadable = [
+            name
+            for name, value in raw.items()
+            if value is not None
+            and (not isinstance(value, str) or safe_text.problem(value))
+        ]
+        text = {name: v if isinstance(v, str) else "" for name, v in raw.items()}
         return {
-            "phone": (params.get("phone") or "").strip(),
-            "country": (params.get("country") or "").strip().upper()[:2] or None,
-            "name": params.get("name"),
-            "consent": params.get("consent"),
-            "slot": params.get("slot") or None,
-            "honeypot": params.get("company_website"),
+            "phone": text["phone"].strip(),
+            "country": text["country"].strip().upper() or None,
+            "name": text["name"],
+            "consent": text["consent"],
+            "slot": text["slot"] or None,
+            "honeypot": text["company_website"],
+            "unreadable": unreadable,
         }
 
     def _json(self, payload, status=200):
@@ -53,12 +97,12 @@ class MangoCallbackController(http.Controller):
                     status=404,
                 )
             values = self._form_values(params)
-            if not request.validate_csrf(params.get("csrf_token")):
+            if not self._csrf_valid(params.get("csrf_token")):
                 message = _("Your session has expired. Reload the page and try again.")
                 request.env["mango.callback.request"].sudo()._mango_refuse(
                     {
                         "widget_id": widget.id,
-                        "phone": (values["phone"] or "-")[:64],
+                        "phone": values["phone"] or "-",
                         "ip_address": request.httprequest.remote_addr,
                     },
                     "csrf",
@@ -103,10 +147,15 @@ class MangoCallbackController(http.Controller):
     def check_number(self, **params):
         """Live validation of the number as the visitor types (no record written)."""
         widget = self._widget(params.get("widget_id"))
-        if not widget or not request.validate_csrf(params.get("csrf_token")):
+        if not widget or not self._csrf_valid(params.get("csrf_token")):
             return self._json({"errors": {}}, status=400)
         values = self._form_values(params)
-        _e164, error = widget._mango_check_number(values["phone"], values["country"])
+        Request = request.env["mango.callback.request"].sudo()
+        error = Request._mango_form_errors(values).get("phone")
+        if not error:
+            _e164, error = widget._mango_check_number(
+                values["phone"], values["country"]
+            )
         return self._json({"errors": {"phone": error} if error else {}})
 
     @http.route(

@@ -1,12 +1,13 @@
 import datetime as dt
 import hashlib
 import logging
+import re
 import uuid
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
-from mango_office import codes
+from mango_office import codes, safe_text
 from mango_office.errors import MangoError
 
 _logger = logging.getLogger(__name__)
@@ -14,6 +15,26 @@ _logger = logging.getLogger(__name__)
 # An attempt with no word from Mango for this long is treated as unanswered: Mango
 # sends events for every call it places, so silence means the call never happened.
 STALE_ATTEMPT_MINUTES = 15
+
+# The widget's own limits (its inputs' maxlength); the stored copy of a refused
+# value is cut there too.
+PHONE_LIMIT = 64
+NAME_LIMIT = 128
+USER_AGENT_LIMIT = 256
+
+
+def _consent(value):
+    """The consent box: ticked, not ticked, or ``None`` for a value no browser
+    sends (the form's box sends "1"; a plain HTML box sends "on")."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "on", "true", "yes"):
+        return True
+    if text in ("", "0", "off", "false", "no"):
+        return False
+    return None
+
 
 REFUSE_REASONS = [
     ("invalid", "Invalid input"),
@@ -99,29 +120,35 @@ class MangoCallbackRequest(models.Model):
         answer for the visitor: ``ok``, ``status``, ``message``, ``errors`` (per field).
         """
         widget = widget.sudo()
-        vals = {
-            "widget_id": widget.id,
-            "phone": (values.get("phone") or "")[:64] or "-",
-            "name": (values.get("name") or "").strip()[:128] or False,
-            "consent": bool(values.get("consent")),
-            "ip_address": (ip_address or "")[:64],
-            "user_agent": (user_agent or "")[:256],
-            "lang": lang,
-        }
-        errors = {}
-        e164, number_error = widget._mango_check_number(
-            values.get("phone"), values.get("country")
+        vals = self._mango_storable(
+            {
+                "widget_id": widget.id,
+                "phone": values.get("phone") or "-",
+                "name": (values.get("name") or "").strip() or False,
+                "consent": bool(_consent(values.get("consent"))),
+                "ip_address": ip_address or "",
+                "user_agent": user_agent or "",
+                "lang": lang,
+            }
         )
+        errors = self._mango_form_errors(values)
+        e164 = None
+        if "phone" not in errors:
+            e164, number_error = widget._mango_check_number(
+                values.get("phone"), values.get("country")
+            )
+            if number_error:
+                errors["phone"] = number_error
         vals["phone_e164"] = e164
-        if number_error:
-            errors["phone"] = number_error
         if widget.require_consent and not vals["consent"]:
-            errors["consent"] = _("Please confirm that we may call you.")
+            errors.setdefault("consent", _("Please confirm that we may call you."))
         if not widget.active:
             return self._mango_refuse(
                 vals, "disabled", _("Call-back requests are not accepted right now.")
             )
-        if values.get("honeypot"):
+        if values.get("honeypot") or "company_website" in (
+            values.get("unreadable") or ()
+        ):
             # Robots get the same answer as people so they learn nothing.
             self._mango_refuse(vals, "honeypot", _("Robot detected."))
             return self._mango_answer_in_hours(widget, lang)
@@ -201,11 +228,52 @@ class MangoCallbackRequest(models.Model):
         }
 
     @api.model
+    def _mango_form_errors(self, values):
+        """Per-field errors for what no visitor can have typed in the form: a
+        value that is not text or holds NUL or control characters (listed in
+        ``values["unreadable"]`` by the route), a country not from the list, a
+        consent box with another value, a name longer than the field allows."""
+        errors = {}
+        for name in set(values.get("unreadable") or ()) - {"company_website"}:
+            errors[name] = _("Please remove the special characters from this field.")
+        country = values.get("country")
+        if (
+            "country" not in errors
+            and country
+            and not re.fullmatch(r"[A-Za-z]{2}", country)
+        ):
+            errors["country"] = _("Please choose a country from the list.")
+        name = (values.get("name") or "").strip()
+        if "name" not in errors and len(name) > NAME_LIMIT:
+            errors["name"] = _("This name is too long.")
+        if "consent" not in errors and _consent(values.get("consent")) is None:
+            errors["consent"] = _("Please tick the box or leave it empty.")
+        return errors
+
+    @api.model
+    def _mango_storable(self, vals):
+        """``vals`` with the visitor's text made safe to store (NUL and control
+        characters escaped, cut at the form's limits): refusals keep what was
+        sent, readable."""
+        limits = {
+            "phone": PHONE_LIMIT,
+            "name": NAME_LIMIT,
+            "ip_address": 64,
+            "user_agent": USER_AGENT_LIMIT,
+        }
+        return {
+            key: safe_text.storable(value, limits[key], multiline=False)
+            if key in limits and isinstance(value, str)
+            else value
+            for key, value in vals.items()
+        }
+
+    @api.model
     def _mango_refuse(self, vals, reason, message):
         # Refusals can come by the thousand in a flood: no chatter for them.
         self.sudo().with_context(tracking_disable=True).create(
             dict(
-                vals,
+                self._mango_storable(vals),
                 state="refused",
                 refuse_reason=reason,
                 refuse_message=message[:256],
@@ -259,7 +327,8 @@ class MangoCallbackRequest(models.Model):
             return None
         try:
             wanted = dt.datetime.fromisoformat(str(slot)).astimezone(dt.timezone.utc)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            # OverflowError: year 1 or 9999 moved across the date line.
             return None
         for start, _end in schedule.openings(now, widget.slot_count):
             if abs((start - wanted).total_seconds()) < 60:

@@ -2,3 +2,4 @@ from . import test_callback_request
 from . import test_callback_http
 from . import test_translations
 from . import test_identifier_fields
+from . import test_callback_fuzz

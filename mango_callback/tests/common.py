@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 
 from odoo.addons.mango_telephony.tests.common import MangoSimulatorMixin
 
@@ -69,3 +70,27 @@ class MangoCallbackMixin(MangoSimulatorMixin):
                 "countdown_seconds": 25,
             }
         )
+
+    def close_now(self):
+        """Calling hours that exclude this moment: one hour, three days from now."""
+        weekday = (dt.datetime.now().weekday() + 3) % 7
+        self.calendar.attendance_ids = [(5, 0, 0)] + [
+            (
+                0,
+                0,
+                {
+                    "name": "Only hour",
+                    "dayofweek": str(weekday),
+                    "hour_from": 10,
+                    "hour_to": 11,
+                    "day_period": "morning",
+                },
+            )
+        ]
+
+    def page_token(self):
+        """The CSRF token of the widget's form on the home page (HTTP tests)."""
+        html = self.url_open("/").text
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        self.assertTrue(match, "the widget's form carries a CSRF token")
+        return match.group(1)

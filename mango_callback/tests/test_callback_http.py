@@ -1,5 +1,3 @@
-import datetime as dt
-import re
 import time
 
 from odoo.tests import HttpCase, tagged
@@ -47,29 +45,6 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         self.mango_sim.set_webhook(f"{self.base_url()}/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
         self.addCleanup(self.mango_sim.wait_idle)
-
-    def close_now(self):
-        """Calling hours that exclude this moment: one hour, three days from now."""
-        weekday = (dt.datetime.now().weekday() + 3) % 7
-        self.calendar.attendance_ids = [(5, 0, 0)] + [
-            (
-                0,
-                0,
-                {
-                    "name": "Only hour",
-                    "dayofweek": str(weekday),
-                    "hour_from": 10,
-                    "hour_to": 11,
-                    "day_period": "morning",
-                },
-            )
-        ]
-
-    def page_token(self):
-        html = self.url_open("/").text
-        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-        self.assertTrue(match, "the widget's form carries a CSRF token")
-        return match.group(1)
 
     def post(self, token, **fields):
         data = dict({"widget_id": self.widget.id, "country": "RU"}, **fields)

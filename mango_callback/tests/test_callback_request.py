@@ -86,6 +86,58 @@ class TestCallbackRequest(MangoCallbackMixin, TransactionCase):
         with freeze_time(WEDNESDAY_NOON_UTC):
             self.assertTrue(self.submit(consent="1")["ok"])
 
+    def test_what_no_visitor_types_is_refused_field_by_field(self):
+        """Values no browser sends are refused with an error on their field, and
+        the refusal is stored with its text escaped."""
+        cases = [
+            ({"phone": "+7 916 555\x0012 34", "unreadable": ["phone"]}, "phone"),
+            ({"name": "Вера\x1b[31m", "unreadable": ["name"]}, "name"),
+            ({"country": "ЫЫ"}, "country"),
+            ({"country": "RUS"}, "country"),
+            ({"name": "n" * 129}, "name"),
+            ({"consent": "x" * 50}, "consent"),
+        ]
+        for values, field in cases:
+            with self.subTest(field=field, values=str(values)[:40]):
+                answer = self.submit(**values)
+                self.assertFalse(answer["ok"])
+                self.assertEqual(list(answer["errors"]), [field])
+                request = self.last_request()
+                self.assertEqual(request.refuse_reason, "invalid")
+                for name in ("phone", "name"):
+                    self.assertNotIn("\x00", request[name] or "")
+                    self.assertNotIn("\x1b", request[name] or "")
+        self.assertIn(
+            "\\u0000", self.Request.search([("phone", "like", "916")])[-1].phone
+        )
+        self.assertFalse(self.group_commands())
+
+    @freeze_time(WEDNESDAY_NOON_UTC)
+    def test_ordinary_values_still_pass(self):
+        cases = (
+            {"name": "Jean-Luc O'Neill", "country": "RU", "consent": "on"},
+            {"name": "李", "country": "ru", "consent": "1"},
+            {"name": "שלום\u200f", "consent": ""},
+        )
+        for index, values in enumerate(cases):
+            with self.subTest(values=values):
+                answer = self.submit(
+                    f"+7 916 555-12-4{index}", ip=f"10.0.0.{index + 10}", **values
+                )
+                self.assertTrue(answer["ok"], answer)
+
+    def test_impossible_slot_dates_are_refused(self):
+        self.widget.allow_slot_choice = True
+        for slot in (
+            "0001-01-01",
+            "9999-12-31T23:59:59-14:00",
+            "2026-13-45",
+            "x" * 500,
+        ):
+            with self.subTest(slot=slot[:20]):
+                answer = self.submit(slot=slot)
+                self.assertEqual(list(answer["errors"]), ["slot"])
+
     def test_blocked_number_and_country_never_reach_the_pbx(self):
         self.widget.write(
             {

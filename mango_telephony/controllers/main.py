@@ -1,10 +1,18 @@
-"""Mango's webhooks: verify → store the raw event → answer 200, nothing more.
+"""Mango's webhooks: verify → validate → store the raw event → answer 200.
 
 Mango posts ``application/x-www-form-urlencoded`` with ``vpbx_api_key``, ``sign``
 and ``json`` to ``<base>/events/…``, ``<base>/result/…`` and ``<base>/ping``
 (reference §2.2–2.3) and only looks at the HTTP status. Processing happens
 after the commit, in the event worker (``mango.event``), so the answer is fast and
 a processing failure never loses the event.
+
+A request whose key, signature or address is wrong is refused with a 403 and
+only counted (anyone can send those). A correctly signed one whose body is not a
+Mango event of its path (``mango_office.event_validation``), or that repeats a
+form field, is answered with a 400 and a short reason, creates nothing, and is
+kept as a ``mango.refused.event``: it came from Mango or from someone holding the
+key, and either way the administrator should see it. Bad input never produces a
+5xx, a traceback or an ERROR line; only a bug would.
 
 Source address: with ``--proxy-mode`` Odoo 18 runs werkzeug's ProxyFix
 (``x_for=1``) on every request that carries ``X-Forwarded-Host``, which replaces
@@ -17,11 +25,13 @@ spoof it when Odoo is reached directly. The proxy must send ``X-Forwarded-Host``
 
 import logging
 
+from werkzeug.exceptions import HTTPException
+
 from odoo import http
 from odoo.http import request
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
-from mango_office import signing
+from mango_office import safe_text, signing
 from mango_office.events import EventParseError
 
 _logger = logging.getLogger(__name__)
@@ -58,9 +68,10 @@ class MangoWebhookController(http.Controller):
         path = request.httprequest.path[len(WEBHOOK_BASE) + 1 :].strip("/")
         try:
             return self._mango_receive(path)
-        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+        except (HTTPException, *PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
             # Two deliveries of one event racing: Odoo replays the request, and
-            # the second one then finds the first one's row.
+            # the second one then finds the first one's row. HTTP errors (a body
+            # too large) are answers already.
             raise
         except Exception:
             # The boundary: whatever went wrong, Mango (or a prober) gets a short
@@ -81,16 +92,13 @@ class MangoWebhookController(http.Controller):
     def mango_ping(self, **_kwargs):
         """Mango's "check connection" must succeed before the cabinet saves the
         address, and its body is undocumented: always 200. A correctly signed ping
-        is stored (as ignored) so the settings page shows that it arrived."""
+        is stored (as ignored) so the settings page shows that it arrived; one
+        whose body cannot be stored is kept as a refused event instead."""
         try:
             if request.httprequest.method == "POST":
-                form = request.httprequest.form
-                if all(isinstance(form.get(name), str) for name in FORM_FIELDS):
-                    checker = self._mango_verified_account(form)
-                    if checker and checker._mango_ip_allowed(self._mango_address()):
-                        request.env["mango.event"].sudo()._mango_ingest(
-                            checker._origin, "ping", form["json"], self._mango_address()
-                        )
+                self._mango_receive_ping()
+        except HTTPException:
+            raise
         except Exception:
             _logger.exception("Mango ping could not be recorded")
             request.env.cr.rollback()
@@ -123,6 +131,26 @@ class MangoWebhookController(http.Controller):
             return None
         return checker
 
+    @staticmethod
+    def _mango_duplicated_field(form):
+        """The first of ``vpbx_api_key``, ``sign``, ``json`` sent more than once:
+        which copy was signed would be anyone's guess."""
+        return next((name for name in FORM_FIELDS if len(form.getlist(name)) > 1), None)
+
+    def _mango_keep_refused(self, account, path, json_str, reason, field):
+        """Keep a signed request whose body was refused; note it on the account."""
+        address = self._mango_address()
+        request.env["mango.refused.event"].sudo()._mango_keep(
+            account, path, json_str, reason, field, address
+        )
+        shown = safe_text.storable(path, 60, multiline=False)
+        request.env["mango.account"].sudo()._mango_record_refusal(
+            "invalid_event",
+            address,
+            account.id,
+            detail=f"{shown}: {reason}" + (f" ({field})" if field else ""),
+        )
+
     def _mango_receive(self, path):
         httprequest = request.httprequest
         form = httprequest.form
@@ -140,9 +168,41 @@ class MangoWebhookController(http.Controller):
         address = self._mango_address()
         if not checker._mango_ip_allowed(address):
             return self._mango_refuse(403, "address_not_allowed", account.id)
-        Event = request.env["mango.event"].sudo()
+        duplicated = self._mango_duplicated_field(form)
+        if duplicated:
+            reason, field = "duplicate_form_field", duplicated
+        else:
+            Event = request.env["mango.event"].sudo()
+            try:
+                Event._mango_ingest(account, path, json_str, address, wake=True)
+            except EventParseError as error:
+                reason, field = error.reason, error.field
+            else:
+                return _plain(200, "OK")
+        self._mango_keep_refused(account, path, json_str, reason, field)
+        text = f"Bad request: {reason}" + (f" ({field})" if field else "")
+        return _plain(413 if reason == "too_large" else 400, text[:100])
+
+    def _mango_receive_ping(self):
+        form = request.httprequest.form
+        if not all(isinstance(form.get(name), str) for name in FORM_FIELDS):
+            return
+        checker = self._mango_verified_account(form)
+        address = self._mango_address()
+        if not checker or not checker._mango_ip_allowed(address):
+            return
+        account = checker._origin
+        duplicated = self._mango_duplicated_field(form)
+        if duplicated:
+            self._mango_keep_refused(
+                account, "ping", form["json"], "duplicate_form_field", duplicated
+            )
+            return
         try:
-            Event._mango_ingest(account, path, json_str, address, wake=True)
-        except EventParseError:
-            return self._mango_refuse(400, "malformed", account.id)
-        return _plain(200, "OK")
+            request.env["mango.event"].sudo()._mango_ingest(
+                account, "ping", form["json"], address
+            )
+        except EventParseError as error:
+            self._mango_keep_refused(
+                account, "ping", form["json"], error.reason, error.field
+            )

@@ -4,9 +4,15 @@ The browser only ever sees ``/mango/recording/<id>``: stored files are streamed
 from the filestore, and in "link" mode the file is fetched from Mango on the
 server, so no Mango URL, key or signature reaches the client. Range requests
 are honoured (seeking in the <audio> player) by Odoo's streaming helper.
+
+Every path below ``/mango/recording/`` is served here, the id parsed by hand: a
+huge number would overflow PostgreSQL's integer, and a path our route did not
+match would fall through to Odoo's fallback, which looks it up as an attachment
+URL and fails on a NUL character with a 500.
 """
 
 import logging
+import re
 
 from werkzeug.exceptions import Forbidden, NotFound, ServiceUnavailable
 
@@ -19,18 +25,24 @@ from mango_office import errors as mango_errors
 _logger = logging.getLogger(__name__)
 
 LISTENER_GROUP = "mango_telephony.group_mango_recording_listener"
+_RECORD_ID = re.compile(r"[0-9]{1,10}")
+_MAX_RECORD_ID = 2**31 - 1
 
 
 class MangoRecordingController(http.Controller):
     @http.route(
-        "/mango/recording/<int:recording_id>",
+        "/mango/recording/<path:recording_ref>",
         type="http",
         auth="user",
         methods=["GET", "HEAD"],
         readonly=True,
     )
-    def mango_recording(self, recording_id, download=False, **_kwargs):
-        recording_sudo = self._mango_recording_for_listener(recording_id)
+    def mango_recording(self, recording_ref, download=False, **_kwargs):
+        if not _RECORD_ID.fullmatch(recording_ref) or not (
+            0 < int(recording_ref) <= _MAX_RECORD_ID
+        ):
+            raise NotFound()
+        recording_sudo = self._mango_recording_for_listener(int(recording_ref))
         if recording_sudo.state == "stored":
             attachment = recording_sudo._mango_attachment()
             if not attachment:

@@ -15,6 +15,7 @@ REFUSAL_REASONS = [
     ("unknown_key", "Unknown API key"),
     ("address_not_allowed", "Address not allowed"),
     ("malformed", "Malformed request"),
+    ("invalid_event", "Invalid event (see Refused events)"),
 ]
 # A refused request costs at most one short database write per account and reason
 # in this interval (per worker process): a flood of forged requests must not turn
@@ -200,21 +201,24 @@ class MangoAccount(models.Model):
         return checker, salt
 
     @api.model
-    def _mango_record_refusal(self, reason, address, account_id=None):
+    def _mango_record_refusal(self, reason, address, account_id=None, detail=None):
         """Note a refused webhook request for the settings page and the log.
 
         Throttled per process and written in its own short transaction: the
         request's transaction is rolled back by the refusal, and a flood of forged
         requests costs at most one write per interval.
+
+        :param str detail: what was wrong, for the log (safe text, no secret)
         """
         key = (self.env.cr.dbname, account_id, reason)
         count = refusal_throttle.admit(key)
         if not count:
             return False
         _logger.warning(
-            "Mango webhook refused (%s) from %s for account %s; %d refusal(s) "
+            "Mango webhook refused (%s%s) from %s for account %s; %d refusal(s) "
             "since the last report",
             reason,
+            f": {detail}" if detail else "",
             address,
             account_id or "-",
             count,

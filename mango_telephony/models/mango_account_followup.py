@@ -10,6 +10,7 @@ from odoo.tools import SQL
 
 from mango_office import errors as mango_errors
 from mango_office import reconcile
+from mango_office.events import EventParseError
 from mango_office.signing import dumps
 
 _logger = logging.getLogger(__name__)
@@ -272,9 +273,20 @@ class MangoAccount(models.Model):
             )
             added = 0
             for path, payload in events:
-                event_id, is_new = Event._mango_ingest(
-                    self, path, dumps(payload), remote_addr="reconciliation"
-                )
+                try:
+                    event_id, is_new = Event._mango_ingest(
+                        self, path, dumps(payload), remote_addr="reconciliation"
+                    )
+                except EventParseError as error:
+                    # A statistics row is outside input too: one that does not
+                    # make a valid event is skipped, not the whole run.
+                    _logger.warning(
+                        "Reconciliation skipped a %s event of call %s: %s",
+                        path,
+                        entry_id[:60],
+                        error,
+                    )
+                    continue
                 if is_new:
                     new_event_ids.append(event_id)
                     added += 1

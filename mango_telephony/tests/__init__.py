@@ -16,3 +16,4 @@ from . import test_translations
 from . import test_call_display
 from . import test_demo_setup
 from . import test_identifier_fields
+from . import test_webhook_fuzz

@@ -1,3 +1,6 @@
+import logging
+import random
+from collections import Counter
 from datetime import timedelta
 
 from odoo import Command, fields
@@ -286,3 +289,79 @@ class TestRecordingPlayback(MangoFollowupCase, HttpCase):
         self.authenticate("listener", "listener-pass-1234")
         response = self.url_open("/mango/recording/999999999")
         self.assertEqual(response.status_code, 404)
+
+    def test_hostile_requests_never_fail(self):
+        """Hostile requests at the playback route, as a listener, as an internal
+        user without the right and as the public: never a 5xx, a traceback or an
+        ERROR line, and the audio only to the listener."""
+        recording = self._stored_recording()
+        rng = random.Random(20260514)
+        ids = [
+            str(recording.id),
+            f"000{recording.id}",
+            "0",
+            "-1",
+            "1.5",
+            "1e3",
+            "abc",
+            "%00",
+            "%ED%A0%80",
+            "١٢",
+            "9" * 30,
+            str(2**31),
+            str(2**63),
+            "999999999",
+            f"{recording.id}%00",
+            f"{recording.id}/extra",
+        ]
+        params = [
+            "",
+            "?download=1",
+            "?download=%00",
+            "?download=" + "x" * 5000,
+            "?download=%ED%A0%80",
+            "?download=1&download=0",
+            "?unknown=%00%01%02",
+            "?" + "&".join(f"p{i}=1" for i in range(300)),
+        ]
+        ranges = [
+            None,
+            "bytes=0-99",
+            "bytes=99999999999999999999-",
+            "bytes=-0",
+            "bytes=abc",
+            "bytes=5-1",
+            "x" * 2000,
+            "bytes=0-1,2-3,4-5,6-7,8-9,10-11,12-13,14-15,16-17",
+        ]
+        users = [
+            ("listener", "listener-pass-1234"),
+            ("deaf", "deaf-pass-1234"),
+            (None, None),
+        ]
+        errors = []
+        statuses = Counter()
+        with self.assertNoLogs(level=logging.ERROR):
+            for login, password in users:
+                self.authenticate(login, password)
+                for _attempt in range(250):
+                    url = f"/mango/recording/{rng.choice(ids)}{rng.choice(params)}"
+                    headers = {}
+                    range_header = rng.choice(ranges)
+                    if range_header:
+                        headers["Range"] = range_header
+                    method = rng.choice(["GET", "GET", "HEAD", "POST"])
+                    response = self.opener.request(
+                        method,
+                        self.base_url() + url,
+                        headers=headers,
+                        timeout=30,
+                        allow_redirects=False,
+                    )
+                    statuses[response.status_code] += 1
+                    if response.status_code >= 500 or b"Traceback" in response.content:
+                        errors.append(f"{response.status_code} {method} {url[:80]}")
+                    if login != "listener" and response.status_code in (200, 206):
+                        errors.append(f"{login} got the audio: {url[:80]}")
+        self.assertFalse(errors, f"{dict(statuses)}\n" + "\n".join(errors[:20]))
+        self.assertIn(200, statuses)

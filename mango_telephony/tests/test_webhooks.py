@@ -98,8 +98,8 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         # and the stored payload is those bytes, not a re-serialisation.
         raw = (
             '{"entry_id":"e-raw", "call_id":"c\\u0031","seq":"1",'
-            '"call_state":"Appeared","from":{"number":"79031234567"},'
-            '"to":{"extension":101}}'
+            '"timestamp":"1513707786","call_state":"Appeared",'
+            '"from":{"number":"79031234567"},"to":{"extension":101}}'
         )
         form = self.mango_form(raw)
         self.assertEqual(self.post("events/call", form).status_code, 200)
@@ -162,6 +162,27 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         self.assertEqual(len(self.events()), 4)
         self.mango_process_all()
         self.assertEqual(set(self.events().mapped("state")), {"done"})
+
+    def test_ping_with_garbage_answers_200_and_keeps_it(self):
+        """The cabinet's check gets its 200 whatever the body; a signed body no
+        column can hold is kept as a refused event, without a traceback."""
+        bodies = ["a\x00b", '{"a":"\\ud800"}', '{"a":1,"a":2}', "[" * 3000]
+        for body in bodies:
+            with self.subTest(body=body[:20]):
+                refusal_throttle.clear()
+                with self.assertNoLogs(level=logging.ERROR):
+                    response = self.post("ping", self.mango_form(body))
+                self.assertEqual((response.status_code, response.text), (200, "OK"))
+        kept = self.env["mango.refused.event"].sudo().search([])
+        self.assertEqual(
+            kept.mapped("reason"),
+            ["too_deep", "duplicate_key", "bad_characters", "bad_characters"],
+        )
+        self.assertEqual(set(kept.mapped("path")), {"ping"})
+        self.assertFalse(self.events())
+        # Text that is no JSON is still an ordinary ping.
+        self.assertEqual(self.post("ping", self.mango_form("hello")).status_code, 200)
+        self.assertEqual(self.events().kind, "ping")
 
     def test_ping(self):
         self.assertEqual(self.url_open("/mango/ping").status_code, 200)
@@ -291,15 +312,217 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
             self.assertEqual(response.status_code, 403)
         self.assertEqual(self.events().remote_addr, "81.88.80.132")
 
+    def assertKept(self, path, form, reason, field=None, status=400):
+        """A signed request refused for its body: a short 4xx, a WARNING (no
+        ERROR), nothing stored as an event, and a refused event kept."""
+        Refused = self.env["mango.refused.event"].sudo()
+        before = Refused.search([]).ids
+        with (
+            self.assertLogs(REFUSAL_LOGGER, logging.WARNING) as logs,
+            self.assertNoLogs(level=logging.ERROR),
+        ):
+            response = self.post(path, form)
+        self.assertRefused(response, status, "invalid_event")
+        self.assertTrue(response.text.startswith(f"Bad request: {reason}"))
+        self.assertIn(reason, "\n".join(logs.output))
+        kept = Refused.search([("id", "not in", before)])
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(
+            (kept.account_id, kept.reason, kept.field or None, kept.remote_addr),
+            (self.mango_account, reason, field, "127.0.0.1"),
+        )
+        self.assertEqual(kept.path, path)
+        self.assertEqual(kept.payload_size, len(form["json"]))
+        self.assertFalse(self.env["mango.call"].sudo().search_count([]))
+        return kept
+
     def test_malformed_json(self):
         form = self.mango_form("{not json")
-        with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
-            self.assertRefused(self.post("events/call", form), 400, "malformed")
+        kept = self.assertKept("events/call", form, "not_json")
+        self.assertEqual(kept.payload, "{not json")
 
     def test_event_without_key_fields(self):
         form = self.mango_form({"call_id": "c1", "call_state": "Appeared"})
+        self.assertKept("events/call", form, "missing_field", "entry_id")
+
+    def test_event_with_nothing_but_an_entry_id(self):
+        # Once a "missed" call: now the summary lacks what makes it a summary.
+        form = self.mango_form({"entry_id": "only-me"})
+        self.assertKept("events/summary", form, "missing_field", "call_direction")
+
+    def test_signed_garbage_is_kept_safe_to_store(self):
+        payload = dict(CALL_EVENT, entry_id="a\x00b", x_note="\ud800")
+        form = self.mango_form(signing.dumps(payload).replace("\ud800", "\\ud800"))
+        kept = self.assertKept("events/call", form, "bad_characters", "entry_id")
+        self.assertIn('"entry_id":"a\\u0000b"', kept.payload)
+        self.assertIn("\\ud800", kept.payload)
+        refusal_throttle.clear()
+        # A raw NUL outside any string is not JSON; it is kept escaped as well.
+        form = self.mango_form("{\x00}")
+        kept = self.assertKept("events/call", form, "not_json")
+        self.assertEqual(kept.payload, "{\\u0000}")
+
+    def test_long_garbage_is_kept_cut(self):
+        form = self.mango_form({**CALL_EVENT, "note": "x" * 20_000})
+        kept = self.assertKept("events/call", form, "too_long", "note")
+        self.assertTrue(kept.payload_truncated)
+        self.assertEqual(len(kept.payload), 4096)
+        self.assertEqual(kept.payload_size, len(form["json"]))
+        refusal_throttle.clear()
+        form = self.mango_form({**CALL_EVENT, "note": "x" * 100_000})
+        self.assertKept("events/call", form, "too_large", status=413)
+
+    def test_hostile_numbers_and_identifiers(self):
+        cases = [
+            ({**CALL_EVENT, "entry_id": 12345}, "wrong_type", "entry_id"),
+            ({**CALL_EVENT, "entry_id": "e" * 3000}, "too_long", "entry_id"),
+            ({**CALL_EVENT, "seq": 2**64}, "out_of_range", "seq"),
+            ({**CALL_EVENT, "timestamp": -1}, "out_of_range", "timestamp"),
+            ({**CALL_EVENT, "from": None}, "missing_field", "from"),
+            ({**CALL_EVENT, "to": []}, "wrong_type", "to"),
+        ]
+        for payload, reason, field in cases:
+            with self.subTest(reason=reason, field=field):
+                refusal_throttle.clear()
+                self.assertKept("events/call", self.mango_form(payload), reason, field)
+        refusal_throttle.clear()
+        form = self.mango_form(signing.dumps(CALL_EVENT)[:-1] + ',"seq":2}')
+        self.assertKept("events/call", form, "duplicate_key", "seq")
+        refusal_throttle.clear()
+        deep = '{"a":' + "[" * 2000 + "]" * 2000 + "}"
+        self.assertKept("events/dtmf", self.mango_form(deep), "too_deep")
+
+    def test_duplicate_form_fields_are_refused(self):
+        """The first triple is valid and signed; which copy counts would be a guess."""
+        form = self.mango_form(CALL_EVENT)
+        other = self.mango_form({**CALL_EVENT, "entry_id": "other"})
+        for name in ("json", "sign", "vpbx_api_key"):
+            with self.subTest(field=name):
+                refusal_throttle.clear()
+                body = list(form.items()) + [(name, other[name])]
+                with self.assertNoLogs(level=logging.ERROR):
+                    response = self.opener.post(
+                        f"{self.base_url()}/mango/events/call", data=body, timeout=12
+                    )
+                self.assertEqual(response.status_code, 400)
+                self.assertEqual(
+                    response.text, f"Bad request: duplicate_form_field ({name})"
+                )
+                self.assertFalse(self.events())
+        kept = self.env["mango.refused.event"].sudo().search([])
+        self.assertEqual(set(kept.mapped("reason")), {"duplicate_form_field"})
+        self.assertEqual(sorted(kept.mapped("field")), ["json", "sign", "vpbx_api_key"])
+
+    def test_uppercase_signature_is_refused(self):
+        form = self.mango_form(CALL_EVENT)
+        form["sign"] = form["sign"].upper()
         with self.assertLogs(REFUSAL_LOGGER, logging.WARNING):
-            self.assertRefused(self.post("events/call", form), 400, "malformed")
+            self.assertRefused(self.post("events/call", form), 403, "bad_signature")
+
+    def test_refused_events_are_capped(self):
+        from ..models import mango_refused_event
+
+        self.startPatcher(patch.object(mango_refused_event, "KEEP_PER_ACCOUNT", 3))
+        for index in range(5):
+            response = self.post(
+                "events/call", self.mango_form({"entry_id": f"g{index}"})
+            )
+            self.assertEqual(response.status_code, 400)
+        kept = self.env["mango.refused.event"].sudo().search([])
+        self.assertEqual(len(kept), 3, "the oldest are dropped past the cap")
+        self.assertEqual(
+            [p for p in kept.mapped("payload")],
+            [signing.dumps({"entry_id": f"g{i}"}) for i in (4, 3, 2)],
+        )
+
+    def test_refused_events_on_the_settings_page(self):
+        self.post("events/call", self.mango_form({"entry_id": "x"}))
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(settings.mango_refused_event_count, 1)
+        self.assertEqual(settings.mango_last_refused_reason, "invalid_event")
+        action = settings.action_mango_view_refused_events()
+        self.assertEqual(action["res_model"], "mango.refused.event")
+        records = self.env["mango.refused.event"].search(action["domain"])
+        self.assertEqual(records.reason, "missing_field")
+        self.assertEqual(records.display_name, "events/call: Required field missing")
+        views = self.env["mango.refused.event"].get_views(
+            [(False, "list"), (False, "form"), (False, "search")]
+        )
+        self.assertEqual(set(views["views"]), {"list", "form", "search"})
+        self.assertEqual(self.mango_account.refused_event_count, 1)
+        self.assertEqual(
+            self.mango_account.action_view_refused_events()["domain"],
+            [("account_id", "in", self.mango_account.ids)],
+        )
+
+    def test_extreme_but_valid_values_never_fail_in_the_worker(self):
+        """Whatever the boundary accepts fits the columns the worker writes."""
+        entry_id = "я" * 64  # 128 bytes, the documented maximum
+        events = [
+            (
+                "events/call",
+                {
+                    **CALL_EVENT,
+                    "entry_id": entry_id,
+                    "call_id": "c" * 128,
+                    "seq": 2**31 - 1,
+                    "timestamp": "4102444800",
+                    "call_state": "Disconnected",
+                    "disconnect_reason": 9999,
+                    "to": {"extension": 10**16 - 1, "acd_group": ""},
+                    "task_id": 2**63 - 1,
+                },
+            ),
+            (
+                "events/summary",
+                {
+                    "entry_id": entry_id,
+                    "call_direction": "2",
+                    "from": {},
+                    "to": {"number": "sip:" + "u" * 250},
+                    "create_time": 0,
+                    "talk_time": 4102444799.5,
+                    "end_time": "4102444799.999",
+                    "entry_result": 1,
+                    "disconnect_reason": "0",
+                },
+            ),
+            (
+                "events/recording",
+                {
+                    "entry_id": entry_id,
+                    "recording_id": "r" * 128,
+                    "recording_state": "completed",
+                    "timestamp": 0,
+                    "seq": 0,
+                    "completion_code": 9999,
+                    "extension": "0" * 16,
+                },
+            ),
+            (
+                "events/record/added",
+                {
+                    "entry_id": entry_id,
+                    "recording_id": "r" * 128,
+                    "timestamp": 4102444800,
+                    "user_id": -1,
+                    "product_id": 2**63 - 1,
+                },
+            ),
+            ("result/callback", {"command_id": "k" * 128, "result": "9999"}),
+            ("result/stats", {"key": "k" * 128, "request_id": 2**63 - 1}),
+        ]
+        for path, payload in events:
+            response = self.post(path, self.mango_form(payload))
+            self.assertEqual(response.status_code, 200, (path, response.text))
+        with self.assertNoLogs(level=logging.ERROR):
+            self.mango_process_all()
+        self.assertFalse(self.events().filtered(lambda e: e.state == "failed"))
+        call = self.mango_call(entry_id)
+        self.assertEqual(call.status, "answered")
+        self.assertEqual(call.leg_ids.disconnect_reason, 9999)
+        self.assertEqual(call.leg_ids.seq, 2**31 - 1)
+        self.assertEqual(call.leg_ids.to_extension, str(10**16 - 1))
 
     def test_body_not_a_form(self):
         form = self.mango_form(CALL_EVENT)
