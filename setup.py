@@ -42,13 +42,16 @@ def manifest_version():
 
 
 def package_files(folder):
-    """Every non-Python file under a package folder, relative to it."""
+    """Every file under a package folder that is not a module of a Python package,
+    relative to it: data, and scripts Odoo runs by path (``migrations/<version>/``
+    holds .py files in a folder that is not a package)."""
     base = ROOT / folder
     return sorted(
         str(p.relative_to(base))
         for p in base.rglob("*")
         if p.is_file()
-        and p.suffix not in (".py", ".pyc")
+        and p.suffix != ".pyc"
+        and not (p.suffix == ".py" and (p.parent / "__init__.py").is_file())
         and not SKIP_PARTS.intersection(p.relative_to(base).parts)
     )
 
