@@ -279,7 +279,9 @@ class MangoLdapSyncRunLine(models.Model):
         "mapping uses (user.login, employee.department_id, pbx.position).",
     )
     changes_display = fields.Text(string="Changes", compute="_compute_changes_display")
-    message = fields.Text(help="As written by the run, in its language.")
+    message = fields.Text(
+        string="Message as written", help="As written by the run, in its language."
+    )
     details = fields.Text(
         help="JSON facts the message is worded from when read: an extension "
         "conflict (see models/extension_conflicts.py) or the run that superseded "
