@@ -14,3 +14,4 @@ from . import test_stats
 from . import test_ui_tours
 from . import test_translations
 from . import test_call_display
+from . import test_extension_ownership
