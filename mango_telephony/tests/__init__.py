@@ -15,3 +15,4 @@ from . import test_ui_tours
 from . import test_translations
 from . import test_call_display
 from . import test_extension_ownership
+from . import test_user_isolation
