@@ -321,20 +321,11 @@ class MangoCallbackWidget(models.Model):
         return blocked
 
     def _mango_operator_extension(self):
-        """The operator's extension on this widget's account (account mapping first)."""
+        """The operator's extension on this widget's account's extension list."""
         self.ensure_one()
-        mapping = (
-            self.env["mango.account.user"]
-            .sudo()
-            .search(
-                [
-                    ("account_id", "=", self.account_id.id),
-                    ("user_id", "=", self.operator_id.id),
-                ],
-                limit=1,
-            )
-        )
-        return mapping.extension or self.operator_id.sudo().mango_extension or None
+        if not (self.account_id and self.operator_id):
+            return None
+        return self.account_id.sudo()._mango_extension_of_user(self.operator_id) or None
 
     # ------------------------------------------------------------------
     # Frontend

@@ -186,6 +186,18 @@ class DirectorySync:
         self.notify_user = run.create_uid if run else self.env.user
 
     # ------------------------------------------------------------------ util
+    def _extensions_kept_in_odoo(self):
+        """Whether users' extensions can be written in Odoo: a user's extension is
+        a row of the extension list of their company's Mango account, so without
+        an account only the directory link remembers it."""
+        if not hasattr(self, "_has_mango_account"):
+            self._has_mango_account = bool(
+                self.env["mango.account"]._mango_account_for_company(
+                    self.directory.company_id
+                )
+            )
+        return self._has_mango_account
+
     def _commit(self):
         """Commit a finished batch; only the cron asks for it (tests and
         interactive calls stay in their one transaction)."""
@@ -1468,7 +1480,7 @@ class DirectorySync:
                     login=create.login,
                     groups_id=[Command.set(groups.ids)],
                 )
-                if "mango_extension" in Users._fields and create.extension:
+                if create.extension and self._extensions_kept_in_odoo():
                     user_vals["mango_extension"] = create.extension
                 if d.create_employees:
                     # The new employee's work contact is the user's partner, and
@@ -1565,7 +1577,7 @@ class DirectorySync:
         link_vals = {"last_seen": fields.Datetime.now()}
         if "extension" in values:
             link_vals["extension"] = values["extension"] or False
-            if "mango_extension" in self.env["res.users"]._fields:
+            if self._extensions_kept_in_odoo():
                 user_vals["mango_extension"] = values["extension"] or False
         if user_vals and link.user_id:
             link.user_id.with_context(active_test=False, mail_notrack=True).write(

@@ -24,6 +24,18 @@ EPILOG = (
     """\
 API (signed like Mango: form fields vpbx_api_key, sign=sha256(key+json+salt), json):
   POST /vpbx/<method>        with or without a trailing slash
+  Request bodies, as Mango reads them (mango_office/simulator/forms.py says why):
+    application/x-www-form-urlencoded and multipart/form-data (file parts too,
+    base64/quoted-printable undone), Content-Length or chunked; no or another
+    Content-Type: read as urlencoded; a charset parameter changes nothing.
+    JSON body: not read -> 3103 naming all three fields. Query string of a POST:
+    not read -> 3103 if the fields are only there. Repeated field: the last one
+    counts (PHP). Missing or empty field: 3103, each named in "fields".
+    The sign is checked over the json field's bytes as sent (hex in any case);
+    json that is not UTF-8, has NaN/Infinity, nests deeper than 512 or is not an
+    object: 3400. command_id over 128 bytes: 3104. Numbers in to_number/from/to
+    may be spelled with blanks, dashes, dots, brackets and "+" (the PBX
+    normalises them); an extension of any length is a valid destination.
   GET  /vpbx/queries/recording/link/<id>/<action>/<key>/<expires>/<sign>
              sign = sha256(key + expires + id + salt)
   GET  /files/<token>        single-use recording URL (queries/recording/post -> 302)
@@ -32,7 +44,12 @@ API (signed like Mango: form fields vpbx_api_key, sign=sha256(key+json+salt), js
   queries/recording/post, stats/request, stats/result, stats/calls/request,
   stats/calls/result, config/users/request, roles,
   member/create|update|delete, sips, domains, sip/create|update|delete, incominglines,
-  account/balance, groups, group/create|update|delete. Anything else: HTTP 404.
+  account/balance, groups, group/create|update|delete. Anything else: HTTP 404,
+  including documented methods the addons do not use (commands/sms,
+  commands/play/start, commands/calls_connect, commands/transfer_cancel,
+  commands/call/hold/on, queries/recording/issa, dct queries, bwlists, ab, schemas,
+  audiofiles, trunks, autosecretary, forwarding, v2/campaign/tasks, speech
+  analytics).
 
 Answers:
   success    HTTP 200 JSON {"result":1000,...}

@@ -45,7 +45,12 @@ STATS_CALLS_LIMITS = (1, 5, 10, 20, 50, 100, 500, 1000, 2000, 5000)
 MONTH = 31 * 86400
 SIP_LOGIN_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-NUMBER = re.compile(r"^(\+?\d{3,15}|sip:[^@\s]+@[^@\s]+)$")
+# A destination: an extension (any length), a group extension, a phone number or a
+# SIP URI (reference §3.1). People's spellings are normalised as the PBX does with
+# every number (§6): blanks, dashes, dots, brackets and a leading "+" go.
+NUMBER = re.compile(r"^(\+?\d{1,15}|sip:[^@\s]+@[^@\s]+)$")
+NUMBER_SEPARATORS = re.compile(r"[\s\-().]")
+MAX_COMMAND_ID_BYTES = 128
 
 
 class ApiError(Exception):
@@ -104,17 +109,33 @@ def number_value(payload, name, required=True):
         if required:
             raise ApiError(3103, f"Required parameter is missing: {name}", {name: 3103})
         return None
-    if (
-        not isinstance(value, (str, int))
-        or isinstance(value, bool)
-        or not NUMBER.match(str(value))
-    ):
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    if not text.lower().startswith("sip:"):
+        text = NUMBER_SEPARATORS.sub("", text)
+    if isinstance(value, bool) or not NUMBER.match(text):
         raise ApiError(
             3104,
             f"Parameter {name} is not a phone number, extension or SIP URI",
             {name: 3104},
         )
-    return str(value)
+    return text if text.lower().startswith("sip:") else text.lstrip("+")
+
+
+def command_id_value(payload):
+    """The caller's ``command_id`` as given (it is echoed back), at most 128 bytes
+    (reference §3.1)."""
+    value = payload.get("command_id")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ApiError(3104, "command_id must be a string", {"command_id": 3104})
+    if len(str(value).encode("utf-8", "surrogateescape")) > MAX_COMMAND_ID_BYTES:
+        raise ApiError(
+            3104,
+            f"command_id is longer than {MAX_COMMAND_ID_BYTES} bytes",
+            {"command_id": 3104},
+        )
+    return value
 
 
 def check_password(password, name="password"):
@@ -173,7 +194,7 @@ def commands_callback(sim, p):
     if device and not NUMBER.match(str(device)):
         raise ApiError(3104, "from.number is not a number", {"from.number": 3104})
     line_number = p.get("line_number") or None
-    command_id = p.get("command_id")
+    command_id = command_id_value(p)
     state = sim.state
     result = 1000
     if (
@@ -199,11 +220,8 @@ def commands_callback(sim, p):
 
 def commands_callback_group(sim, p):
     require(p, "from", "to", "line_number")
-    source, target = str(p["from"]), str(p["to"])
-    for name, value in (("from", source), ("to", target)):
-        if not NUMBER.match(value) and not re.fullmatch(r"\d{1,8}", value):
-            raise ApiError(3104, f"Parameter {name} is not a number", {name: 3104})
-    command_id = p.get("command_id")
+    source, target = number_value(p, "from"), number_value(p, "to")
+    command_id = command_id_value(p)
     state = sim.state
     result, scenario, options = (
         1000,
@@ -238,7 +256,7 @@ def commands_callback_group(sim, p):
 
 
 def _live_action(sim, command, p, action):
-    command_id = p.get("command_id")
+    command_id = command_id_value(p)
     call = sim.live_call_for(p["call_id"])
     if call is None:
         sim.command_result_only(command, command_id, 4101)

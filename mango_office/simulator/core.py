@@ -5,6 +5,8 @@ The HTTP layer (:mod:`.server`) only translates requests into calls on
 """
 
 import copy
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -18,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 from .. import codes, signing
-from . import api, mp3
+from . import api, forms, mp3
 from .clock import SimClock
 from .limits import RATE_LIMIT_BODY, Lockout, RateLimiter
 from .scenarios import RUNNERS, ScenarioError
@@ -48,6 +50,42 @@ DEFAULT_SETTINGS = {
 
 class _PaceStopped(Exception):
     """A real-time scenario's script ends early (stop, reset, or taken over)."""
+
+
+# PHP's json_decode gives up beyond 512 levels (its default depth).
+MAX_JSON_DEPTH = 512
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_depth(value):
+    depth, level = 0, [(value, 1)]
+    while level:
+        item, current = level.pop()
+        depth = max(depth, current)
+        if isinstance(item, dict):
+            level.extend((child, current + 1) for child in item.values())
+        elif isinstance(item, list):
+            level.extend((child, current + 1) for child in item)
+    return depth
+
+
+def _decode_json(text):
+    """The object in a request's ``json`` field, or ApiError 3400 as Mango
+    answers for what its (PHP) JSON reader refuses: bytes that are not UTF-8,
+    NaN/Infinity, nesting deeper than 512, anything but an object."""
+    try:
+        text.encode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise api.ApiError(3400, "The json field is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise api.ApiError(3400, "The json field must hold a JSON object")
+    if _json_depth(payload) > MAX_JSON_DEPTH:
+        raise api.ApiError(3400, "The json field is nested too deeply")
+    return payload
 
 
 def _redact(value):
@@ -884,6 +922,21 @@ class Simulator:
             body["fields"] = fields
         return api.Response(200, body, result=code)
 
+    def _signature_ok(self, json_text, received):
+        """``sign`` over the ``json`` field exactly as its bytes arrived (reference
+        §1.3); hex digits in either case, as the reference does not say Mango
+        refuses upper case."""
+        if not isinstance(received, str) or not isinstance(json_text, str):
+            return False
+        expected = hashlib.sha256(
+            self.api_key.encode()
+            + json_text.encode("utf-8", "surrogateescape")
+            + self.api_salt.encode()
+        ).hexdigest()
+        return hmac.compare_digest(
+            received.lower().encode("utf-8", "surrogateescape"), expected.encode()
+        )
+
     def _locked_response(self):
         body = {
             "name": "Unauthorized",
@@ -967,25 +1020,20 @@ class Simulator:
                 return self.recording_link(method.split("/")[3:])
             if http_method != "POST":
                 raise api.ApiError(3101, "Only POST is accepted")
-            missing = {
-                n: 3103 for n in ("vpbx_api_key", "sign", "json") if not form.get(n)
-            }
+            missing = {n: 3103 for n in forms.REQUIRED_FIELDS if not form.get(n)}
             if missing:
+                why = form.why_missing() if isinstance(form, forms.Form) else ""
                 raise api.ApiError(
-                    3103, "Required form fields: vpbx_api_key, sign, json", missing
+                    3103,
+                    "Required form fields: vpbx_api_key, sign, json"
+                    + (f" ({why})" if why else ""),
+                    missing,
                 )
             if form["vpbx_api_key"] != self.api_key:
                 raise api.ApiError(3105, "Invalid API key")
-            if not signing.verify(
-                self.api_key, form["json"], form["sign"], self.api_salt
-            ):
+            if not self._signature_ok(form["json"], form["sign"]):
                 raise api.ApiError(3102, "Signature mismatch")
-            try:
-                payload = json.loads(form["json"])
-            except ValueError:
-                raise api.ApiError(3400, "The json field is not valid JSON") from None
-            if not isinstance(payload, dict):
-                raise api.ApiError(3400, "The json field must hold a JSON object")
+            payload = _decode_json(form["json"])
             entry["payload"] = _redact(payload)
             # Same lock order as play(): simulator first, then PBX state.
             with self.lock, self.state.lock:

@@ -9,10 +9,21 @@ import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .forms import read_form
 from .scenarios import SCENARIOS, ScenarioError
 
 _logger = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
+MAX_LINE = 65536
+
+
+class BodyError(Exception):
+    """A body that cannot be read: ``status`` and a short reason."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 def is_loopback(host):
@@ -104,10 +115,39 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing --------------------------------------------------------------------
     def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
+        """The request body: by Content-Length, or chunked (Node's and Go's
+        streaming clients send that; Mango's nginx takes it)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._chunked_body()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise BodyError(400, "bad Content-Length") from None
+        if length < 0:
+            raise BodyError(400, "bad Content-Length")
         if length > MAX_BODY:
-            raise ValueError("body too large")
+            raise BodyError(413, "body too large")
         return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self):
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(MAX_LINE)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BodyError(400, "bad chunk size") from None
+            if size < 0:
+                raise BodyError(400, "bad chunk size")
+            if size == 0:
+                while self.rfile.readline(MAX_LINE).strip():
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise BodyError(413, "body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(MAX_LINE)
 
     def _send(self, status, body=b"", content_type=None, headers=None):
         if status is None:
@@ -131,18 +171,15 @@ class Handler(BaseHTTPRequestHandler):
         split = urllib.parse.urlsplit(self.path)
         path = split.path
         try:
-            body = self._body() if http_method == "POST" else b""
-        except ValueError:
-            return self._send(413, {"error": "body too large"})
+            body = self._body() if http_method in ("POST", "PUT", "DELETE") else b""
+        except BodyError as error:
+            self.close_connection = True
+            return self._send(error.status, {"error": error.reason})
         if path.startswith("/vpbx/"):
             method = path[len("/vpbx/") :].strip("/")
             form = {}
-            content_type = self.headers.get("Content-Type", "")
-            if http_method == "POST" and "multipart" not in content_type:
-                parsed = urllib.parse.parse_qs(
-                    body.decode("utf-8", "replace"), keep_blank_values=True
-                )
-                form = {k: v[0] for k, v in parsed.items()}
+            if http_method == "POST":
+                form = read_form(self.headers.get("Content-Type"), body, split.query)
             response = self.sim.handle_api(
                 http_method, method, form, self.client_address[0]
             )

@@ -1,5 +1,6 @@
 from . import mango_account
 from . import mango_account_calls
+from . import mango_account_user
 from . import mango_line
 from . import res_config_settings
 from . import mango_call

@@ -74,7 +74,9 @@ class CrmLead(models.Model):
         leads = super().create(vals_list)
         call_id = self.env.context.get("mango_link_call_id")
         if call_id:
-            self.env["mango.call"].browse(call_id).exists()._mango_link_lead(leads[:1])
+            self.env["mango.call"]._mango_call_to_link(call_id)._mango_link_lead(
+                leads[:1]
+            )
         return leads
 
     @api.model

@@ -1,4 +1,4 @@
-"""What the call log adds to a Mango account: webhook health and extension mapping."""
+"""What the call log adds to a Mango account: webhook health."""
 
 import hmac
 import logging
@@ -22,12 +22,6 @@ REFUSAL_REASONS = [
 # into a flood of writes.
 REFUSAL_WRITE_INTERVAL = 10.0
 UNATTRIBUTED_PARAM = "mango_telephony.webhook_last_unattributed_refusal"
-
-
-def _clean_extension(extension):
-    if extension is None or extension is False:
-        return None
-    return str(extension).strip() or None
 
 
 class RefusalThrottle:
@@ -103,9 +97,6 @@ class MangoAccount(models.Model):
     )
     event_failed_count = fields.Integer(
         string="Failed events", compute="_compute_event_counts"
-    )
-    account_user_ids = fields.One2many(
-        "mango.account.user", "account_id", string="Extensions"
     )
 
     def _compute_last_event_at(self):
@@ -251,51 +242,6 @@ class MangoAccount(models.Model):
                 )
         return True
 
-    # ------------------------------------------------------------------ users
-
-    def _mango_user_for_extension(self, extension):
-        """The Odoo user behind a PBX extension of this account.
-
-        The account's own mapping wins; otherwise a user of the account's company
-        whose preference names that extension.
-
-        :rtype: res.users (empty when nobody has the extension)
-        """
-        self.ensure_one()
-        users = self._mango_users_for_extensions([extension])
-        return users.get(_clean_extension(extension)) or self.env["res.users"]
-
-    def _mango_users_for_extensions(self, extensions):
-        """:return: ``{extension: res.users}`` for those of ``extensions`` that
-        belong to someone (two queries whatever their number)."""
-        self.ensure_one()
-        wanted = {e for e in map(_clean_extension, extensions) if e}
-        if not wanted:
-            return {}
-        found = {
-            m.extension: m.user_id
-            for m in self.env["mango.account.user"]
-            .sudo()
-            .search([("account_id", "=", self.id), ("extension", "in", list(wanted))])
-        }
-        rest = wanted - set(found)
-        if rest:
-            users = (
-                self.env["res.users"]
-                .sudo()
-                .search(
-                    [
-                        ("mango_extension", "in", list(rest)),
-                        ("company_ids", "in", self.company_id.ids),
-                    ],
-                    order="id desc",
-                )
-            )
-            # The oldest user wins when two claim one extension.
-            for user in users:
-                found[user.mango_extension] = user
-        return found
-
     def action_view_events(self):
         self.ensure_one()
         return {
@@ -305,49 +251,6 @@ class MangoAccount(models.Model):
             "view_mode": "list,form",
             "domain": [("account_id", "=", self.id)],
         }
-
-
-class MangoAccountUser(models.Model):
-    _name = "mango.account.user"
-    _description = "Mango extension of a user"
-    _order = "account_id, extension"
-    _rec_name = "extension"
-
-    account_id = fields.Many2one(
-        "mango.account", required=True, ondelete="cascade", index=True
-    )
-    company_id = fields.Many2one(related="account_id.company_id", store=True)
-    user_id = fields.Many2one(
-        "res.users", required=True, ondelete="cascade", index=True
-    )
-    extension = fields.Char(
-        required=True, help="The user's internal number on this Mango account."
-    )
-
-    _sql_constraints = [
-        (
-            "account_extension_uniq",
-            "unique(account_id, extension)",
-            "An extension belongs to one user per account.",
-        ),
-        (
-            "account_user_uniq",
-            "unique(account_id, user_id)",
-            "A user has one extension per account.",
-        ),
-    ]
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            if vals.get("extension"):
-                vals["extension"] = vals["extension"].strip()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        if vals.get("extension"):
-            vals["extension"] = vals["extension"].strip()
-        return super().write(vals)
 
 
 class ResConfigSettings(models.TransientModel):

@@ -120,25 +120,6 @@ class MangoAccount(models.Model):
         self.invalidate_recordset(["route_next_allowed_at"])
         return taken
 
-    def _mango_extension_of_user(self, user):
-        """The extension ``user`` answers on in this account's PBX, or False."""
-        self.ensure_one()
-        if not user:
-            return False
-        if "mango.account.user" in self.env:
-            mapping = (
-                self.env["mango.account.user"]
-                .sudo()
-                .search(
-                    [("account_id", "=", self.id), ("user_id", "=", user.id)], limit=1
-                )
-            )
-            if mapping.extension:
-                return mapping.extension
-        return (
-            user.sudo().mango_extension if "mango_extension" in user._fields else False
-        )
-
     # ------------------------------------------------------------------
     # Reconciliation
     # ------------------------------------------------------------------

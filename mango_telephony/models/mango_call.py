@@ -7,6 +7,7 @@ Records are written only by the event worker from the core fold
 from datetime import datetime, timezone
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
 
 from mango_office import codes, phones
 
@@ -27,6 +28,10 @@ STATUSES = [
 DISCONNECT_REASONS = [
     (str(code), f"{code} · {text}") for code, text in sorted(codes.RESULT_CODES.items())
 ]
+# What the call form lets people change. The rest is what Mango reported: a user
+# rewriting it (RPC ignores ``readonly``) would hand calls to colleagues, hide
+# them in another company or edit the statistics.
+USER_EDITABLE_FIELDS = frozenset({"partner_id", "lead_id"})
 LEG_STATES = [
     ("Appeared", "Ringing"),
     ("Connected", "Connected"),
@@ -177,6 +182,37 @@ class MangoCall(models.Model):
         )
         for call in self:
             call.event_count = counts.get(call, 0)
+
+    def write(self, vals):
+        if not self._mango_may_rewrite():
+            refused = [
+                name
+                for name in vals
+                if name not in USER_EDITABLE_FIELDS and not name.startswith("message_")
+            ]
+            if refused:
+                raise AccessError(
+                    _(
+                        "Only telephony administrators change what Mango reported "
+                        "about a call (%(fields)s); you may set its contact and "
+                        "lead.",
+                        fields=", ".join(
+                            self._fields[name]._description_string(self.env)
+                            if name in self._fields
+                            else name
+                            for name in refused
+                        ),
+                    )
+                )
+        return super().write(vals)
+
+    def _mango_may_rewrite(self):
+        env = self.env
+        return (
+            env.su
+            or env.user._is_superuser()
+            or env.user.has_group("mango_telephony.group_mango_admin")
+        )
 
     # ------------------------------------------------------------------ fold
 

@@ -10,6 +10,7 @@ import logging
 from markupsafe import Markup
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from mango_office import errors as mango_errors
 from mango_office import phones
@@ -241,6 +242,30 @@ class MangoCall(models.Model):
                 if candidate and phones.normalize(candidate, region) == number:
                     return employee.work_contact_id or employee.user_id.partner_id
         return self.env["res.partner"]
+
+    @api.model
+    def _mango_call_to_link(self, call_id):
+        """The call whose "new contact" or "new lead" button was pressed, when the
+        current user may change it: the id comes from the client's context, and
+        linking a colleague's call to a contact of one's own would show it to
+        whoever is that contact's salesperson.
+
+        :rtype: mango.call (empty when unknown or not the user's to change)
+        """
+        if not isinstance(call_id, int) or isinstance(call_id, bool) or call_id <= 0:
+            return self.browse()
+        call = self.browse(call_id).exists()
+        if call and not self.env.su:
+            try:
+                call.check_access("write")
+            except AccessError:
+                _logger.info(
+                    "User %s may not change call %s: not linking it",
+                    self.env.uid,
+                    call_id,
+                )
+                return self.browse()
+        return call
 
     def _mango_link_partner(self, partner):
         """Attach ``partner`` to this call and to the other unmatched calls of

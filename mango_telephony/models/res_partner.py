@@ -118,7 +118,7 @@ class ResPartner(models.Model):
         partners = super().create(vals_list)
         call_id = self.env.context.get("mango_link_call_id")
         if call_id:
-            self.env["mango.call"].browse(call_id).exists()._mango_link_partner(
+            self.env["mango.call"]._mango_call_to_link(call_id)._mango_link_partner(
                 partners[:1]
             )
         return partners

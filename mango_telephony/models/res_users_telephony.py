@@ -4,7 +4,7 @@ import logging
 import uuid
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from mango_office import errors as mango_errors
 from mango_office import phones
@@ -81,6 +81,31 @@ class ResUsers(models.Model):
     @property
     def SELF_READABLE_FIELDS(self):
         return super().SELF_READABLE_FIELDS + _SELF_FIELDS
+
+    @api.constrains("mango_line_id")
+    def _check_mango_line(self):
+        # Users set their own line (a self-writeable field): one Mango refuses
+        # with 3124 would count towards the lockout of the whole company's API.
+        for user in self.sudo():
+            line = user.mango_line_id
+            if not line:
+                continue
+            if line.company_id not in user.company_ids:
+                raise ValidationError(
+                    self.env._(
+                        "The line %(line)s belongs to the Mango account of another "
+                        "company.",
+                        line=line.display_name,
+                    )
+                )
+            if not line.usable_outgoing:
+                raise ValidationError(
+                    self.env._(
+                        "The line %(line)s cannot place outgoing calls: choose "
+                        "another, or none for the company's default line.",
+                        line=line.display_name,
+                    )
+                )
 
     @property
     def SELF_WRITEABLE_FIELDS(self):
@@ -182,7 +207,9 @@ class ResUsers(models.Model):
                 number=target,
             )
         line = user.sudo().mango_line_id
-        if line and (line.account_id != account or not line.active):
+        if line and (
+            line.account_id != account or not line.active or not line.usable_outgoing
+        ):
             line = account.default_line_id
         line_number = (line or account.default_line_id)._mango_line_number() or None
         command_id = f"odoo-c2c-{uuid.uuid4().hex}"

@@ -17,3 +17,5 @@ from . import test_call_display
 from . import test_demo_setup
 from . import test_identifier_fields
 from . import test_webhook_fuzz
+from . import test_extension_ownership
+from . import test_user_isolation

@@ -2,7 +2,7 @@
 public."""
 
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .calls_common import MangoCallsMixin
@@ -169,15 +169,13 @@ class TestCallAccess(MangoCallsMixin, TransactionCase):
         legs = self.env["mango.call.leg"].with_user(self.agent_101).search([])
         self.assertEqual(legs.call_id, self.call_101)
 
-    def test_extension_is_self_editable(self):
-        self.agent_102.with_user(self.agent_102).write({"mango_extension": " 205 "})
-        self.assertEqual(self.agent_102.mango_extension, "205")
-        self.assertEqual(
-            self.agent_102.with_user(self.agent_102).read(["mango_extension"])[0][
-                "mango_extension"
-            ],
-            "205",
-        )
+    def test_extension_is_self_readable_and_checked_when_written(self):
+        me = self.agent_102.with_user(self.agent_102)
+        self.assertEqual(me.read(["mango_extension"])[0]["mango_extension"], "102")
+        # 205 is no extension of the PBX: refused, the extension stays.
+        with self.assertRaises(ValidationError):
+            me.write({"mango_extension": " 205 "})
+        self.assertEqual(self.agent_102.mango_extension, "102")
         with self.assertRaises(AccessError):
             self.agent_101.with_user(self.agent_102).write({"mango_extension": "300"})
 

@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 import odoo
 from odoo import fields
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
 from ..models.mango_call import known_reason_code
@@ -57,8 +58,9 @@ class TestCallLog(MangoCallsMixin, TransactionCase):
         self.assertEqual(set(events_of_call.mapped("state")), {"done"})
         self.assertEqual(call.event_count, len(events))
 
-    def test_extension_list_of_the_account_wins(self):
-        self.agent_101.mango_extension = "102"
+    def test_an_extension_has_one_holder(self):
+        with self.assertRaises(ValidationError):
+            self.agent_101.mango_extension = "102"
         call, _events = self.fold("incoming_answered", extension="102")
         self.assertEqual(call.user_id, self.agent_102)
 

@@ -104,14 +104,11 @@ class TestClickToCall(MangoClickCase):
         self.assertEqual(click.partner_id, self.partner)
         self.assertEqual(click.state, "sent")
 
-    def test_account_mapping_wins_over_preference(self):
-        self.env["mango.account.user"].create(
-            {
-                "account_id": self.mango_account.id,
-                "user_id": self.agent_101.id,
-                "extension": "103",
-            }
-        )
+    def test_the_account_extension_list_is_what_rings(self):
+        # An administrator moves agent 101 to 103 in the account's list.
+        self.env["mango.account.user"].search(
+            [("user_id", "=", self.agent_101.id)]
+        ).extension = "103"
         self.click(self.agent_101, "8 903 123 45 67")
         self.click(self.agent_102, "8 903 123 45 67")
         extensions = [str(p["from"]["extension"]) for p in self.callbacks()]
@@ -254,13 +251,9 @@ class TestClickToCall(MangoClickCase):
     def test_refused_command_result_notifies_the_clicker(self):
         # 105 exists nowhere in the PBX: Mango accepts the request, then refuses
         # it asynchronously with result/callback 3100.
-        self.env["mango.account.user"].create(
-            {
-                "account_id": self.mango_account.id,
-                "user_id": self.agent_101.id,
-                "extension": "105",
-            }
-        )
+        self.env["mango.account.user"].search(
+            [("user_id", "=", self.agent_101.id)]
+        ).extension = "105"
         answer = self.click(self.agent_101, CUSTOMER)
         self.assertEqual(answer["status"], "calling")
         deadline = time.monotonic() + 10
