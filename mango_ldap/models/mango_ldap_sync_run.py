@@ -403,6 +403,11 @@ class _ChangeLabels:
         if prefix in self.TARGET_MODELS:
             field = self.env[self.TARGET_MODELS[prefix]]._fields.get(name)
             field_label = field._description_string(self.env) if field else name
+            if name == "name":
+                # One word for the person's name on all three sides ("Name",
+                # "Employee Name" and the PBX's "Full name"; Odoo's Finnish leaves
+                # "Employee Name" in English).
+                field_label = self.pbx_fields["name"]
             rank = 0 if prefix == "user" else 1
             return (rank, f"{self.targets[prefix]} › {field_label}")
         if prefix == "pbx":

@@ -172,6 +172,7 @@ class TestDirectorySetup(TransactionCase):
             "create",
             {
                 "employee.department_id": [None, "R&D"],
+                "employee.name": [None, "Anna Virtanen"],
                 "user.login": [None, "user0001"],
                 "pbx.position": [None, "Engineer"],
                 "extension": [None, "301"],
@@ -182,6 +183,7 @@ class TestDirectorySetup(TransactionCase):
             [
                 "User › Login: user0001",
                 "Employee › Department: R&D",
+                "Employee › Full name: Anna Virtanen",
                 "PBX user › Extension: 301",
                 "PBX user › Position: Engineer",
             ],
@@ -193,6 +195,9 @@ class TestDirectorySetup(TransactionCase):
         finnish = line.with_context(lang="fi_FI").changes_display
         self.assertNotIn("user.login", finnish)
         self.assertIn("Työntekijä › Osasto: R&D", finnish)
+        # Odoo's own Finnish leaves hr's "Employee Name" in English
+        self.assertIn("Työntekijä › Koko nimi: Anna Virtanen", finnish)
+        self.assertIn("Сотрудник › ФИО: Anna Virtanen", russian)
 
     def test_update_and_pbx_lines(self):
         directory = _directory(self.env, account_id=False)
