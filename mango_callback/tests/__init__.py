@@ -1,3 +1,4 @@
 from . import test_callback_request
 from . import test_callback_http
 from . import test_translations
+from . import test_click_everywhere
