@@ -236,7 +236,13 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
 
     def _mango_restricted_menus(self, user, debug=False, load_menus=None):
         """``user``'s menu tree cut down to the addon's menus and their parents:
-        what the browser gets, so that the clickbot walks ours only."""
+        what the browser gets, so that the clickbot walks ours only.
+
+        An app without an action of its own opens its first menu's action (as
+        the web client's ``load_web_menus`` does); here that menu's action is
+        the app's and the menu goes, so the bot tests the action once, not
+        once as the app and again as the menu (all its filters in all views).
+        """
         keep = set()
         for menu in self._mango_own("ir.ui.menu"):
             while menu:
@@ -245,20 +251,35 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
         load_menus = load_menus or self.registry["ir.ui.menu"].load_menus
         menus = copy.deepcopy(load_menus(self.env["ir.ui.menu"].with_user(user), debug))
         kept = {key: m for key, m in menus.items() if key == "root" or key in keep}
-        # A parent left without any child the user sees goes too: an empty
-        # dropdown, or an app with nothing to open, is not what users get.
+        self._mango_prune(kept)
+        for app in [kept[key] for key in kept["root"]["children"]]:
+            parent, first = app, app
+            while not first["action"] and first["children"]:
+                parent, first = first, kept[first["children"][0]]
+            if first is not app and first["action"]:
+                app["action"] = first["action"]
+                parent["children"].remove(first["id"])
+                del kept[first["id"]]
+        self._mango_prune(kept)
+        return kept
+
+    @staticmethod
+    def _mango_prune(menus):
+        """Drops the children no longer in ``menus``, then each parent left
+        without a child or an action: an empty dropdown, or an app with nothing
+        to open, is not what users get."""
         while True:
-            for menu in kept.values():
-                menu["children"] = [c for c in menu["children"] if c in kept]
+            for menu in menus.values():
+                menu["children"] = [c for c in menu["children"] if c in menus]
             empty = [
                 key
-                for key, menu in kept.items()
+                for key, menu in menus.items()
                 if key != "root" and not menu["children"] and not menu["action"]
             ]
             if not empty:
-                return kept
+                return
             for key in empty:
-                del kept[key]
+                del menus[key]
 
     # ------------------------------------------------------------------ views
     def _mango_steps(self, user, menus=None):
