@@ -48,6 +48,7 @@
         ],
         "web.assets_tests": [
             "mango_telephony/static/tests/tours/**/*",
+            "mango_telephony/static/tests/click_everywhere.esm.js",
         ],
     },
     "installable": True,

@@ -414,17 +414,22 @@ class MangoLdapDirectory(models.Model):
                 [("directory_id", "in", self.ids)], ["directory_id"], ["__count"]
             )
         )
-        runs = dict(
-            Run._read_group(
-                [("directory_id", "in", self.ids)], ["directory_id"], ["__count"]
+        # Runs are ordered newest first: the last run is the highest id.
+        runs = {
+            directory: (count, last_id)
+            for directory, count, last_id in Run._read_group(
+                [("directory_id", "in", self.ids)],
+                ["directory_id"],
+                ["__count", "id:max"],
             )
-        )
+        }
         for directory in self:
+            count, last_id = runs.get(directory, (0, False))
+            last_run = Run.browse(last_id)
             directory.link_count = links.get(directory, 0)
-            directory.run_count = runs.get(directory, 0)
-            directory.last_run_id = Run.search(
-                [("directory_id", "=", directory.id)], limit=1
-            )
+            directory.run_count = count
+            directory.last_run_id = last_run
+            directory.last_run_state = last_run.state
 
     # ----------------------------------------------------------- constraints
     @api.constrains("transport", "verify_certificate", "server_ids")

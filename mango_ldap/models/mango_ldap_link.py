@@ -59,7 +59,11 @@ class MangoLdapLink(models.Model):
     pbx_error = fields.Char()
     pbx_role = fields.Char(help="Mango access role id last sent.")
     last_seen = fields.Datetime()
-    grant_ids = fields.One2many("mango.ldap.grant", "link_id")
+    # Telephony administrators read links, not grants (system administrators'
+    # business): the field is not theirs to read, so no view fails for them.
+    grant_ids = fields.One2many(
+        "mango.ldap.grant", "link_id", groups="base.group_system"
+    )
 
     _sql_constraints = [
         (

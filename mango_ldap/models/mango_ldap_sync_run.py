@@ -107,7 +107,10 @@ class MangoLdapSyncRun(models.Model):
         for run in self:
             run.name = self.env._(
                 "%(directory)s — %(mode)s #%(id)s",
-                directory=run.directory_id.name,
+                # Telephony administrators read runs (a run's notification opens
+                # it) but not directories: the name is all they learn of it, as
+                # the web client shows many2one names to anyone.
+                directory=run.directory_id.sudo().name,
                 mode=dict(run._fields["mode"]._description_selection(self.env)).get(
                     run.mode
                 ),

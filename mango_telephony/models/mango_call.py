@@ -147,7 +147,14 @@ class MangoCall(models.Model):
         copy=False,
         help="The core fold of every stored event of this call.",
     )
-    event_ids = fields.One2many("mango.event", "call_id", readonly=True)
+    # Raw events are the telephony administrators' (mango.event's access): the
+    # field is theirs too, so that no list, export or form offers it to others.
+    event_ids = fields.One2many(
+        "mango.event",
+        "call_id",
+        readonly=True,
+        groups="mango_telephony.group_mango_admin",
+    )
     event_count = fields.Integer(compute="_compute_event_count")
 
     _sql_constraints = [

@@ -12,6 +12,7 @@ from . import test_click_to_call
 from . import test_incoming_card
 from . import test_stats
 from . import test_ui_tours
+from . import test_click_everywhere
 from . import test_translations
 from . import test_call_display
 from . import test_demo_setup
