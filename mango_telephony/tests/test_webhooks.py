@@ -455,6 +455,20 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
             [("account_id", "in", self.mango_account.ids)],
         )
 
+    def test_refused_events_open_from_the_settings_page_in_the_browser(self):
+        """An administrator reaches the kept request from Event delivery: the
+        button, the list and the form open in the web client without an error."""
+        response = self.post("events/call", self.mango_form({"entry_id": "x"}))
+        self.assertEqual(response.status_code, 400)
+        self.start_tour("/odoo", "mango_refused_events_tour", login="admin")
+
+    def test_raw_event_opens_in_the_browser(self):
+        """The stored event's form renders its body (an invalid code editor mode
+        used to crash it in the web client)."""
+        response = self.post("events/call", self.mango_form(CALL_EVENT))
+        self.assertEqual(response.status_code, 200)
+        self.start_tour("/odoo", "mango_raw_event_form_tour", login="admin")
+
     def test_extreme_but_valid_values_never_fail_in_the_worker(self):
         """Whatever the boundary accepts fits the columns the worker writes."""
         entry_id = "я" * 64  # 128 bytes, the documented maximum
