@@ -50,6 +50,7 @@ from .ratelimit import (
     method_class,
     shared_rate_limiter,
 )
+from .reconcile import iter_stats_items, stats_status
 from .rules import MOSCOW, is_valid_mango_password, sip_login_problem
 
 __all__ = [
@@ -1034,7 +1035,12 @@ class MangoClient:
     def stats_calls(
         self, start_date, end_date, limit=1000, poll_interval=5, timeout=120, **kw
     ):
-        """Every call of the period from extended statistics, page after page."""
+        """Every call of the period from extended statistics, page after page.
+
+        Each page is polled until Mango says ``complete`` (an answer without a
+        status counts as the report itself); its rows are unwrapped by
+        :func:`mango_office.reconcile.iter_stats_items`, which skips what is not a
+        row, so that a page is full only when it holds ``limit`` calls."""
         items = []
         offset = 0
         while True:
@@ -1044,18 +1050,14 @@ class MangoClient:
 
             def fetch(key=key):
                 data = self.stats_calls_result(key)
-                status = data.get("status")
+                status = stats_status(data)
                 if status in ("cancel", "error", "not-found"):
                     raise MangoServerError(
                         5000, f"Mango's extended report ended with status {status!r}"
                     )
-                return data if status == "complete" else None
+                return data if status == "complete" or (status == "" and data) else None
 
-            data = self._poll(fetch, poll_interval, timeout)
-            page = []
-            for chunk in data.get("data") or []:
-                if isinstance(chunk, dict):
-                    page.extend(chunk.get("list") or [])
+            page = list(iter_stats_items(self._poll(fetch, poll_interval, timeout)))
             items.extend(page)
             if len(page) < int(limit):
                 return items
