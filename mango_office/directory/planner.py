@@ -585,7 +585,17 @@ class _Planner:
         if not self.s.pbx.match_existing:
             return None, None
         contest = self.contests.get(attr_ext) if attr_ext else None
-        if attr_ext and (contest is None or contest.winner == anchor):
+        # A number the directory asks for elsewhere stays with whoever holds it: a
+        # linked person holding it in Odoo (their entry asks for none) is that
+        # holder, so the unlinked PBX user with the same number is theirs.
+        holds_it = bool(attr_ext) and f"anchor:{anchor}" in self._ext_owner_set(
+            attr_ext
+        )
+        if attr_ext and (
+            contest is None
+            or contest.winner == anchor
+            or (contest.winner is None and holds_it)
+        ):
             for user in self.pbx_by_ext.get(attr_ext, ()):
                 if user.user_id not in self.linked_pbx_ids:
                     return user, "extension"
