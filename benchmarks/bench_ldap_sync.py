@@ -318,7 +318,7 @@ def wait_until_groups_settled(ldap_env):
     the scenario measures a delta read as in production."""
     import datetime as dt
 
-    from mango_office.ldap_reader import DirectoryConfig
+    from mango_office.directory import DirectoryConfig
 
     conn = admin_connection(ldap_env)
     conn.search(

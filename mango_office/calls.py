@@ -18,6 +18,7 @@ from .events import (
     RecordingEvent,
     SummaryEvent,
 )
+from .rules import FINISHED_STATUSES
 
 DIRECTIONS = {0: "internal", 1: "incoming", 2: "outgoing"}
 _STATE_RANK = {"Appeared": 0, "Connected": 1, "OnHold": 2, "Disconnected": 3}
@@ -594,7 +595,7 @@ class Call:
 
     @property
     def finished(self):
-        return self.status in ("answered", "missed", "failed")
+        return self.status in FINISHED_STATUSES
 
     def to_dict(self):
         return {

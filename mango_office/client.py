@@ -50,6 +50,8 @@ from .ratelimit import (
     method_class,
     shared_rate_limiter,
 )
+from .reconcile import iter_stats_items, stats_status
+from .rules import MOSCOW, is_valid_mango_password, sip_login_problem
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -134,8 +136,6 @@ SIP_UPDATE_FIELDS = frozenset({"user_id", "login", "domain", "password", "descri
 GROUP_QUERY_FIELDS = frozenset(
     {"group_id", "operator_id", "operator_extension", "show_users"}
 )
-# Moscow has kept UTC+3 all year since 2014; extended statistics take its wall time.
-MOSCOW = datetime.timezone(datetime.timedelta(hours=3))
 _STATS_CALLS_DATE = re.compile(r"^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}$")
 
 # stats/result answers CSV without names; the requested columns are remembered
@@ -203,39 +203,16 @@ def _command_id(command_id):
 def _check_password(password, name="password"):
     if not isinstance(password, str) or not password:
         raise ValueError(f"{name} is required")
-    # Mango's rule 3120 (8+ characters, lower and upper case, digits). For SIP
-    # passwords the rule is UNCONFIRMED; applying it there too costs a local
-    # error at worst, where a refused one would cost the only allowed 3xxx.
-    if (
-        len(password) < 8
-        or not re.search(r"[a-z]", password)
-        or not re.search(r"[A-Z]", password)
-        or not re.search(r"\d", password)
-    ):
+    if not is_valid_mango_password(password):
         raise ValueError(
             f"{name} needs at least 8 characters with lower case, upper case and digits"
         )
 
 
 def _check_sip_login(login):
-    # Rule 3121: starts with a Latin letter, or starts with a digit and contains a
-    # letter, or is all digits starting with 000; at least 4 characters.
-    if (
-        not isinstance(login, str)
-        or len(login) < 4
-        or not re.fullmatch(r"[A-Za-z0-9_.\-]+", login)
-    ):
-        raise ValueError("SIP login needs 4+ Latin letters, digits, '_', '.' or '-'")
-    if login[0].isalpha():
-        return
-    if login[0].isdigit() and re.search(r"[A-Za-z]", login):
-        return
-    if login.isdigit() and login.startswith("000"):
-        return
-    raise ValueError(
-        "SIP login must start with a letter, contain a letter, "
-        "or be digits starting with 000"
-    )
+    problem = sip_login_problem(login)
+    if problem:
+        raise ValueError(problem)
 
 
 def _member_name(value):
@@ -1058,7 +1035,12 @@ class MangoClient:
     def stats_calls(
         self, start_date, end_date, limit=1000, poll_interval=5, timeout=120, **kw
     ):
-        """Every call of the period from extended statistics, page after page."""
+        """Every call of the period from extended statistics, page after page.
+
+        Each page is polled until Mango says ``complete`` (an answer without a
+        status counts as the report itself); its rows are unwrapped by
+        :func:`mango_office.reconcile.iter_stats_items`, which skips what is not a
+        row, so that a page is full only when it holds ``limit`` calls."""
         items = []
         offset = 0
         while True:
@@ -1068,18 +1050,14 @@ class MangoClient:
 
             def fetch(key=key):
                 data = self.stats_calls_result(key)
-                status = data.get("status")
+                status = stats_status(data)
                 if status in ("cancel", "error", "not-found"):
                     raise MangoServerError(
                         5000, f"Mango's extended report ended with status {status!r}"
                     )
-                return data if status == "complete" else None
+                return data if status == "complete" or (status == "" and data) else None
 
-            data = self._poll(fetch, poll_interval, timeout)
-            page = []
-            for chunk in data.get("data") or []:
-                if isinstance(chunk, dict):
-                    page.extend(chunk.get("list") or [])
+            page = list(iter_stats_items(self._poll(fetch, poll_interval, timeout)))
             items.extend(page)
             if len(page) < int(limit):
                 return items

@@ -29,10 +29,11 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 
+from mango_office.rules import MOSCOW
+
 CONTROL = os.environ.get("MANGO_SIM_CONTROL", "").rstrip("/")
 HISTORY_FLAG = "mango_demo.history_loaded"
 HISTORY_DAYS = int(os.environ.get("MANGO_DEMO_HISTORY_DAYS", "30"))
-MOSCOW = timezone(timedelta(hours=3))
 MAIN_LINE = "74951234567"
 SUPPORT_LINE = "78001234567"
 

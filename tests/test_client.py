@@ -947,6 +947,32 @@ def test_stats_calls(mango, sleeper):
     assert sleeper.delays == [5]
 
 
+def test_stats_calls_pages_like_reconciliation(mango, sleeper):
+    """Reconciliation reads the call log through this paging: an answer without a
+    status is the report itself, what is not a row is skipped and does not make a
+    page look full, and a full page asks for the next one."""
+    mango.on("/vpbx/stats/calls/request", (200, {"result": 1000, "key": "X"}))
+    pages = [
+        {"result": 1000, "status": "Complete", "data": [{"list": ["junk"]}, 7]},
+        {"result": 1000, "data": [{"list": [{"entry_id": "E1"}]}]},
+        {"result": 1000, "status": "complete", "data": [{"list": []}]},
+    ]
+    mango.on("/vpbx/stats/calls/result", *[(200, page) for page in pages])
+    client = make_client(mango, sleeper)
+    assert client.stats_calls(1700000000, 1700086400, limit=1) == []
+    items = client.stats_calls(1700000000, 1700086400, limit=1)
+    assert items == [{"entry_id": "E1"}]
+    offsets = [r["payload"]["offset"] for r in mango.posts("/vpbx/stats/calls/request")]
+    assert offsets == ["0", "0", "1"]
+
+
+def test_stats_calls_gives_up_on_a_failed_report(mango, sleeper):
+    mango.on("/vpbx/stats/calls/request", (200, {"result": 1000, "key": "X"}))
+    mango.on("/vpbx/stats/calls/result", (200, {"result": 1000, "status": "Error"}))
+    with pytest.raises(errors.MangoServerError):
+        make_client(mango, sleeper).stats_calls(1700000000, 1700086400)
+
+
 # --- rate limiting ------------------------------------------------------------
 
 

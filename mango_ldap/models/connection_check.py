@@ -20,8 +20,8 @@ def check_connection(directory):
     :return: the outcome, JSON-serialisable: ``ok``; on success ``server``,
         ``security``, ``tls``, ``bound_as``, ``count``; on failure ``failure`` and
         ``failures`` (one per server a failover tried, see
-        ``mango_office.ldap_reader.DirectoryError.to_dict``); ``warnings`` as
-        ``[code, server]`` pairs of ``mango_office.ldap_reader.WARNING_TEXTS``.
+        ``mango_office.directory.DirectoryError.to_dict``); ``warnings`` as
+        ``[code, server]`` pairs of ``mango_office.directory.WARNING_TEXTS``.
     :rtype: dict
     """
     from .mango_ldap_sync import reader_config

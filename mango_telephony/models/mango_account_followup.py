@@ -17,8 +17,6 @@ _logger = logging.getLogger(__name__)
 
 # commands/route: 1 request per 2 s per product (reference §3.4, §6).
 ROUTE_INTERVAL_SECONDS = 2.0
-# Extended statistics take Moscow wall-clock strings (reference §4.2).
-MOSCOW_OFFSET = timedelta(hours=3)
 STATS_PAGE_SIZE = 1000
 STATS_POLL_SECONDS = 5
 STATS_POLL_TIMEOUT = 120
@@ -186,44 +184,17 @@ class MangoAccount(models.Model):
         return counts
 
     def _mango_fetch_call_stats(self, date_from, date_to):
-        client = self._mango_client()
-        fmt = "%d.%m.%Y %H:%M:%S"
-        start = (date_from + MOSCOW_OFFSET).strftime(fmt)
-        end = (date_to + MOSCOW_OFFSET).strftime(fmt)
-        rows = []
-        offset = 0
-        while True:
-            key = client.stats_calls_request(
-                start, end, limit=STATS_PAGE_SIZE, offset=offset
-            )
-            result = self._mango_wait_stats(client, key)
-            page = list(reconcile.iter_stats_items(result))
-            rows.extend(page)
-            if len(page) < STATS_PAGE_SIZE:
-                return rows
-            offset += STATS_PAGE_SIZE
-
-    def _mango_wait_stats(self, client, key):
-        deadline = time.monotonic() + STATS_POLL_TIMEOUT
-        while True:
-            result = client.stats_calls_result(key)
-            status = reconcile.stats_status(result)
-            if status == "complete" or (status == "" and result):
-                return result
-            if status in ("error", "cancel", "not-found"):
-                raise mango_errors.MangoProtocolError(
-                    _(
-                        "Mango could not build the call statistics (status %(status)s).",
-                        status=status,
-                    )
-                )
-            if time.monotonic() > deadline:
-                raise mango_errors.MangoTransportError(
-                    _("Mango's call statistics were not ready within two minutes.")
-                )
-            time.sleep(
-                self.env.context.get("mango_stats_poll_seconds", STATS_POLL_SECONDS)
-            )
+        """Every statistics row between two UTC moments: the client pages and
+        polls the extended report (Moscow wall time is its business)."""
+        return self._mango_client().stats_calls(
+            date_from,
+            date_to,
+            limit=STATS_PAGE_SIZE,
+            poll_interval=self.env.context.get(
+                "mango_stats_poll_seconds", STATS_POLL_SECONDS
+            ),
+            timeout=STATS_POLL_TIMEOUT,
+        )
 
     def _mango_reconcile_rows(self, rows):
         self.ensure_one()

@@ -14,10 +14,10 @@ from odoo.exceptions import AccessError
 
 from mango_office import errors as mango_errors
 from mango_office import phones
+from mango_office.rules import FINISHED_STATUSES
 
 _logger = logging.getLogger(__name__)
 
-FINISHED_STATUSES = ("answered", "missed", "failed")
 # Where a call waits for Mango's own distribution (reference §2.4): voice menu
 # (also "ivr.2" …) or an operator group's queue.
 WAITING_LOCATIONS = ("ivr", "queue")

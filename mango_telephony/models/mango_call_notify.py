@@ -12,13 +12,14 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from mango_office.rules import FINISHED_STATUSES
+
 from .mango_call_display import readable_number
 
 _logger = logging.getLogger(__name__)
 
 CARD_NOTIFICATION = "mango_call_card"
 LIVE_NOTIFICATION = "mango_call_live"
-FINISHED_STATUSES = ("answered", "missed", "failed")
 LIVE_STATUSES = ("ringing", "in_progress")
 LEG_CARD_STATES = {
     "Appeared": "ringing",

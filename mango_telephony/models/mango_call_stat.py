@@ -20,14 +20,15 @@ from odoo.exceptions import AccessError
 from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
+from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
+
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
 
 _logger = logging.getLogger(__name__)
 
-FINISHED_STATUSES = ("answered", "missed", "failed")
 STAT_KEYS = "mango.call.stat.keys"
-DEFAULT_TZ = "Europe/Moscow"
+DEFAULT_TZ = MOSCOW_TZ_NAME
 # ratio field -> (numerator, denominator, factor): recomputed for every group from
 # the summed counters, since an average of per-row ratios would be wrong.
 RATIO_FIELDS = {

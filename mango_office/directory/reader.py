@@ -4,7 +4,7 @@ Rules this module keeps (reference ldap-sync.md §4, §5):
 
 * certificates are verified by default, against a CA given as PEM data or file, with the
   host name checked by the standard library (ldap3's own ``Tls()`` verifies nothing by
-  default);
+  default; see :mod:`.tls`);
 * every page of a paged search is checked: ``sizeLimitExceeded`` and any other
   non-success result make the scan *incomplete*, never silently shorter;
 * an outage or error never raises out of a scan: the caller gets ``complete=False`` and
@@ -20,7 +20,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core.exceptions import (
@@ -30,24 +29,33 @@ from ldap3.core.exceptions import (
 )
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
-from .directory import (
-    KINDS,
-    MATCHING_RULE_IN_CHAIN,
-    PRESETS,
-    SCOPES,
-    DirectoryEntry,
-    ScanResult,
-    Watermark,
+from .config import SearchBase
+from .entries import DirectoryEntry, ScanResult, Watermark
+from .errors import (
+    DirectoryBindError,
+    DirectoryCertificateError,
+    DirectoryConnectionError,
+    DirectoryError,
+    DirectoryIncompleteError,
+    DirectorySearchError,
+)
+from .identity import (
     ad_account_disabled,
     guid_to_ad_bytes,
     normalize_dn,
     normalize_guid,
-    settings_fingerprint,
 )
+from .tls import _is_certificate_problem, _VerifyingTls
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
+
+MATCHING_RULE_IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+
 _SCOPE_MAP = {"subtree": ldap3.SUBTREE, "onelevel": ldap3.LEVEL, "base": ldap3.BASE}
-_DEFAULT_PORTS = {"ldaps": 636, "starttls": 389, "plain": 389}
+
+
 _RESULT_NAMES = {
     3: "timeLimitExceeded",
     4: "sizeLimitExceeded",
@@ -57,257 +65,6 @@ _RESULT_NAMES = {
     50: "insufficientAccessRights",
     51: "busy",
     52: "unavailable",
-}
-
-
-class DirectoryError(Exception):
-    """Base of every directory failure; messages never contain the bind password.
-
-    Besides the English message, the parts a caller needs to word the failure
-    itself (in its reader's language): ``server`` (URI), ``reason`` (the cause in a
-    few words), ``base`` and ``result`` (LDAP result name) for a search, and
-    ``failures``, the error of each server a failover tried."""
-
-    kind = "error"
-
-    def __init__(
-        self, message, *, server=None, reason=None, base=None, result=None, failures=()
-    ):
-        super().__init__(message)
-        self.server = server
-        self.reason = reason
-        self.base = base
-        self.result = result
-        self.failures = tuple(failures)
-
-    def to_dict(self):
-        return {
-            "kind": self.kind,
-            "server": self.server,
-            "reason": self.reason,
-            "base": self.base,
-            "result": self.result,
-        }
-
-
-class DirectoryConnectionError(DirectoryError):
-    kind = "connection"
-
-
-class DirectoryCertificateError(DirectoryConnectionError):
-    kind = "certificate"
-
-
-class DirectoryBindError(DirectoryError):
-    kind = "bind"
-
-
-class DirectorySearchError(DirectoryError):
-    kind = "search"
-
-
-class DirectoryIncompleteError(DirectorySearchError):
-    """A search ended early (size/time/admin limit, missing paging cookie, lost
-    connection)."""
-
-
-@dataclass(frozen=True)
-class DirectoryServer:
-    host: str
-    port: int | None = None
-    security: str = "ldaps"  # ldaps | starttls | plain
-
-    def __post_init__(self):
-        if self.security not in _DEFAULT_PORTS:
-            raise ValueError(
-                f"unknown security {self.security!r}: use ldaps, starttls or plain"
-            )
-        if not self.host:
-            raise ValueError("a directory server needs a host")
-        if self.port is None:
-            object.__setattr__(self, "port", _DEFAULT_PORTS[self.security])
-        object.__setattr__(self, "port", int(self.port))
-
-    @classmethod
-    def from_uri(cls, uri, security=None):
-        """``ldaps://h:636`` → LDAPS, ``ldap+starttls://h`` → StartTLS, ``ldap://h`` →
-        plain (unless
-        ``security`` says otherwise)."""
-        parts = urlsplit(uri.strip())
-        scheme = parts.scheme.lower()
-        if scheme not in ("ldap", "ldaps", "ldap+starttls"):
-            raise ValueError(f"unsupported directory URI {uri!r}")
-        guessed = {"ldaps": "ldaps", "ldap+starttls": "starttls", "ldap": "plain"}[
-            scheme
-        ]
-        return cls(parts.hostname or "", parts.port, security or guessed)
-
-    @property
-    def uri(self):
-        scheme = {"ldaps": "ldaps", "starttls": "ldap+starttls", "plain": "ldap"}[
-            self.security
-        ]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class SearchBase:
-    dn: str
-    scope: str = "subtree"
-
-    def __post_init__(self):
-        if self.scope not in SCOPES:
-            raise ValueError(
-                f"unknown scope {self.scope!r}: use subtree, onelevel or base"
-            )
-
-
-def _as_server(value):
-    if isinstance(value, DirectoryServer):
-        return value
-    return DirectoryServer.from_uri(str(value))
-
-
-def _as_base(value):
-    if isinstance(value, SearchBase):
-        return value
-    if isinstance(value, (tuple, list)):
-        return SearchBase(*value)
-    return SearchBase(str(value))
-
-
-@dataclass
-class DirectoryConfig:
-    servers: tuple
-    bind_dn: str = ""
-    bind_password: str = field(default="", repr=False)
-    kind: str = "openldap"
-    bases: tuple = ()
-    user_filter: str = ""
-    root_filter: str | None = None
-    attributes: tuple = ()
-    group_dns: tuple = ()
-    group_bases: tuple = ()
-    ca_pem: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    verify_certificate: bool = True
-    check_hostname: bool = True
-    page_size: int = 500
-    timeout: float = 10.0
-    clock_skew: int = 300
-    # Attributes the caller will look at (None: all that were read). Everything
-    # else is read for the account state and groups, then dropped from the entries:
-    # a 10,000-person scan is held in memory whole for the planner.
-    keep_attributes: tuple | None = None
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(
-                f"unknown directory kind {self.kind!r}: use 'ad' or 'openldap'"
-            )
-        if isinstance(self.servers, (str, DirectoryServer)):
-            self.servers = (self.servers,)
-        self.servers = tuple(_as_server(s) for s in self.servers)
-        if not self.servers:
-            raise ValueError("at least one directory server is needed")
-        if isinstance(self.bases, (str, SearchBase)):
-            self.bases = (self.bases,)
-        self.bases = tuple(_as_base(b) for b in self.bases)
-        if not self.bases:
-            raise ValueError("at least one base DN is needed")
-        self.group_bases = tuple(_as_base(b) for b in self.group_bases or ())
-        self.attributes = tuple(self.attributes or ())
-        self.group_dns = tuple(self.group_dns or ())
-        if self.keep_attributes is not None:
-            self.keep_attributes = tuple(
-                a.split(";", 1)[0].lower() for a in self.keep_attributes
-            )
-        for flt in (self.user_filter, self.root_filter):
-            if flt:
-                _check_filter(flt)
-        if not 1 <= int(self.page_size) <= 5000:
-            raise ValueError("page size must be between 1 and 5000")
-
-    @property
-    def preset(self):
-        return PRESETS[self.kind]
-
-    @property
-    def effective_root_filter(self):
-        return _wrap(self.root_filter or self.preset.root_filter)
-
-    @property
-    def search_filter(self):
-        parts = [self.effective_root_filter]
-        if self.user_filter and self.user_filter.strip():
-            parts.append(_wrap(self.user_filter))
-        return parts[0] if len(parts) == 1 else "(&" + "".join(parts) + ")"
-
-    def read_attributes(self):
-        names = {a.lower(): a for a in self.preset.attributes}
-        for extra in self.attributes:
-            if extra and extra.lower() != "dn":
-                names.setdefault(extra.lower(), extra)
-        return sorted(names.values(), key=str.lower)
-
-    def scope_fingerprint(self):
-        """Changes whenever who is in scope could change (kind, bases, filters)."""
-        return settings_fingerprint(
-            self.kind,
-            sorted((normalize_dn(b.dn), b.scope) for b in self.bases),
-            " ".join(self.effective_root_filter.split()),
-            " ".join((self.user_filter or "").split()),
-        )
-
-    def warning_codes(self):
-        """Weak spots of these settings, as ``(code, server URI or None)``; the codes
-        are those of ``WARNING_TEXTS``."""
-        out = [
-            ("plain", server.uri)
-            for server in self.servers
-            if server.security == "plain"
-        ]
-        if not self.verify_certificate:
-            out.append(("no_verify", None))
-        elif not self.check_hostname:
-            out.append(("no_hostname_check", None))
-        if not self.bind_dn:
-            out.append(("anonymous", None))
-        return out
-
-    def warnings(self):
-        return [
-            WARNING_TEXTS[code].format(server=server)
-            for code, server in self.warning_codes()
-        ]
-
-
-def _wrap(flt):
-    flt = flt.strip()
-    return flt if flt.startswith("(") else f"({flt})"
-
-
-def _check_filter(flt):
-    depth = 0
-    for char in _wrap(flt).replace("\\(", "").replace("\\)", ""):
-        depth += char == "("
-        depth -= char == ")"
-        if depth < 0:
-            break
-    if depth != 0:
-        raise ValueError(f"unbalanced parentheses in LDAP filter {flt!r}")
-
-
-WARNING_TEXTS = {
-    "plain": "{server}: plain LDAP sends the bind password and the directory "
-    "unencrypted; use LDAPS or StartTLS",
-    "no_verify": "Certificate verification is off: anyone on the network path can "
-    "impersonate the server",
-    "no_hostname_check": "Host name checking is off: any certificate from the "
-    "trusted CA is accepted",
-    "anonymous": "Anonymous bind: most directories hide users and groups from "
-    "anonymous reads",
 }
 
 
@@ -331,58 +88,6 @@ class ConnectionReport:
 
     def to_dict(self):
         return dict(self.__dict__)
-
-
-class _VerifyingTls(ldap3.Tls):
-    """TLS through a standard-library context: chain *and* host name verified by OpenSSL.
-
-    ldap3's own check uses ``ssl.match_hostname`` (gone in Python 3.12) and only when it
-    does the handshake itself; the context below checks on every path (LDAPS and
-    StartTLS).
-    """
-
-    def __init__(self, ca_pem=None, ca_file=None, verify=True, check_hostname=True):
-        super().__init__(validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
-        self._ca_pem = ca_pem
-        self._ca_file = ca_file
-        self._verify = verify
-        self._check_hostname = verify and check_hostname
-
-    def _context(self):
-        if self._verify:
-            context = ssl.create_default_context(
-                ssl.Purpose.SERVER_AUTH, cafile=self._ca_file, cadata=self._ca_pem
-            )
-            context.check_hostname = self._check_hostname
-            context.verify_mode = ssl.CERT_REQUIRED
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
-
-    def wrap_socket(self, connection, do_handshake=False):
-        connection.socket = self._context().wrap_socket(
-            connection.socket,
-            server_side=False,
-            do_handshake_on_connect=True,
-            server_hostname=connection.server.host,
-        )
-
-
-def _is_certificate_problem(exc):
-    text = str(exc).lower()
-    return any(
-        marker in text
-        for marker in (
-            "certificate verify failed",
-            "certificate_verify_failed",
-            "hostname mismatch",
-            "doesn't match",
-            "ip address mismatch",
-        )
-    )
 
 
 def _first(values):
