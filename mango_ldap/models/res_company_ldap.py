@@ -17,7 +17,7 @@ from odoo import fields, models, tools
 
 from odoo.addons.auth_ldap.models.res_company_ldap import LDAPWrapper
 
-from .mango_ldap_sync import canonical_anchor
+from mango_office import directory as core
 
 _logger = logging.getLogger(__name__)
 
@@ -26,6 +26,16 @@ SCOPES = {
     "onelevel": ldap.SCOPE_ONELEVEL,
     "base": ldap.SCOPE_BASE,
 }
+
+
+def canonical_anchor(attribute, raw):
+    """The link key of a raw directory value (python-ldap gives bytes), as the
+    core reader computes it: AD objectGUID bytes_le, or entryUUID text."""
+    if isinstance(raw, bytes) and not (
+        attribute.lower() == "objectguid" and len(raw) == 16
+    ):
+        raw = raw.decode("utf-8", "replace")
+    return core.normalize_guid(raw)
 
 
 def _ca_file(pem):

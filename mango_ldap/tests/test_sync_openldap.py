@@ -6,7 +6,7 @@ from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
+from odoo.addons.mango_ldap.sync import DirectorySync
 
 from .common import MangoLdapCase, host_port, start_slapd
 
@@ -437,7 +437,7 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertTrue(all(links.user_id.mapped("active")))
         held = run.line_ids.filtered(lambda rec: rec.status == "held")
         self.assertEqual(set(held.mapped("anchor")), set(links.mapped("anchor")))
-        confirm_action = run.action_confirm_removals()
+        confirm_action = self.confirm_removals(run)
         confirmed = self.env["mango.ldap.sync.run"].browse(confirm_action["res_id"])
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 4)
@@ -835,7 +835,7 @@ class TestOpenLdapSync(MangoLdapCase):
         with self.assertRaises(UserError):
             first.action_discard_removals()
         confirmed = self.env["mango.ldap.sync.run"].browse(
-            second.action_confirm_removals()["res_id"]
+            self.confirm_removals(second)["res_id"]
         )
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 4)
