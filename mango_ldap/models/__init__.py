@@ -10,5 +10,4 @@ from . import mango_ldap_grant
 from . import mango_ldap_sync_run
 from . import mango_ldap_sip_secret
 from . import mango_ldap_directory
-from . import mango_ldap_sync
 from . import res_company_ldap

@@ -10,6 +10,8 @@ directory server and stay as they are.
 
 from mango_office import directory as core
 
+from ..sync import reader_config
+
 # Outcomes that checked nothing: the settings lack what a check needs.
 INCOMPLETE = {"no_server", "no_base"}
 
@@ -24,8 +26,6 @@ def check_connection(directory):
         ``[code, server]`` pairs of ``mango_office.directory.WARNING_TEXTS``.
     :rtype: dict
     """
-    from .mango_ldap_sync import reader_config
-
     d = directory.sudo()
     if not d.server_ids:
         return {"ok": False, "failure": {"kind": "no_server"}}

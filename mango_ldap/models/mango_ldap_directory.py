@@ -1,11 +1,12 @@
 import json
 import logging
 
-from odoo import Command, api, fields, models, modules
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from mango_office.directory import PRESETS
 
+from ..sync import DirectorySync, directory_reader
 from .connection_check import (
     check_connection,
     is_incomplete,
@@ -643,17 +644,7 @@ class MangoLdapDirectory(models.Model):
             [("state", "=", "queued")], order="id"
         )
         for run in runs:
-            approved = (
-                set(json.loads(run.approved_anchors)) if run.approved_anchors else None
-            )
-            run.directory_id._mango_run(
-                mode=run.mode,
-                dry_run=run.dry_run,
-                trigger=run.trigger,
-                commit=True,
-                run=run,
-                approved=approved,
-            )
+            DirectorySync.queued(run, commit=True).execute()
 
     # -------------------------------------------------------------- sign-in
     def _mango_sync_signin_config(self):
@@ -707,8 +698,6 @@ class MangoLdapDirectory(models.Model):
     # ---------------------------------------------------------------- actions
 
     def _mango_reader(self):
-        from .mango_ldap_sync import directory_reader
-
         return directory_reader(self)
 
     def action_test_connection(self):
@@ -812,24 +801,11 @@ class MangoLdapDirectory(models.Model):
 
     def action_sync_full(self):
         self.ensure_one()
-        if modules.module.current_test:
-            # Tests drive the engine synchronously; the queue needs a cron worker.
-            run = self._mango_run(
-                mode="full", dry_run=False, trigger="manual", commit=False
-            )
-        else:
-            run = self._mango_enqueue("full")
-        return run._mango_open()
+        return self._mango_enqueue("full")._mango_open()
 
     def action_sync_delta(self):
         self.ensure_one()
-        if modules.module.current_test:
-            run = self._mango_run(
-                mode="delta", dry_run=False, trigger="manual", commit=False
-            )
-        else:
-            run = self._mango_enqueue("delta")
-        return run._mango_open()
+        return self._mango_enqueue("delta")._mango_open()
 
     def action_view_links(self):
         self.ensure_one()
@@ -868,8 +844,6 @@ class MangoLdapDirectory(models.Model):
             test or an interactive call stays in one transaction.
         """
         self.ensure_one()
-        from .mango_ldap_sync import DirectorySync
-
         return DirectorySync(
             self,
             mode=mode,
@@ -907,10 +881,5 @@ class MangoLdapDirectory(models.Model):
             }
         )
         run.write({"state": "done", "held_count": 0})
-        if modules.module.current_test:
-            self._mango_run(
-                mode="full", trigger="confirm", run=new_run, approved=set(anchors)
-            )
-        else:
-            self.env.ref("mango_ldap.ir_cron_mango_ldap_queue").sudo()._trigger()
+        self.env.ref("mango_ldap.ir_cron_mango_ldap_queue").sudo()._trigger()
         return new_run

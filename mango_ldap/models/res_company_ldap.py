@@ -1,45 +1,32 @@
 """Directory sign-in through Odoo's own auth_ldap login path.
 
-auth_ldap only speaks ``ldap://`` (+ StartTLS) against the system ``ldap.conf``
-trust store. For configurations generated from a mango.ldap.directory we
-connect the same way the sync does: LDAPS or StartTLS, the directory's stored
-CA, certificate checking, failover over the ordered servers and every search
-base; and only entries linked to an Odoo user by the sync may sign in.
+auth_ldap speaks python-ldap over ``ldap://`` (+ StartTLS) against the system
+trust store. For configurations generated from a mango.ldap.directory every
+step — the service account's search for the login, the person's own bind, a
+password change — goes through the sync's LDAP stack instead: the core's
+``DirectoryReader`` (ldap3) configured by ``mango_ldap.sync.reader_config``.
+Sign-in and sync therefore share the servers and their failover, LDAPS or
+StartTLS, the directory's stored CA, the certificate and host name checks and
+the timeout; and only entries linked to an Odoo user by the sync may sign in.
 """
 
-import hashlib
+import dataclasses
 import logging
-import os
 
-import ldap
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
 
-from odoo import fields, models, tools
+from odoo import fields, models
 
-from odoo.addons.auth_ldap.models.res_company_ldap import LDAPWrapper
+from mango_office.directory import (
+    DirectoryBindError,
+    DirectoryError,
+    DirectoryReader,
+)
 
-from .mango_ldap_sync import canonical_anchor
+from ..sync import reader_config
 
 _logger = logging.getLogger(__name__)
-
-SCOPES = {
-    "subtree": ldap.SCOPE_SUBTREE,
-    "onelevel": ldap.SCOPE_ONELEVEL,
-    "base": ldap.SCOPE_BASE,
-}
-
-
-def _ca_file(pem):
-    """A file holding ``pem``: libldap takes CA certificates by path only."""
-    digest = hashlib.sha256(pem.encode()).hexdigest()[:32]
-    folder = os.path.join(tools.config["data_dir"], "mango_ldap")
-    path = os.path.join(folder, f"ca-{digest}.pem")
-    if not os.path.exists(path):
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w", encoding="ascii") as handle:
-            handle.write(pem)
-        os.replace(tmp, path)
-    return path
 
 
 class ResCompanyLdap(models.Model):
@@ -64,13 +51,9 @@ class ResCompanyLdap(models.Model):
             if not directory.active or not directory.signin_enabled:
                 conf["mango_skip"] = True
                 continue
-            directory = directory.sudo()
-            # The secret stays on the directory only; it is read when needed.
-            conf.update(
-                mango_directory_id=directory.id,
-                ldap_binddn=directory.bind_dn or "",
-                ldap_password=directory.bind_password or "",
-            )
+            # The service account's secret stays on the directory: the reader's
+            # configuration reads it there, when a sign-in needs it.
+            conf["mango_directory_id"] = directory.id
         return [conf for conf in confs if not conf.get("mango_skip")]
 
     def _mango_directory(self, conf):
@@ -78,81 +61,69 @@ class ResCompanyLdap(models.Model):
             self.env["mango.ldap.directory"].sudo().browse(conf["mango_directory_id"])
         )
 
-    def _connect(self, conf):
-        if not conf.get("mango_directory_id"):
-            return super()._connect(conf)
-        directory = self._mango_directory(conf)
-        scheme = "ldaps" if directory.transport == "ldaps" else "ldap"
-        uris = " ".join(
-            f"{scheme}://{server.host}:{server.effective_port}"
-            for server in directory.server_ids
-        )
-        connection = ldap.initialize(uris)
-        connection.set_option(ldap.OPT_REFERRALS, ldap.OPT_OFF)
-        connection.set_option(ldap.OPT_NETWORK_TIMEOUT, directory.timeout or 15)
-        connection.set_option(ldap.OPT_TIMEOUT, directory.timeout or 15)
-        connection.set_option(ldap.OPT_PROTOCOL_VERSION, 3)
-        if directory.transport != "plain":
-            if directory.verify_certificate:
-                connection.set_option(
-                    ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND
-                )
-                if directory.ca_certificate:
-                    connection.set_option(
-                        ldap.OPT_X_TLS_CACERTFILE, _ca_file(directory.ca_certificate)
-                    )
-            else:
-                connection.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_NEVER)
-            # Per-connection TLS options only take effect in a fresh context.
-            connection.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
-            if directory.transport == "starttls":
-                connection.start_tls_s()
-        return LDAPWrapper(connection)
+    def _mango_reader_as(self, directory, bind_dn=None, password=None):
+        """A reader connecting as the sync does; as ``bind_dn`` when given (the
+        person signing in), else as the directory's service account."""
+        config = reader_config(directory)
+        if bind_dn is not None:
+            config = dataclasses.replace(
+                config, bind_dn=bind_dn, bind_password=password
+            )
+        return DirectoryReader(config)
 
-    def _query(self, conf, filter, retrieve_attributes=None):
-        if not conf.get("mango_directory_id"):
-            return super()._query(conf, filter, retrieve_attributes)
-        directory = self._mango_directory(conf)
-        attributes = list(retrieve_attributes or ["*"])
-        if directory.anchor_attribute not in attributes:
-            attributes.append(directory.anchor_attribute)
-        results = []
+    def _mango_find_entry(self, directory, login):
+        """The one entry in the sync's scope whose login attribute is ``login``,
+        read as the sync reads it (its anchor computed alike), or None."""
+        config = reader_config(directory)
+        scope = (config.user_filter or "").strip()
+        if scope and not scope.startswith("("):
+            scope = f"({scope})"
+        wanted = f"({directory.login_attribute}={escape_filter_chars(login)})"
+        config = dataclasses.replace(
+            config,
+            user_filter=f"(&{scope}{wanted})" if scope else wanted,
+            # who someone is, not what groups give them: no membership read
+            group_dns=(),
+            attributes=(directory.login_attribute,),
+            keep_attributes=(directory.login_attribute,),
+        )
         try:
-            conn = self._connect(conf)
-            conn.simple_bind_s(conf["ldap_binddn"] or "", conf["ldap_password"] or "")
-            for base in directory.base_dn_ids:
-                results.extend(
-                    conn.search_st(
-                        base.dn,
-                        SCOPES[base.scope],
-                        filter,
-                        attributes,
-                        timeout=directory.timeout or 15,
-                    )
-                )
-            conn.unbind()
-        except ldap.INVALID_CREDENTIALS:
+            with DirectoryReader(config) as reader:
+                reader.connect()
+                scan = reader.paged_scan("full")
+                entries = [entry for page in scan for entry in page]
+        except DirectoryBindError:
             _logger.error("Directory %s: service account bind failed.", directory.name)
-        except ldap.LDAPError as exc:
+            return None
+        except DirectoryError as exc:
             _logger.error(
                 "Directory %s: LDAP error during sign-in: %s", directory.name, exc
             )
-        return results
+            return None
+        if scan.result.errors:
+            _logger.error(
+                "Directory %s: LDAP error during sign-in: %s",
+                directory.name,
+                "; ".join(scan.result.errors),
+            )
+            return None
+        # Exactly one, as auth_ldap asks: an ambiguous login signs nobody in.
+        return entries[0] if len(entries) == 1 else None
 
     def _get_entry(self, conf, login):
-        dn, entry = super()._get_entry(conf, login)
-        if not dn or not conf.get("mango_directory_id"):
-            return dn, entry
+        if not conf.get("mango_directory_id"):
+            return super()._get_entry(conf, login)
         directory = self._mango_directory(conf)
-        raw = entry[1].get(directory.anchor_attribute) or [b""]
-        anchor = canonical_anchor(directory.anchor_attribute, raw[0])
+        entry = self._mango_find_entry(directory, login.strip())
+        if entry is None:
+            return False, False
         link = (
             self.env["mango.ldap.link"]
             .sudo()
             .search(
                 [
                     ("directory_id", "=", directory.id),
-                    ("anchor", "=", anchor),
+                    ("anchor", "=", entry.anchor),
                     ("state", "=", "active"),
                 ],
                 limit=1,
@@ -161,4 +132,58 @@ class ResCompanyLdap(models.Model):
         if not link or (link.user_id.login or "").lower() != login.strip().lower():
             # A directory entry may only open the Odoo account the sync linked it to.
             return False, False
-        return dn, entry
+        attributes = {
+            name: [value.encode() for value in values]
+            for name, values in entry.attributes.items()
+        }
+        return entry.dn, (entry.dn, attributes)
+
+    def _authenticate(self, conf, login, password):
+        if not conf.get("mango_directory_id"):
+            return super()._authenticate(conf, login, password)
+        # An empty password would be an unauthenticated bind (RFC 4513 §6.3.1).
+        if not password:
+            return False
+        dn, entry = self._get_entry(conf, login)
+        if not dn:
+            return False
+        directory = self._mango_directory(conf)
+        try:
+            with self._mango_reader_as(directory, dn, password) as reader:
+                reader.connect()
+        except DirectoryBindError:
+            return False
+        except DirectoryError as exc:
+            _logger.error(
+                "Directory %s: LDAP error during sign-in: %s", directory.name, exc
+            )
+            return False
+        return entry
+
+    def _change_password(self, conf, login, old_passwd, new_passwd):
+        if not conf.get("mango_directory_id"):
+            return super()._change_password(conf, login, old_passwd, new_passwd)
+        if not old_passwd:
+            return False
+        dn, _entry = self._get_entry(conf, login)
+        if not dn:
+            return False
+        directory = self._mango_directory(conf)
+        try:
+            with self._mango_reader_as(directory, dn, old_passwd) as reader:
+                # the Password Modify extended operation (RFC 3062), as the
+                # person, over the connection the sign-in uses
+                return bool(
+                    reader.connect().conn.extend.standard.modify_password(
+                        dn, old_passwd, new_passwd
+                    )
+                )
+        except DirectoryBindError:
+            return False
+        except (DirectoryError, LDAPException, OSError) as exc:
+            _logger.error(
+                "Directory %s: LDAP error during a password change: %s",
+                directory.name,
+                exc,
+            )
+            return False

@@ -15,6 +15,7 @@ import unittest
 
 from odoo import Command
 
+from odoo.addons.mango_ldap.sync import DirectorySync
 from odoo.addons.mango_telephony.tests.common import MangoSimulatorCase
 
 from mango_office.simulator.state import DEFAULT_SEED
@@ -96,6 +97,17 @@ class MangoLdapCase(MangoSimulatorCase):
         return directory._mango_run(
             mode=mode, dry_run=dry_run, trigger="manual", commit=False
         )
+
+    def confirm_removals(self, run):
+        """The Confirm button of a waiting run, then the run it queued, started
+        here as the queue's cron would but in the test's transaction.
+
+        :return: the button's action (it opens the new run)
+        """
+        action = run.action_confirm_removals()
+        queued = self.env["mango.ldap.sync.run"].browse(action["res_id"])
+        DirectorySync.queued(queued, commit=False).execute()
+        return action
 
     def links(self, directory=None):
         directory = directory or self.directory

@@ -2,7 +2,7 @@ from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.mango_ldap.models.bulk_subscriptions import SUBSCRIBE_BY_QUERY
-from odoo.addons.mango_ldap.models.mango_ldap_sync import CREATE_CONTEXT
+from odoo.addons.mango_ldap.sync.apply_odoo import CREATE_CONTEXT
 
 
 @tagged("post_install", "-at_install", "mango_ldap")

@@ -3,7 +3,7 @@ from unittest.mock import patch
 from odoo import Command
 from odoo.tests import tagged
 
-from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
+from odoo.addons.mango_ldap.sync import DirectorySync
 
 from .common import MangoLdapCase, host_port, start_samba_ad
 
@@ -253,7 +253,7 @@ class TestSambaAdDrill(MangoLdapCase):
         self.assertEqual(first.state, "superseded")
         self.assertEqual(first.superseded_by_id, second)
         confirmed = self.env["mango.ldap.sync.run"].browse(
-            second.action_confirm_removals()["res_id"]
+            self.confirm_removals(second)["res_id"]
         )
         self.assertRun(confirmed, "warning", archived=len(gone), error=0)
         self.assertEqual(len(self.active()), PEOPLE - len(gone))

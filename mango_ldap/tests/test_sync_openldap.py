@@ -6,7 +6,8 @@ from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
+from odoo.addons.mango_ldap.sync import DirectorySync
+from odoo.addons.mango_telephony.tests.common import free_closed_port
 
 from .common import MangoLdapCase, host_port, start_slapd
 
@@ -437,7 +438,7 @@ class TestOpenLdapSync(MangoLdapCase):
         self.assertTrue(all(links.user_id.mapped("active")))
         held = run.line_ids.filtered(lambda rec: rec.status == "held")
         self.assertEqual(set(held.mapped("anchor")), set(links.mapped("anchor")))
-        confirm_action = run.action_confirm_removals()
+        confirm_action = self.confirm_removals(run)
         confirmed = self.env["mango.ldap.sync.run"].browse(confirm_action["res_id"])
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 4)
@@ -652,6 +653,87 @@ class TestOpenLdapSync(MangoLdapCase):
         self.directory.signin_enabled = False
         self.assertFalse(config.exists())
 
+    def signin_conf(self):
+        Ldap = self.env["res.company.ldap"]
+        return next(c for c in Ldap._get_ldap_dicts() if c.get("mango_directory_id"))
+
+    def test_sign_in_connects_as_the_sync_does(self):
+        """Sign-in takes the sync's way to the directory: past a server that is
+        down, StartTLS checked against the directory's CA and host name, the
+        check switched off only where the directory says so."""
+        env = self.server.env
+        self.directory.signin_enabled = True
+        self.run_sync()
+        Ldap = self.env["res.company.ldap"]
+        host, port = host_port(env["LDAP_URI"])
+        self.directory.write(
+            {
+                "transport": "starttls",
+                "server_ids": [
+                    Command.clear(),
+                    Command.create(
+                        {"host": "127.0.0.1", "port": free_closed_port(), "sequence": 1}
+                    ),
+                    Command.create({"host": host, "port": port, "sequence": 2}),
+                ],
+            }
+        )
+        conf = self.signin_conf()
+        self.assertNotIn("ldap_password", {k for k, v in conf.items() if v})
+        self.assertTrue(Ldap._authenticate(conf, "user0003", "Pw-user0003-1"))
+        self.assertFalse(Ldap._authenticate(conf, "user0003", "Pw-user0004-1"))
+        self.assertFalse(Ldap._authenticate(conf, "user0003", ""))
+        # a login that is a filter, not a person, finds nobody
+        self.assertFalse(Ldap._authenticate(conf, "user000*", "Pw-user0003-1"))
+        # a CA that did not sign the server's certificate: refused, and said so
+        with open(env["LDAP_WRONG_CA_FILE"], encoding="ascii") as handle:
+            self.directory.ca_certificate = handle.read()
+        with self.assertLogs(
+            "odoo.addons.mango_ldap.models.res_company_ldap", level="ERROR"
+        ) as logged:
+            self.assertFalse(Ldap._authenticate(conf, "user0003", "Pw-user0003-1"))
+        self.assertIn("LDAP error during sign-in", logged.output[0])
+        self.assertIn("certificate", logged.output[0])
+        # the administrator chose not to check certificates: neither does sign-in
+        self.directory.verify_certificate = False
+        self.assertTrue(Ldap._authenticate(conf, "user0003", "Pw-user0003-1"))
+        # LDAPS to an address the certificate does not name: refused
+        alt_host, alt_port = host_port(env["LDAPS_ALT_URI"])
+        self.directory.write(
+            {
+                "transport": "ldaps",
+                "verify_certificate": True,
+                "ca_certificate": self.ca_pem,
+                "server_ids": [
+                    Command.clear(),
+                    Command.create({"host": alt_host, "port": alt_port}),
+                ],
+            }
+        )
+        with self.assertLogs(
+            "odoo.addons.mango_ldap.models.res_company_ldap", level="ERROR"
+        ):
+            self.assertFalse(Ldap._authenticate(conf, "user0003", "Pw-user0003-1"))
+
+    def test_change_directory_password_at_sign_in(self):
+        """A password change from Odoo is made in the directory, over the same
+        checked connection, as the person."""
+        dn = self.add_person("pwchange", "Password Changer")
+        self.admin.modify(dn, userPassword="Old-secret-1")
+        self.directory.signin_enabled = True
+        self.run_sync()
+        Ldap = self.env["res.company.ldap"]
+        conf = self.signin_conf()
+        self.assertTrue(Ldap._authenticate(conf, "pwchange", "Old-secret-1"))
+        self.assertFalse(
+            Ldap._change_password(conf, "pwchange", "Wrong-secret", "New-secret-2")
+        )
+        self.assertTrue(
+            Ldap._change_password(conf, "pwchange", "Old-secret-1", "New-secret-2")
+        )
+        self.assertTrue(Ldap._authenticate(conf, "pwchange", "New-secret-2"))
+        self.assertFalse(Ldap._authenticate(conf, "pwchange", "Old-secret-1"))
+
     def test_run_lines_json(self):
         run = self.run_sync(dry_run=True)
         for line in run.line_ids.filtered("changes"):
@@ -835,7 +917,7 @@ class TestOpenLdapSync(MangoLdapCase):
         with self.assertRaises(UserError):
             first.action_discard_removals()
         confirmed = self.env["mango.ldap.sync.run"].browse(
-            second.action_confirm_removals()["res_id"]
+            self.confirm_removals(second)["res_id"]
         )
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 4)

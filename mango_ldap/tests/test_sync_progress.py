@@ -12,8 +12,8 @@ from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
 from odoo.addons.bus.models.bus import channel_with_db, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
-from odoo.addons.mango_ldap.models.mango_ldap_sync import DirectorySync
 from odoo.addons.mango_ldap.models.mango_ldap_sync_run import PROGRESS_NOTIFICATION
+from odoo.addons.mango_ldap.sync import DirectorySync
 from odoo.addons.mango_telephony.tests.common import (
     push_bus_notifications,
     wait_for_bus_subscription,

@@ -323,7 +323,7 @@ class TestSambaAdSync(MangoLdapCase):
         with self.assertRaises(UserError):
             first.action_confirm_removals()
         confirmed = self.env["mango.ldap.sync.run"].browse(
-            second.action_confirm_removals()["res_id"]
+            self.confirm_removals(second)["res_id"]
         )
         self.assertEqual(confirmed.state, "done", confirmed.message)
         self.assertEqual(confirmed.archived_count, 3)
