@@ -65,6 +65,15 @@ class TestClickEverywhere(MangoClickEverywhereMixin, MangoCallsMixin, HttpCase):
         cls.mango_fold_scenario(
             "incoming_missed_no_operator", from_number="79035550000"
         )
+        # A signed event the webhook refused, as the settings page lists them.
+        cls.env["mango.refused.event"]._mango_keep(
+            account,
+            "/mango/events/call",
+            '{"entry_id": "MTAx", "seq": [1]',
+            "not_json",
+            None,
+            "127.0.0.1",
+        )
 
     def mango_extra_steps(self, env):
         # The user menu's "Preferences": the Telephony section of one's own user.
