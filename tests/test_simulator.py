@@ -1266,3 +1266,31 @@ def test_group_update_replaces_operators(sim):
         {"group_id": 400200001, "group": {"operators": [{"id": 1}]}},
     )
     assert body["result"] == 3300
+
+
+def test_control_actions_on_a_realtime_live_call_answer_at_once(sim, receiver):
+    """A live call held ringing (``live``) is the user's to move on: answer and
+    hang-up over the control API take effect at once, however long the script
+    would have waited, even after the scenario's own thread has ended (a new
+    request thread may reuse its identifier)."""
+    played = requests.post(
+        f"{sim.control_url}/scenarios/incoming_answered",
+        json={"live": True, "ivr_seconds": 0, "queue_seconds": 0},
+        timeout=10,
+    ).json()
+    entry = played["entry_id"]
+    receiver.wait_for(lambda ev: _ringing(_arrivals(receiver, entry)), timeout=15)
+    time.sleep(0.5)  # the scenario's thread has delivered the ring and ended
+    for action in ("answer", "hangup"):
+        started = time.monotonic()
+        response = requests.post(
+            f"{sim.control_url}/calls/{entry}/{action}", json={}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        assert time.monotonic() - started < 2, f"{action} waited for the script"
+    receiver.wait_for(
+        lambda ev: any(
+            path == "events/summary" for path, _p in _arrivals(receiver, entry)
+        ),
+        timeout=10,
+    )

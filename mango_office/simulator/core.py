@@ -428,8 +428,11 @@ class Simulator:
                 progress["batches"].append(self._deliver(planned, options)["id"])
 
         def pacer(call, seconds):
-            if threading.get_ident() != owner.get("ident"):
-                return  # a control-API action on this call: no pacing there
+            # Only the player's own waits are paced: a control-API action on the
+            # call waits for nothing. Compared by thread object, not identifier:
+            # a request thread may get the identifier of a player that has ended.
+            if threading.current_thread() is not owner.get("thread"):
+                return
             if cancel.is_set():
                 raise _PaceStopped
             flush(call)
@@ -448,7 +451,7 @@ class Simulator:
                 raise _PaceStopped
 
         def run():
-            owner["ident"] = threading.get_ident()
+            owner["thread"] = threading.current_thread()
             try:
                 with self.lock, self.state.lock:
                     call = runner(self, dict(options, _pacer=pacer))
@@ -464,6 +467,11 @@ class Simulator:
                 progress["error"] = ScenarioError(f"The scenario failed: {error}")
                 _logger.exception("Real-time scenario failed")
             finally:
+                # The script is over (a live call is now the control API's):
+                # later waits on the call are virtual again.
+                if progress["call"] is not None:
+                    progress["call"].pacer = None
+                owner.clear()
                 started.set()
                 with self.lock:
                     self._players.discard(cancel)

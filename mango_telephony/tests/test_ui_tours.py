@@ -221,7 +221,8 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         self._earlier_call(self.agent_102)
         self._card_tour("mango_incoming_card_kept_tour", self.agent_102, "102")
 
-    def test_statistics_views(self):
+    def _statistics_supervisor(self):
+        """A supervisor, and four incoming calls of agent 101 (three answered)."""
         supervisor = (
             self.env["res.users"]
             .with_context(no_reset_password=True)
@@ -262,9 +263,25 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                 }
             )
         self.env["mango.call.stat"]._mango_rebuild()
+        return supervisor
+
+    def test_statistics_views(self):
+        supervisor = self._statistics_supervisor()
         self.start_tour(
             "/odoo/action-mango_telephony.mango_call_stat_dashboard_action",
             "mango_stats_tour",
+            login=supervisor.login,
+        )
+
+    def test_statistics_in_russian(self):
+        """Rates in the reader's notation ("75,0 %", not "75.0 %"), durations in
+        their words."""
+        mango_load_languages(self.env)
+        supervisor = self._statistics_supervisor()
+        supervisor.lang = "ru_RU"
+        self.start_tour(
+            "/odoo/action-mango_telephony.mango_call_stat_dashboard_action",
+            "mango_stats_l10n_tour",
             login=supervisor.login,
         )
 

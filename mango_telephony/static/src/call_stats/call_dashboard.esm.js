@@ -1,5 +1,6 @@
 import {Component, onWillStart, useState} from "@odoo/owl";
 import {_t} from "@web/core/l10n/translation";
+import {formatFloat} from "@web/core/utils/numbers";
 import {formatMangoDurationWords} from "../fields/duration_field.esm";
 import {registry} from "@web/core/registry";
 import {session} from "@web/session";
@@ -95,8 +96,14 @@ export class MangoCallDashboard extends Component {
         return formatMangoDurationWords(seconds);
     }
 
+    /**
+     * A percentage in the reader's notation: "80,4 %" in Russian and Finnish.
+     *
+     * @param {Number} rate
+     * @returns {String}
+     */
     formatRate(rate) {
-        return `${(rate || 0).toFixed(1)} %`;
+        return `${formatFloat(rate || 0, {digits: [false, 1]})} %`;
     }
 
     barWidth(value, max) {

@@ -308,6 +308,40 @@ tours.add("mango_stats_tour", {
     ],
 });
 
+// The dashboard read by a Russian supervisor (test_statistics_in_russian).
+tours.add("mango_stats_l10n_tour", {
+    url: "/odoo/action-mango_telephony.mango_call_stat_dashboard_action",
+    steps: () => [
+        {
+            content: "All time",
+            trigger: ".o_mango_call_dashboard .o_mango_period_all",
+            run: "click",
+        },
+        {
+            content: "Three of four calls answered, in the reader's notation",
+            // 75 whatever the notation: the all-time figures have loaded.
+            trigger: ".o_mango_call_dashboard .o_mango_kpi_rate:contains(75)",
+            run: () => {
+                const rate = document
+                    .querySelector(".o_mango_kpi_rate")
+                    .textContent.trim();
+                if (rate !== "75,0 %") {
+                    throw new Error(`Answer rate "${rate}", expected "75,0 %"`);
+                }
+                const row = [
+                    ...document.querySelectorAll(".o_mango_dashboard_row"),
+                ].find((el) => el.textContent.includes("Agent 101"));
+                if (!row || !row.textContent.includes("75,0 %")) {
+                    throw new Error(`Row rate: ${row && row.textContent}`);
+                }
+                if (!row.textContent.includes(formatMangoDurationWords(12))) {
+                    throw new Error(`The wait is not in words: ${row.textContent}`);
+                }
+            },
+        },
+    ],
+});
+
 /**
  * Every filled phone field of the page shows exactly one call button of ours,
  * and Odoo's own tel: "Call" link gives way to it (the number itself stays a
