@@ -21,11 +21,11 @@ from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
+from .mango_call import FINISHED_STATUSES
 from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
 
 _logger = logging.getLogger(__name__)
 
-FINISHED_STATUSES = ("answered", "missed", "failed")
 STAT_KEYS = "mango.call.stat.keys"
 DEFAULT_TZ = "Europe/Moscow"
 # ratio field -> (numerator, denominator, factor): recomputed for every group from
@@ -981,8 +981,9 @@ class MangoCallStat(models.Model):
 class MangoCall(models.Model):
     _inherit = "mango.call"
 
-    def _mango_on_call_updated(self, previous):
-        result = super()._mango_on_call_updated(previous)
+    def _mango_step_refresh_statistics(self, previous):
+        """Queue the days (and periods) of finished calls for a statistics
+        refresh at commit."""
         finished = self.filtered(
             lambda c: (
                 c.status in FINISHED_STATUSES
@@ -1002,4 +1003,3 @@ class MangoCall(models.Model):
                 data[STAT_KEYS] = set()
                 self.env.cr.precommit.add(Stat._mango_refresh_pending)
             data[STAT_KEYS].update(keys)
-        return result
