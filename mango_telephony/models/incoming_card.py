@@ -1,11 +1,12 @@
 """Live call information in the web client: the incoming-call card and the systray.
 
 The card is pushed on Odoo's bus to the one user whose extension rings (reference
-§2.4: ``Appeared`` at ``location`` ``abonent`` with ``to.extension``), from the fold
-hook, so it reaches every open tab of that user within the event worker's
-latency and nobody else. Its content is read with that user's rights (its contact comes from caller
-identification, ``_mango_card_partner``). Supervisors' systrays hear of every
-call that starts, changes or ends, for their list of live calls.
+§2.4: ``Appeared`` at ``location`` ``abonent`` with ``to.extension``), from a
+post-fold step, so it reaches every open tab of that user within the event
+worker's latency and nobody else. Its content is read with that user's rights
+(its contact comes from caller identification, ``_mango_card_partner``).
+Supervisors' systrays hear of every call that starts, changes or ends, for their
+list of live calls.
 """
 
 import logging
