@@ -1,3 +1,11 @@
+"""Website call-back requests followed to their outcome, from the telephony events.
+
+A request's attempt is a PBX command (``commands/callback``) with our
+``command_id``: the call it produced arrives through the call log's post-fold
+pipeline (a step added after mango_telephony's own), and a refused command,
+which never produces a call, through the event worker's other events.
+"""
+
 from odoo import models
 
 from mango_office import events as mango_events
@@ -6,12 +14,14 @@ from mango_office import events as mango_events
 class MangoCall(models.Model):
     _inherit = "mango.call"
 
-    def _mango_on_call_updated(self, previous):
+    def _mango_post_fold_steps(self):
+        return [*super()._mango_post_fold_steps(), "_mango_step_follow_callbacks"]
+
+    def _mango_step_follow_callbacks(self, previous):
         """Follow the calls placed for website requests to their outcome."""
-        result = super()._mango_on_call_updated(previous)
         calls = self.filtered("command_id")
         if not calls:
-            return result
+            return
         attempts = (
             self.env["mango.callback.attempt"]
             .sudo()
@@ -35,7 +45,6 @@ class MangoCall(models.Model):
                 attempt._mango_finish(
                     "no_answer", call.disconnect_reason_text, call.disconnect_reason
                 )
-        return result
 
 
 class MangoEvent(models.Model):

@@ -221,26 +221,6 @@ class MangoAccount(models.Model):
         store=True,
         help="Value sent to Mango as line_number of click-to-call commands.",
     )
-    recording_links_allowed = fields.Boolean(
-        string="Recording links enabled in Mango",
-        tracking=True,
-        help="Tick when 'Call recordings' is enabled among the additional API "
-        "parameters of Mango's API connector: recordings can then be played "
-        "through signed temporary links instead of being downloaded first.",
-    )
-    recording_storage = fields.Selection(
-        [
-            ("cloud", "Cloud only"),
-            ("cloud_email", "Cloud and e-mail"),
-        ],
-        string="Recording storage",
-        required=True,
-        default="cloud",
-        tracking=True,
-        help="Where Mango keeps recordings, as set in Mango's cabinet. With "
-        "e-mail, Mango also mails each recording and reports that copy as a "
-        "separate recording event.",
-    )
     connection_state = fields.Selection(
         [
             ("unknown", "Not checked"),

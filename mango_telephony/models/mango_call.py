@@ -1,7 +1,12 @@
-"""The call log: one ``mango.call`` per Mango call group (``entry_id``) with its legs.
+"""The call log: one ``mango.call`` per Mango call group (``entry_id``) with its legs,
+and the post-fold pipeline: what runs after every fold, in which order.
 
 Records are written only by the event worker from the core fold
-(``mango_office.calls``); nothing here re-implements Mango's semantics.
+(``mango_office.calls``); nothing here re-implements Mango's semantics. Every side
+effect of a fold (caller identification, recordings, routing, chatter, missed
+calls, the incoming-call card, statistics…) is a named step of
+``_mango_post_fold_steps``, listed here in the order it runs and written in the
+file of its concept: one list answers "what happens after a call changes".
 """
 
 from datetime import datetime, timezone
@@ -226,7 +231,7 @@ class MangoCall(models.Model):
     @api.model
     def _mango_write_fold(self, account, folded):
         """Create or update the call of ``folded`` (a core ``Call``) and its legs,
-        then run the side-effect hook.
+        then run the post-fold pipeline.
 
         :param account: the ``mango.account`` the events came from
         :param folded: ``mango_office.calls.Call`` folded from every stored event
@@ -341,14 +346,56 @@ class MangoCall(models.Model):
         if commands:
             self.write({"leg_ids": commands})
 
+    # ------------------------------------------------------------------ post-fold
+
+    def _mango_post_fold_steps(self):
+        """The post-fold pipeline: the names of the methods run after every fold
+        write, in this order.
+
+        Each step is a method of ``mango.call`` taking ``previous`` (see
+        ``_mango_on_call_updated``), called on the folded calls. It runs in the
+        event worker, never in the webhook request, and may run again for the
+        same call (a re-fold, a retried event, a replay): it must then change
+        nothing. Another addon adds a step by extending this list, e.g.
+        ``[*super()._mango_post_fold_steps(), "_mango_step_mine"]``, or by
+        inserting its name before the step it must precede; it never wraps
+        ``_mango_on_call_updated``.
+
+        :rtype: list[str]
+        """
+        return [
+            # First: the record a user clicked on, so that identification and
+            # the chatter post use it rather than a namesake sharing the number.
+            "_mango_step_link_click_origin",  # mango_click_to_call.py
+            "_mango_step_identify_caller",  # caller_identification.py
+            "_mango_step_schedule_recordings",  # mango_call_recording.py
+            "_mango_step_smart_route",  # smart_routing.py
+            "_mango_step_post_on_chatter",  # call_chatter.py
+            # After the chatter: the activity links the call the chatter shows.
+            "_mango_step_follow_missed_call",  # missed_calls.py
+            "_mango_step_push_cards",  # incoming_card.py
+            "_mango_step_push_live",  # incoming_card.py
+            "_mango_step_refresh_statistics",  # mango_call_stat.py
+        ]
+
     def _mango_on_call_updated(self, previous):
-        """Hook run after every fold write, for side effects (partner match,
-        chatter, activities, recordings…), each idempotent.
+        """Run the post-fold pipeline (``_mango_post_fold_steps``) on these calls.
+
+        Not to be overridden: a new side effect is a new step.
 
         :param dict previous: ``{call.id: {"status": str|False, "is_new": bool}}``,
             the calls' state before this write
         """
+        for step in self._mango_post_fold_steps():
+            getattr(self, step)(previous)
         return True
+
+    def _mango_external_number(self):
+        """The outside party's number (E.164) or False."""
+        self.ensure_one()
+        if self.customer_number_e164 and self.customer_number_e164.startswith("+"):
+            return self.customer_number_e164
+        return False
 
     # ------------------------------------------------------------------ actions
 

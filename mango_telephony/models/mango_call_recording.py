@@ -1,3 +1,16 @@
+"""Call recordings: which recordings a call has, fetching them from Mango,
+keeping them (or only a link), the retention that deletes old files, and who may
+listen.
+
+Mango announces a recording in the call's events; the fold schedules one
+``mango.call.recording`` per recording saved in Mango's cloud, and a cron fetches
+it (Mango may answer "not found" for a while, and locks the API on a second such
+answer within two minutes: probes are spaced per account). The account chooses
+to store the file in Odoo or to play it from Mango on demand, and how many days
+stored files are kept. Playback always goes through our own controller, to users
+of the recording listener group only.
+"""
+
 import logging
 import time
 from datetime import timedelta
@@ -391,3 +404,121 @@ class MangoCallRecording(models.Model):
             )
         self._mango_fetch()
         return True
+
+
+class MangoAccount(models.Model):
+    _inherit = "mango.account"
+
+    recording_links_allowed = fields.Boolean(
+        string="Recording links enabled in Mango",
+        tracking=True,
+        help="Tick when 'Call recordings' is enabled among the additional API "
+        "parameters of Mango's API connector: recordings can then be played "
+        "through signed temporary links instead of being downloaded first.",
+    )
+    recording_storage = fields.Selection(
+        [
+            ("cloud", "Cloud only"),
+            ("cloud_email", "Cloud and e-mail"),
+        ],
+        string="Recording storage",
+        required=True,
+        default="cloud",
+        tracking=True,
+        help="Where Mango keeps recordings, as set in Mango's cabinet. With "
+        "e-mail, Mango also mails each recording and reports that copy as a "
+        "separate recording event.",
+    )
+    recording_mode = fields.Selection(
+        [
+            ("file", "Store the files in Odoo"),
+            ("link", "Keep them at Mango, play on demand"),
+        ],
+        string="Recordings",
+        required=True,
+        default="file",
+        help="Store: each recording is downloaded once and kept as an attachment. "
+        "Keep at Mango: Odoo only remembers the recording and fetches it from "
+        "Mango each time someone plays it (recordings deleted in Mango then "
+        "cannot be played).",
+    )
+    recording_retention_days = fields.Integer(
+        string="Keep recordings (days)",
+        default=0,
+        help="Stored recording files older than this are deleted (the call and "
+        "the recording entry stay). 0 keeps them forever.",
+    )
+    recording_probe_after = fields.Float(
+        string="Next recording probe allowed at",
+        readonly=True,
+        copy=False,
+        help="Epoch time before which no recording is asked for again after Mango "
+        "answered 'not found yet' (a 3xxx answer, of which Mango allows one per two "
+        "minutes).",
+    )
+
+
+class MangoCall(models.Model):
+    _inherit = "mango.call"
+
+    recording_ids = fields.One2many(
+        "mango.call.recording", "call_id", string="Recordings"
+    )
+    recording_count = fields.Integer(compute="_compute_recording_count")
+    recording_player_html = fields.Html(
+        string="Recording", compute="_compute_recording_player_html", sanitize=False
+    )
+
+    @api.depends("recording_ids")
+    def _compute_recording_count(self):
+        for call in self:
+            call.recording_count = len(call.recording_ids)
+
+    @api.depends("recording_ids.state")
+    @api.depends_context("uid")
+    def _compute_recording_player_html(self):
+        may_listen = self.env.user.has_group(
+            "mango_telephony.group_mango_recording_listener"
+        )
+        for call in self:
+            recordings = call.sudo().recording_ids.sorted("id")
+            call.recording_player_html = (
+                Markup("").join(
+                    Markup('<div class="mb-1">%s</div>')
+                    % rec._mango_player_markup(may_listen)
+                    for rec in recordings
+                )
+                if recordings
+                else False
+            )
+
+    def _mango_step_schedule_recordings(self, previous):
+        for call in self:
+            call._mango_schedule_recordings()
+
+    def _mango_schedule_recordings(self):
+        self.ensure_one()
+        recordings = (self.fold_state or {}).get("recordings") or {}
+        Recording = self.env["mango.call.recording"].sudo()
+        for recording_id, info in recordings.items():
+            # "saved": announced by record/added, or Completed into the cloud
+            # (Cloud / CloudAndMail, completion 1000); Mail-only copies and failed
+            # recordings (4002 too short …) cannot be fetched.
+            if info.get("saved"):
+                Recording._mango_schedule(
+                    self,
+                    recording_id,
+                    info.get("extension"),
+                    announced=bool(info.get("added")),
+                )
+
+    def action_mango_open_recordings(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Recordings"),
+            "res_model": "mango.call.recording",
+            "view_mode": "list,form",
+            "domain": [("call_id", "=", self.id)],
+            "context": {"create": False},
+        }

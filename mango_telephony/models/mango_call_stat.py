@@ -982,8 +982,9 @@ class MangoCallStat(models.Model):
 class MangoCall(models.Model):
     _inherit = "mango.call"
 
-    def _mango_on_call_updated(self, previous):
-        result = super()._mango_on_call_updated(previous)
+    def _mango_step_refresh_statistics(self, previous):
+        """Queue the days (and periods) of finished calls for a statistics
+        refresh at commit."""
         finished = self.filtered(
             lambda c: (
                 c.status in FINISHED_STATUSES
@@ -1003,4 +1004,3 @@ class MangoCall(models.Model):
                 data[STAT_KEYS] = set()
                 self.env.cr.precommit.add(Stat._mango_refresh_pending)
             data[STAT_KEYS].update(keys)
-        return result

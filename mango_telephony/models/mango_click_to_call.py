@@ -81,7 +81,7 @@ class MangoClickToCall(models.Model):
         """Give ``calls`` (whose command_id is one of these clicks') the record
         they were clicked on, and its contact and lead when still unknown.
 
-        Runs before the caller identification of the fold hook, so the chatter
+        Runs before the caller identification of the post-fold pipeline, so the chatter
         post follows the record the user clicked on rather than a namesake that
         shares the number.
         """
@@ -105,7 +105,7 @@ class MangoClickToCall(models.Model):
 
     def _mango_link_after_commit(self):
         """Post-commit: when the call was folded before this click was committed,
-        the fold hook could not see the click; link it now."""
+        the post-fold pipeline could not see the click; link it now."""
         with self.env.registry.cursor() as cr:
             clicks = self.with_env(self.env(cr=cr, su=True)).exists()
             calls = clicks.env["mango.call"].search(
@@ -156,6 +156,20 @@ class MangoClickToCall(models.Model):
                 },
             )
         return click
+
+
+class MangoCall(models.Model):
+    _inherit = "mango.call"
+
+    def _mango_step_link_click_origin(self, previous):
+        """The calls our clicks placed get the record clicked on (and its contact
+        and lead): the first post-fold step, so that caller identification and
+        the chatter post further down use the clicked record."""
+        clicks = self.env["mango.click.to.call"]._mango_clicks_of(
+            self.mapped("command_id")
+        )
+        if clicks:
+            clicks._mango_link_calls(self)
 
 
 class MangoEvent(models.Model):

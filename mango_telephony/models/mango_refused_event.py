@@ -16,7 +16,7 @@ than a time-based purge, bounds the disk during the flood itself.
 
 import logging
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import create_index, index_exists
 
@@ -130,47 +130,3 @@ class MangoRefusedEvent(models.Model):
             )
         )
         return record
-
-
-class MangoAccount(models.Model):
-    _inherit = "mango.account"
-
-    refused_event_count = fields.Integer(
-        string="Refused events",
-        compute="_compute_refused_event_count",
-        help="Correctly signed requests whose body was not a Mango event, kept "
-        "(the latest thousand) so that nothing Mango sent is lost.",
-    )
-
-    def _compute_refused_event_count(self):
-        counts = {}
-        if self.ids:
-            groups = (
-                self.env["mango.refused.event"]
-                .sudo()
-                ._read_group(
-                    [("account_id", "in", self.ids)], ["account_id"], ["__count"]
-                )
-            )
-            counts = {account.id: count for account, count in groups}
-        for account in self:
-            account.refused_event_count = counts.get(account.id, 0)
-
-    def action_view_refused_events(self):
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "mango_telephony.mango_refused_event_action"
-        )
-        action["domain"] = [("account_id", "in", self.ids)]
-        action["name"] = _("Refused events")
-        return action
-
-
-class ResConfigSettings(models.TransientModel):
-    _inherit = "res.config.settings"
-
-    mango_refused_event_count = fields.Integer(
-        related="mango_account_id.refused_event_count"
-    )
-
-    def action_mango_view_refused_events(self):
-        return self.mango_account_id.action_view_refused_events()

@@ -1,3 +1,10 @@
+"""The "IP telephony" settings page: the current company's Mango account.
+
+Every setting is a field of the account (related, or an inverse writing into it),
+so the settings page and the account form can never disagree; the event
+delivery panel shows the account's webhook health.
+"""
+
 from odoo import _, api, fields, models
 
 
@@ -61,6 +68,31 @@ class ResConfigSettings(models.TransientModel):
     mango_connection_message = fields.Char(
         related="mango_account_id.connection_message"
     )
+    # Event delivery (webhook_health.py)
+    mango_last_event_at = fields.Datetime(related="mango_account_id.last_event_at")
+    mango_last_refused_at = fields.Datetime(related="mango_account_id.last_refused_at")
+    mango_last_refused_reason = fields.Selection(
+        related="mango_account_id.last_refused_reason"
+    )
+    mango_last_refused_address = fields.Char(
+        related="mango_account_id.last_refused_address"
+    )
+    mango_refused_count = fields.Integer(related="mango_account_id.refused_count")
+    mango_unattributed_refused_at = fields.Datetime(
+        related="mango_account_id.unattributed_refused_at"
+    )
+    mango_unattributed_refused_reason = fields.Selection(
+        related="mango_account_id.unattributed_refused_reason"
+    )
+    mango_unattributed_refused_address = fields.Char(
+        related="mango_account_id.unattributed_refused_address"
+    )
+    mango_event_failed_count = fields.Integer(
+        related="mango_account_id.event_failed_count"
+    )
+    mango_refused_event_count = fields.Integer(
+        related="mango_account_id.refused_event_count"
+    )
 
     @api.depends("company_id")
     def _compute_mango_account_id(self):
@@ -116,3 +148,6 @@ class ResConfigSettings(models.TransientModel):
     def action_mango_refresh_lines(self):
         self.ensure_one()
         return self.mango_account_id.action_mango_refresh_lines()
+
+    def action_mango_view_refused_events(self):
+        return self.mango_account_id.action_view_refused_events()

@@ -20,3 +20,4 @@ from . import test_identifier_fields
 from . import test_webhook_fuzz
 from . import test_extension_ownership
 from . import test_user_isolation
+from . import test_post_fold

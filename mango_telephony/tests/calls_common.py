@@ -7,7 +7,7 @@ from odoo import Command
 
 from mango_office import signing
 
-from ..models.mango_account_calls import refusal_throttle
+from ..models.webhook_health import refusal_throttle
 from .common import MangoSimulatorMixin
 
 # Fields that describe a call the same way whatever order its events came in.

@@ -2,7 +2,7 @@ import time
 
 from odoo.tests import tagged
 
-from ..models.mango_call_followup import _format_duration
+from ..models.call_chatter import _format_duration
 from .followup_common import MangoFollowupCase
 
 CALL_BACK = "mango_telephony.mail_activity_type_mango_call_back"

@@ -17,10 +17,10 @@ from mango_office import signing
 
 from ..models import cron_wakeup
 from ..models import mango_event as mango_event_module
-from ..models.mango_account_calls import UNATTRIBUTED_PARAM, refusal_throttle
+from ..models.webhook_health import UNATTRIBUTED_PARAM, refusal_throttle
 from .calls_common import MangoCallsMixin
 
-REFUSAL_LOGGER = "odoo.addons.mango_telephony.models.mango_account_calls"
+REFUSAL_LOGGER = "odoo.addons.mango_telephony.models.webhook_health"
 
 CALL_EVENT = {
     "entry_id": "MzQ1Mzc1MzUxMzoxNjE=",

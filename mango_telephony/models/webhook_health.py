@@ -1,4 +1,13 @@
-"""What the call log adds to a Mango account: webhook health."""
+"""Webhook health: which account a request is for, and how delivery is going.
+
+Mango's requests are matched to an account by their key (in constant time), and
+what the boundary refused is remembered for the administrator's "Event delivery"
+panel: the last refusal and its reason per account (throttled, written in its own
+short transaction, so a flood of forged requests cannot become a flood of
+writes), the last refusal whose key matched no account, the events waiting or
+failed, and the correctly signed bodies kept as refused events
+(``mango.refused.event``).
+"""
 
 import hmac
 import logging
@@ -97,6 +106,12 @@ class MangoAccount(models.Model):
     )
     event_failed_count = fields.Integer(
         string="Failed events", compute="_compute_event_counts"
+    )
+    refused_event_count = fields.Integer(
+        string="Refused events",
+        compute="_compute_refused_event_count",
+        help="Correctly signed requests whose body was not a Mango event, kept "
+        "(the latest thousand) so that nothing Mango sent is lost.",
     )
 
     def _compute_last_event_at(self):
@@ -252,28 +267,24 @@ class MangoAccount(models.Model):
             "domain": [("account_id", "=", self.id)],
         }
 
+    def _compute_refused_event_count(self):
+        counts = {}
+        if self.ids:
+            groups = (
+                self.env["mango.refused.event"]
+                .sudo()
+                ._read_group(
+                    [("account_id", "in", self.ids)], ["account_id"], ["__count"]
+                )
+            )
+            counts = {account.id: count for account, count in groups}
+        for account in self:
+            account.refused_event_count = counts.get(account.id, 0)
 
-class ResConfigSettings(models.TransientModel):
-    _inherit = "res.config.settings"
-
-    mango_last_event_at = fields.Datetime(related="mango_account_id.last_event_at")
-    mango_last_refused_at = fields.Datetime(related="mango_account_id.last_refused_at")
-    mango_last_refused_reason = fields.Selection(
-        related="mango_account_id.last_refused_reason"
-    )
-    mango_last_refused_address = fields.Char(
-        related="mango_account_id.last_refused_address"
-    )
-    mango_refused_count = fields.Integer(related="mango_account_id.refused_count")
-    mango_unattributed_refused_at = fields.Datetime(
-        related="mango_account_id.unattributed_refused_at"
-    )
-    mango_unattributed_refused_reason = fields.Selection(
-        related="mango_account_id.unattributed_refused_reason"
-    )
-    mango_unattributed_refused_address = fields.Char(
-        related="mango_account_id.unattributed_refused_address"
-    )
-    mango_event_failed_count = fields.Integer(
-        related="mango_account_id.event_failed_count"
-    )
+    def action_view_refused_events(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mango_telephony.mango_refused_event_action"
+        )
+        action["domain"] = [("account_id", "in", self.ids)]
+        action["name"] = _("Refused events")
+        return action

@@ -1,12 +1,18 @@
-import logging
-import time
-from datetime import timedelta
+"""Reconciliation: calls the webhooks never delivered, backfilled from Mango's
+statistics.
 
-import psycopg2.errors
+A webhook lost on the way (Odoo down, a network cut, a refused request) would
+leave a hole in the call log. Once a day, or on the button, the account's
+``stats/calls`` report for the period is read; each row becomes the webhook
+payloads it stands for (``mango_office.reconcile``), stored as events and folded
+like live ones, so a second run, or a late webhook, changes nothing.
+"""
+
+import logging
+from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
 
 from mango_office import errors as mango_errors
 from mango_office import reconcile
@@ -15,8 +21,6 @@ from mango_office.signing import dumps
 
 _logger = logging.getLogger(__name__)
 
-# commands/route: 1 request per 2 s per product (reference §3.4, §6).
-ROUTE_INTERVAL_SECONDS = 2.0
 STATS_PAGE_SIZE = 1000
 STATS_POLL_SECONDS = 5
 STATS_POLL_TIMEOUT = 120
@@ -25,102 +29,12 @@ STATS_POLL_TIMEOUT = 120
 class MangoAccount(models.Model):
     _inherit = "mango.account"
 
-    recording_mode = fields.Selection(
-        [
-            ("file", "Store the files in Odoo"),
-            ("link", "Keep them at Mango, play on demand"),
-        ],
-        string="Recordings",
-        required=True,
-        default="file",
-        help="Store: each recording is downloaded once and kept as an attachment. "
-        "Keep at Mango: Odoo only remembers the recording and fetches it from "
-        "Mango each time someone plays it (recordings deleted in Mango then "
-        "cannot be played).",
-    )
-    recording_retention_days = fields.Integer(
-        string="Keep recordings (days)",
-        default=0,
-        help="Stored recording files older than this are deleted (the call and "
-        "the recording entry stay). 0 keeps them forever.",
-    )
-    missed_call_user_id = fields.Many2one(
-        "res.users",
-        string="Missed calls go to",
-        domain="[('share', '=', False)]",
-        ondelete="set null",
-        help="Who gets the call-back activity for a missed call when neither the "
-        "caller's salesperson nor the line names someone.",
-    )
-    smart_routing = fields.Boolean(
-        string="Route known customers to their salesperson",
-        help="While a known customer waits in the voice menu or a queue, send the "
-        "call to the extension of the customer's salesperson. Mango's own routing "
-        "applies when the salesperson has no extension.",
-    )
-    route_next_allowed_at = fields.Float(
-        string="Next route command allowed at",
-        readonly=True,
-        copy=False,
-        help="Epoch time before which no routing command is sent (Mango's limit).",
-    )
-    recording_probe_after = fields.Float(
-        string="Next recording probe allowed at",
-        readonly=True,
-        copy=False,
-        help="Epoch time before which no recording is asked for again after Mango "
-        "answered 'not found yet' (a 3xxx answer, of which Mango allows one per two "
-        "minutes).",
-    )
     reconciled_at = fields.Datetime(
         string="Last reconciliation", readonly=True, copy=False
     )
     reconcile_message = fields.Char(
         string="Reconciliation result", readonly=True, copy=False
     )
-
-    # ------------------------------------------------------------------
-    # Smart routing throttle
-    # ------------------------------------------------------------------
-
-    def _mango_take_route_slot(self):
-        """Reserve the account's routing slot if it is free; never waits for it.
-
-        The reservation is committed at once on its own cursor: the command is
-        sent whatever becomes of the event's transaction, and several workers
-        must see each other's reservations straight away. The row lock is held
-        for one statement only; should it be busy, the slot counts as taken.
-
-        :return: True when a route command may be sent now
-        """
-        self.ensure_one()
-        self.flush_recordset(["route_next_allowed_at"])
-        now = time.time()
-        try:
-            with self.env.registry.cursor() as cr:
-                cr.execute("SET LOCAL lock_timeout = '200ms'")
-                cr.execute(
-                    SQL(
-                        """
-                        UPDATE mango_account SET route_next_allowed_at = %(next)s
-                         WHERE id = %(id)s
-                           AND COALESCE(route_next_allowed_at, 0) <= %(now)s
-                        RETURNING id
-                        """,
-                        next=now + ROUTE_INTERVAL_SECONDS,
-                        id=self.id,
-                        now=now,
-                    )
-                )
-                taken = bool(cr.fetchone())
-        except psycopg2.errors.LockNotAvailable:
-            taken = False
-        self.invalidate_recordset(["route_next_allowed_at"])
-        return taken
-
-    # ------------------------------------------------------------------
-    # Reconciliation
-    # ------------------------------------------------------------------
 
     def action_mango_reconcile(self):
         """Button: backfill the last day's calls from Mango's statistics now."""

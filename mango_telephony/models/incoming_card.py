@@ -1,9 +1,12 @@
 """Live call information in the web client: the incoming-call card and the systray.
 
 The card is pushed on Odoo's bus to the one user whose extension rings (reference
-§2.4: ``Appeared`` at ``location`` ``abonent`` with ``to.extension``), from the fold
-hook, so it reaches every open tab of that user within the event worker's
-latency and nobody else. Its content is read with that user's rights.
+§2.4: ``Appeared`` at ``location`` ``abonent`` with ``to.extension``), from a
+post-fold step, so it reaches every open tab of that user within the event
+worker's latency and nobody else. Its content is read with that user's rights
+(its contact comes from caller identification, ``_mango_card_partner``).
+Supervisors' systrays hear of every call that starts, changes or ends, for their
+list of live calls.
 """
 
 import logging
@@ -47,27 +50,11 @@ class MangoCallLeg(models.Model):
 class MangoCall(models.Model):
     _inherit = "mango.call"
 
-    def _mango_on_call_updated(self, previous):
-        # Link click-to-call origins first: the caller identification and the
-        # chatter post further down the chain then use the clicked record.
-        clicks = self.env["mango.click.to.call"]._mango_clicks_of(
-            self.mapped("command_id")
-        )
-        if clicks:
-            clicks._mango_link_calls(self)
-        result = super()._mango_on_call_updated(previous)
+    def _mango_step_push_cards(self, previous):
         self._mango_push_cards()
-        self._mango_push_live(previous)
-        return result
 
-    def _mango_on_command_result(self, account, command, command_id, result_code):
-        parent = getattr(super(), "_mango_on_command_result", None)
-        result = parent(account, command, command_id, result_code) if parent else None
-        if command == "callback" and command_id:
-            self.env["mango.click.to.call"]._mango_command_result(
-                account, command_id, result_code
-            )
-        return result
+    def _mango_step_push_live(self, previous):
+        self._mango_push_live(previous)
 
     # ------------------------------------------------------------------
     # Incoming-call card
@@ -213,20 +200,6 @@ class MangoCall(models.Model):
         if not user and extension:
             user = self.account_id.sudo()._mango_user_for_extension(extension)
         return (user and user.name) or extension or False
-
-    def _mango_card_partner(self, env, number):
-        """The caller's contact if ``env``'s user may read it."""
-        Partner = env["res.partner"]
-        if not Partner.has_access("read"):
-            return Partner
-        known = self.sudo().partner_id
-        if known:
-            readable = Partner.browse(known.id)._filtered_access("read")
-            if readable:
-                return readable
-        if not number:
-            return Partner
-        return Partner._mango_find_by_phone(number, self.company_id)[:1]
 
     def _mango_card_partner_values(self, env, partner):
         commercial = partner.commercial_partner_id
