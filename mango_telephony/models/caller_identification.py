@@ -18,7 +18,6 @@ from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from mango_office import phones
-
 from mango_office.rules import FINISHED_STATUSES
 
 _logger = logging.getLogger(__name__)
