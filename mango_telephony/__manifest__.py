@@ -29,6 +29,7 @@
         "views/mango_call_views.xml",
         "views/mango_event_views.xml",
         "views/mango_refused_event_views.xml",
+        "views/mango_command_views.xml",
         "views/res_users_views.xml",
         "views/mango_call_recording_views.xml",
         "views/res_partner_views.xml",

@@ -1,14 +1,12 @@
 """Website call-back requests followed to their outcome, from the telephony events.
 
-A request's attempt is a PBX command (``commands/callback``) with our
-``command_id``: the call it produced arrives through the call log's post-fold
-pipeline (a step added after mango_telephony's own), and a refused command,
-which never produces a call, through the event worker's other events.
+A request's attempt is a PBX command (``commands/callback``): the outbox
+(mango_telephony's mango_command.py) links it to the call it produced and hands
+it Mango's refusal; the call's outcome is read here, in a post-fold step added
+after mango_telephony's own.
 """
 
 from odoo import models
-
-from mango_office import events as mango_events
 
 
 class MangoCall(models.Model):
@@ -25,15 +23,13 @@ class MangoCall(models.Model):
         attempts = (
             self.env["mango.callback.attempt"]
             .sudo()
-            .search([("command_id", "in", calls.mapped("command_id"))])
+            .search([("call_id", "in", calls.ids)])
         )
-        by_command = {attempt.command_id: attempt for attempt in attempts}
+        by_call = {attempt.call_id: attempt for attempt in attempts}
         for call in calls:
-            attempt = by_command.get(call.command_id)
+            attempt = by_call.get(call)
             if not attempt:
                 continue
-            if not attempt.call_id:
-                attempt.call_id = call
             request = attempt.request_id
             if request.lead_id and not call.lead_id:
                 call.lead_id = request.lead_id
@@ -45,20 +41,3 @@ class MangoCall(models.Model):
                 attempt._mango_finish(
                     "no_answer", call.disconnect_reason_text, call.disconnect_reason
                 )
-
-
-class MangoEvent(models.Model):
-    _inherit = "mango.event"
-
-    def _mango_process_other(self, parsed):
-        """A refused command never produces a call: its result is the only news."""
-        result = super()._mango_process_other(parsed)
-        if isinstance(parsed, mango_events.CommandResultEvent) and parsed.command_id:
-            attempt = (
-                self.env["mango.callback.attempt"]
-                .sudo()
-                .search([("command_id", "=", parsed.command_id)], limit=1)
-            )
-            if attempt and parsed.result is not None:
-                attempt._mango_on_result(parsed.result)
-        return result

@@ -375,6 +375,9 @@ class MangoCallbackRequest(models.Model):
                     {
                         "request_id": request.id,
                         "command_id": command_id,
+                        "account_id": widget.account_id.id,
+                        "user_id": widget.target_type != "group"
+                        and widget.operator_id.id,
                         "state": "calling",
                     }
                 )
@@ -411,9 +414,9 @@ class MangoCallbackRequest(models.Model):
                     request.id,
                     error,
                 )
-                attempt._mango_finish(
-                    "failed", str(error), getattr(error, "code", None)
-                )
+                code = getattr(error, "code", None)
+                attempt.mango_command_id._mango_refused(code or 0, str(error))
+                attempt._mango_finish("failed", str(error), code)
 
     def _mango_attempt_finished(self):
         """After an attempt ends: done, retry later, or leave it to a person."""
@@ -527,16 +530,38 @@ class MangoCallbackRequest(models.Model):
         )
 
 
+class MangoCommand(models.Model):
+    _inherit = "mango.command"
+
+    kind = fields.Selection(
+        selection_add=[("callback", "Website call-back")],
+        ondelete={"callback": "cascade"},
+    )
+
+
 class MangoCallbackAttempt(models.Model):
+    """One attempt to call a visitor back: a ``mango.command`` (its command_id,
+    Mango's answer, the call it started) with the attempt's outcome."""
+
     _name = "mango.callback.attempt"
     _description = "Website callback attempt"
+    _inherits = {"mango.command": "mango_command_id"}
     _order = "id"
 
+    mango_command_id = fields.Many2one(
+        "mango.command",
+        string="Command",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+    )
     request_id = fields.Many2one(
         "mango.callback.request", required=True, ondelete="cascade", index=True
     )
-    command_id = fields.Char(required=True, index=True, readonly=True)
-    placed_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    placed_at = fields.Datetime("Placed at", related="sent_at")
+    # The attempt's outcome, not the command's: a command Mango accepted still
+    # ends unanswered when nobody picks up.
     state = fields.Selection(
         [
             ("calling", "Calling"),
@@ -547,13 +572,15 @@ class MangoCallbackAttempt(models.Model):
         default="calling",
         required=True,
     )
+    # Mango's refusal code or the call's disconnect reason.
     result_code = fields.Integer()
     message = fields.Char()
-    call_id = fields.Many2one("mango.call", ondelete="set null")
 
-    _sql_constraints = [
-        ("command_unique", "unique(command_id)", "A command identifies one attempt."),
-    ]
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            vals.setdefault("kind", "callback")
+        return super().create(vals_list)
 
     def _mango_finish(self, state, message=None, code=None):
         attempts = self.filtered(lambda a: a.state == "calling")
@@ -562,8 +589,14 @@ class MangoCallbackAttempt(models.Model):
         attempts.write({"state": state, "message": message, "result_code": code or 0})
         attempts.request_id._mango_attempt_finished()
 
-    def _mango_on_result(self, code):
-        """``result/<command>`` for this attempt: only a failure ends it here."""
-        if codes.is_success(code):
-            return
+    # ------------------------------------------------------------------
+    # Hooks of mango.command
+    # ------------------------------------------------------------------
+
+    def _mango_command_linked(self, calls):
+        """Nothing yet: the call's outcome is read once the call log has
+        identified and posted it (``mango.call._mango_step_follow_callbacks``)."""
+
+    def _mango_command_refused(self, code):
+        """``result/<command>`` refused this attempt: it ends here."""
         self._mango_finish("failed", codes.describe(code), int(code))

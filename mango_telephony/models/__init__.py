@@ -15,6 +15,7 @@ from . import call_chatter
 from . import reconciliation
 from . import webhook_health
 from . import res_users_telephony
+from . import mango_command
 from . import mango_click_to_call
 from . import incoming_card
 from . import mango_call_display

@@ -67,8 +67,9 @@ class MangoCall(models.Model):
         self.ensure_one()
         account = self.account_id.sudo()
         own_commands = set(
-            self.env["mango.click.to.call"]
-            ._mango_clicks_of(self.leg_ids.mapped("command_id"))
+            self.env["mango.command"]
+            ._mango_of(self.leg_ids.mapped("command_id"))
+            .filtered(lambda c: c.kind == "click_to_call")
             .mapped(lambda c: (c.command_id, c.user_id.id))
         )
         result = []

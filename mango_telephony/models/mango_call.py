@@ -364,9 +364,10 @@ class MangoCall(models.Model):
         :rtype: list[str]
         """
         return [
-            # First: the record a user clicked on, so that identification and
+            # First: the commands that started the calls, and what their owners
+            # know (the record a user clicked on), so that identification and
             # the chatter post use it rather than a namesake sharing the number.
-            "_mango_step_link_click_origin",  # mango_click_to_call.py
+            "_mango_step_link_commands",  # mango_command.py
             "_mango_step_identify_caller",  # caller_identification.py
             "_mango_step_schedule_recordings",  # mango_call_recording.py
             "_mango_step_smart_route",  # smart_routing.py

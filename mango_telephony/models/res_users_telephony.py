@@ -245,7 +245,7 @@ class ResUsers(models.Model):
                 type(error).__name__,
                 code,
             )
-            click.write({"state": "failed", "result_code": code, "error": message})
+            click.mango_command_id._mango_refused(code, message)
             return self._mango_call_answer(
                 "error",
                 self.env._(
@@ -257,7 +257,7 @@ class ResUsers(models.Model):
             )
         # The call may already have been folded by another worker before this
         # transaction commits; link it once the click is visible to everybody.
-        self.env.cr.postcommit.add(click._mango_link_after_commit)
+        self.env.cr.postcommit.add(click.mango_command_id._mango_link_after_commit)
         return self._mango_call_answer(
             "calling",
             self.env._(

@@ -21,3 +21,4 @@ from . import test_webhook_fuzz
 from . import test_extension_ownership
 from . import test_user_isolation
 from . import test_post_fold
+from . import test_pbx_commands

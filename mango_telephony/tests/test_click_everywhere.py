@@ -75,6 +75,11 @@ class TestClickEverywhere(MangoClickEverywhereMixin, MangoCallsMixin, HttpCase):
             "127.0.0.1",
         )
 
+        # A click-to-call, so that the PBX commands list has a row to open.
+        cls.env["res.users"].with_user(
+            cls.mango_role_users["telephony_user"]
+        ).mango_click_to_call("+79035550000")
+
     def mango_extra_steps(self, env):
         # The user menu's "Preferences": the Telephony section of one's own user.
         return [

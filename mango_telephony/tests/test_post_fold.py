@@ -35,7 +35,7 @@ class TestPostFoldPipeline(MangoFollowupCase):
         self.assertEqual(len(steps), len(set(steps)), "each step once")
         position = {name: index for index, name in enumerate(steps)}
         # The clicked record first, then who called, then what is posted about it.
-        self.assertEqual(steps[0], "_mango_step_link_click_origin")
+        self.assertEqual(steps[0], "_mango_step_link_commands")
         self.assertLess(
             position["_mango_step_identify_caller"],
             position["_mango_step_smart_route"],
