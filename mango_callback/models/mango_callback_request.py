@@ -429,11 +429,12 @@ class MangoCallbackRequest(models.Model):
                     lambda a, t=activity_type: a.activity_type_id == t
                 ).action_feedback(_("The customer was reached."))
                 continue
-            if request.attempt_count >= request.widget_id.max_attempts:
+            backoff = request.widget_id._mango_backoff()
+            if backoff.exhausted(request.attempt_count):
                 request._mango_give_up(last.message or _("Nobody answered."))
                 continue
             now = fields.Datetime.now()
-            call_at = now + dt.timedelta(minutes=request.widget_id.retry_minutes)
+            call_at = now + backoff.delay(request.attempt_count)
             schedule = request.widget_id._mango_schedule()
             opening = schedule.next_opening(call_at)
             if opening is None:

@@ -5,6 +5,7 @@ from odoo.exceptions import ValidationError
 from odoo.tools.translate import LazyTranslate
 
 from mango_office import phones
+from mango_office.retry import Backoff
 from mango_office.schedule import Period, Schedule
 
 _lt = LazyTranslate(__name__)
@@ -223,6 +224,16 @@ class MangoCallbackWidget(models.Model):
     # ------------------------------------------------------------------
     # Office hours
     # ------------------------------------------------------------------
+    def _mango_backoff(self):
+        """The call-back attempts' retry rule: ``retry_minutes`` apart, at most
+        ``max_attempts`` (then a person takes over)."""
+        self.ensure_one()
+        return Backoff(
+            first=dt.timedelta(minutes=self.retry_minutes),
+            factor=1,
+            max_attempts=self.max_attempts,
+        )
+
     def _mango_schedule(self):
         """The widget's calendar as a core Schedule (weekly periods minus leaves)."""
         self.ensure_one()

@@ -2,6 +2,7 @@ from . import mango_account
 from . import mango_account_user
 from . import mango_line
 from . import res_config_settings
+from . import retry_mixin
 from . import mango_call
 from . import mango_event
 from . import res_users

@@ -26,6 +26,7 @@ from mango_office.errors import (
     MangoLockedOut,
     MangoRequestError,
 )
+from mango_office.retry import Backoff
 
 _logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ _logger = logging.getLogger(__name__)
 # it asks to retry about once a minute.
 RETRY_INTERVAL = timedelta(minutes=1)
 RETRY_WINDOW = timedelta(hours=1)
+BACKOFF = Backoff(first=RETRY_INTERVAL, factor=1, window=RETRY_WINDOW)
 # A rejected key or a lockout (§1.4) will not heal in a minute, and every
 # further refused request prolongs the lockout.
 AUTH_RETRY_INTERVAL = timedelta(minutes=5)
@@ -47,6 +49,7 @@ MP3_MIMETYPE = "audio/mpeg"
 
 class MangoCallRecording(models.Model):
     _name = "mango.call.recording"
+    _inherit = ["mango.retry.mixin"]
     _description = "Call recording"
     _order = "id desc"
     _rec_name = "display_label"
@@ -77,10 +80,7 @@ class MangoCallRecording(models.Model):
         readonly=True,
         index=True,
     )
-    attempts = fields.Integer(readonly=True)
     first_attempt_at = fields.Datetime(readonly=True)
-    next_attempt_at = fields.Datetime(readonly=True, index=True)
-    last_error = fields.Char(readonly=True)
     # A binary field rather than a bare attachment of the call: Odoo lets anyone
     # who reads a record download its plain attachments (/web/content), while a
     # field attachment also requires the field's groups — the listener right.
@@ -277,7 +277,7 @@ class MangoCallRecording(models.Model):
             except MangoError as error:
                 values.update(
                     last_error=self._mango_error_text(error),
-                    next_attempt_at=now + RETRY_INTERVAL,
+                    next_attempt_at=now + BACKOFF.delay(values["attempts"]),
                 )
                 recording._mango_reschedule(values, now)
                 continue
@@ -300,7 +300,7 @@ class MangoCallRecording(models.Model):
     def _mango_reschedule(self, values, now):
         self.ensure_one()
         started = values.get("first_attempt_at") or self.first_attempt_at or now
-        if values["next_attempt_at"] - started > RETRY_WINDOW:
+        if BACKOFF.exhausted(values["attempts"], started, values["next_attempt_at"]):
             values.update(state="failed", next_attempt_at=False)
             _logger.warning(
                 "Mango recording %s of call %s given up after %s attempts: %s",
@@ -394,13 +394,11 @@ class MangoCallRecording(models.Model):
     def action_mango_retry(self):
         for recording in self.filtered(lambda r: r.state in ("failed", "pending")):
             recording.write(
-                {
-                    "state": "pending",
-                    "attempts": 0,
-                    "first_attempt_at": False,
-                    "next_attempt_at": fields.Datetime.now(),
-                    "last_error": False,
-                }
+                dict(
+                    self._mango_retry_reset_values(fields.Datetime.now()),
+                    state="pending",
+                    first_attempt_at=False,
+                )
             )
         self._mango_fetch()
         return True

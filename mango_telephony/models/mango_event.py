@@ -19,6 +19,7 @@ from odoo.tools.sql import create_index, drop_index, index_exists
 
 from mango_office import calls as mango_calls
 from mango_office import events as mango_events
+from mango_office.retry import Backoff
 
 from .cron_wakeup import wake_cron_workers
 
@@ -27,8 +28,12 @@ _logger = logging.getLogger(__name__)
 # A failed event is retried with exponential backoff (1, 2, 4 … minutes, at most
 # an hour) and then stays failed and visible to the administrator.
 MAX_ATTEMPTS = 8
-BACKOFF_FIRST = timedelta(minutes=1)
-BACKOFF_CAP = timedelta(hours=1)
+BACKOFF = Backoff(
+    first=timedelta(minutes=1),
+    factor=2,
+    cap=timedelta(hours=1),
+    max_attempts=MAX_ATTEMPTS,
+)
 BATCH_SIZE = 200
 # Two workers folding one call at once: the loser's write fails (the
 # transaction's snapshot predates the winner's commit) and is retried shortly.
@@ -66,6 +71,7 @@ def _advisory_key(account_id, entry_id):
 
 class MangoEvent(models.Model):
     _name = "mango.event"
+    _inherit = ["mango.retry.mixin"]
     _description = "Mango webhook event"
     _order = "id desc"
     _rec_name = "path"
@@ -95,9 +101,9 @@ class MangoEvent(models.Model):
         default="pending",
         readonly=True,
     )
-    error = fields.Text(readonly=True)
-    attempts = fields.Integer(readonly=True)
-    next_attempt_at = fields.Datetime(readonly=True)
+    # The shared name is last_error (mango.retry.mixin); ``error`` stays for
+    # the readers written before it.
+    error = fields.Text("Error", related="last_error")
     received_at = fields.Datetime(
         required=True, default=fields.Datetime.now, readonly=True
     )
@@ -382,7 +388,7 @@ class MangoEvent(models.Model):
         a race that never ends (a bug, not a race) still ends up failed."""
         now = fields.Datetime.now()
         for event in self:
-            if event.attempts + 1 >= MAX_ATTEMPTS:
+            if BACKOFF.exhausted(event.attempts + 1):
                 event._mango_mark_failed(exc)
             else:
                 event.write(
@@ -401,20 +407,21 @@ class MangoEvent(models.Model):
         now = fields.Datetime.now()
         for event in self:
             attempts = event.attempts + 1
-            delay = min(BACKOFF_FIRST * (2 ** (attempts - 1)), BACKOFF_CAP)
+            # Planned even after the last attempt: the list shows when it would
+            # have been; the claim skips events out of attempts.
             event.write(
                 {
                     "state": "failed",
                     "attempts": attempts,
-                    "error": f"{type(exc).__name__}: {exc}"[:2000],
-                    "next_attempt_at": now + delay,
+                    "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+                    "next_attempt_at": now + BACKOFF.delay(attempts),
                 }
             )
 
     def _mango_mark_done(self, call=None):
         vals = {
             "state": "done",
-            "error": False,
+            "last_error": False,
             "processed_at": fields.Datetime.now(),
             "next_attempt_at": False,
         }
@@ -507,7 +514,7 @@ class MangoEvent(models.Model):
     def action_retry(self):
         """Put failed events back in the queue with a fresh attempt budget."""
         self.filtered(lambda e: e.state == "failed").write(
-            {"state": "pending", "attempts": 0, "next_attempt_at": False}
+            dict(self._mango_retry_reset_values(), state="pending")
         )
         self._mango_trigger_processing()
         return True
