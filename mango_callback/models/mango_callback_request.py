@@ -546,17 +546,10 @@ class MangoCallbackAttempt(models.Model):
 
     _name = "mango.callback.attempt"
     _description = "Website callback attempt"
-    _inherits = {"mango.command": "mango_command_id"}
+    _inherit = ["mango.command.owner"]
     _order = "id"
+    _mango_command_kind = "callback"
 
-    mango_command_id = fields.Many2one(
-        "mango.command",
-        string="Command",
-        required=True,
-        readonly=True,
-        index=True,
-        ondelete="cascade",
-    )
     request_id = fields.Many2one(
         "mango.callback.request", required=True, ondelete="cascade", index=True
     )
@@ -576,12 +569,6 @@ class MangoCallbackAttempt(models.Model):
     # Mango's refusal code or the call's disconnect reason.
     result_code = fields.Integer()
     message = fields.Char()
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            vals.setdefault("kind", "callback")
-        return super().create(vals_list)
 
     def _mango_finish(self, state, message=None, code=None):
         attempts = self.filtered(lambda a: a.state == "calling")

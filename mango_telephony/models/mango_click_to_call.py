@@ -7,7 +7,7 @@ knows: the record it was clicked on, whose contact and lead the call then shows,
 whatever order the events arrive in, and the user to tell when Mango refuses.
 """
 
-from odoo import api, fields, models
+from odoo import fields, models
 
 from mango_office import codes
 
@@ -15,18 +15,11 @@ from mango_office import codes
 class MangoClickToCall(models.Model):
     _name = "mango.click.to.call"
     _description = "Click-to-call request"
-    _inherits = {"mango.command": "mango_command_id"}
+    _inherit = ["mango.command.owner"]
     _order = "id desc"
     _rec_name = "number_mango"
+    _mango_command_kind = "click_to_call"
 
-    mango_command_id = fields.Many2one(
-        "mango.command",
-        string="Command",
-        required=True,
-        readonly=True,
-        index=True,
-        ondelete="cascade",
-    )
     number = fields.Char(string="Number clicked", readonly=True)
     number_mango = fields.Char(string="Number dialled", readonly=True)
     extension = fields.Char(readonly=True)
@@ -41,12 +34,6 @@ class MangoClickToCall(models.Model):
     lead_id = fields.Many2one(
         "crm.lead", string="Lead/Opportunity", readonly=True, ondelete="set null"
     )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            vals.setdefault("kind", "click_to_call")
-        return super().create(vals_list)
 
     # ------------------------------------------------------------------
     # Hooks of mango.command

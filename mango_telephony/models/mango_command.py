@@ -11,9 +11,9 @@ delegates to it (``_inherits``), which hears back through two hooks:
 * ``_mango_command_linked(calls)``: a call started by the command was folded
   (the first post-fold step, so later steps see what the owner set on it).
 
-A new kind of command is a model with ``_inherits = {"mango.command":
-"mango_command_id"}`` and those two methods (see ``mango.click.to.call`` here and
-``mango.callback.attempt`` in mango_callback).
+A new kind of command is a model inheriting ``mango.command.owner`` with its
+``_mango_command_kind`` (added to ``kind``) and those two methods (see
+``mango.click.to.call`` and ``mango.callback.attempt`` in mango_callback).
 """
 
 import logging
@@ -82,7 +82,7 @@ class MangoCommand(models.Model):
         """The records (of every delegating model) these commands were sent for."""
         owners = []
         for name, model in self.env.registry.items():
-            if model._inherits.get(self._name) and not model._abstract:
+            if "mango.command.owner" in model._inherit_module and not model._abstract:
                 field = model._inherits[self._name]
                 found = self.env[name].sudo().search([(field, "in", self.ids)])
                 if found:
@@ -167,6 +167,39 @@ class MangoCommand(models.Model):
             for owners in command._mango_owners():
                 owners._mango_command_refused(result)
         return command
+
+
+class MangoCommandOwner(models.AbstractModel):
+    """What a command was sent for, delegating the command's own fields
+    (``command_id``, ``state``, ``result_code``, ``call_id``…) to its
+    ``mango.command`` row."""
+
+    _name = "mango.command.owner"
+    _description = "Record a PBX command was sent for"
+    _inherits = {"mango.command": "mango_command_id"}
+    # The owner's value of mango.command.kind
+    _mango_command_kind = None
+
+    mango_command_id = fields.Many2one(
+        "mango.command",
+        string="Command",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            vals.setdefault("kind", self._mango_command_kind)
+        return super().create(vals_list)
+
+    def _mango_command_linked(self, calls):
+        """``calls`` include the call these owners' commands started."""
+
+    def _mango_command_refused(self, result):
+        """Mango refused these owners' commands with ``result`` (no call follows)."""
 
 
 class MangoCall(models.Model):
