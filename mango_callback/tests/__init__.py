@@ -4,3 +4,4 @@ from . import test_translations
 from . import test_identifier_fields
 from . import test_callback_fuzz
 from . import test_click_everywhere
+from . import test_callback_outbox
