@@ -11,7 +11,8 @@ phone). Each view is waited for by a selector it must show; a view whose action 
 records do not exist in this database is skipped with a message (the exit status is 1
 only when a capture fails).
 
-Shots: settings, call_log, call_form (with the recording player), incoming_card (a
+Shots: settings, call_log, pbx_commands (the outbox, after a click-to-call),
+call_form (with the recording player), incoming_card (a
 live incoming call for extension 101 played by the simulator), statistics,
 contact_form (a contact's phone fields with their call buttons),
 directory_connection (the directory form after Test connection), directory_preview,
@@ -349,6 +350,12 @@ class Shots:
         url = self.action_url("mango_telephony.mango_call_action")
         self.backend(url, ".o_list_view .o_data_row")
 
+    def shot_pbx_commands(self):
+        # One click-to-call of the admin's, so that the outbox is not empty.
+        self.odoo.call("res.users", "mango_click_to_call", "+79161234567")
+        url = self.action_url("mango_telephony.mango_command_action")
+        self.backend(url, ".o_list_view .o_data_row")
+
     def shot_call_form(self):
         recordings = self.odoo.call(
             "mango.call.recording",
@@ -671,6 +678,7 @@ class Shots:
     NAMES = (
         "settings",
         "call_log",
+        "pbx_commands",
         "call_form",
         "incoming_card",
         "statistics",

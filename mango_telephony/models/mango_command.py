@@ -49,7 +49,9 @@ class MangoCommand(models.Model):
         string="For user",
         readonly=True,
         index=True,
-        ondelete="cascade",
+        # Not cascade: a call-back attempt rings its operator, and removing the
+        # operator's user must not remove the visitor's attempts.
+        ondelete="set null",
         help="The user whose phone the command rings; only they and telephony "
         "administrators see it.",
     )
@@ -128,7 +130,8 @@ class MangoCommand(models.Model):
 
     def _mango_link_after_commit(self):
         """Post-commit: when the call was folded before this command was
-        committed, the post-fold pipeline could not see it; link it now."""
+        committed, the post-fold pipeline could not see it; link it now and
+        post the call on the chatter of the record it now belongs to."""
         with self.env.registry.cursor() as cr:
             commands = self.with_env(self.env(cr=cr, su=True)).exists()
             calls = commands.env["mango.call"].search(
