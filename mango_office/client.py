@@ -39,6 +39,8 @@ from .errors import (
     MangoLockedOut,
     MangoProtocolError,
     MangoRateLimited,
+    MangoReportFailed,
+    MangoReportLate,
     MangoRequestError,
     MangoServerError,
     MangoTransportError,
@@ -983,9 +985,7 @@ class MangoClient:
             if result is not None:
                 return result
             if self._clock() + poll_interval > deadline:
-                raise MangoServerError(
-                    5011, f"Mango's report was not ready within {timeout} s"
-                )
+                raise MangoReportLate(timeout)
             self._sleep(poll_interval)
 
     def stats_calls_request(self, start_date, end_date, limit=1000, offset=0, **kw):
@@ -1052,9 +1052,7 @@ class MangoClient:
                 data = self.stats_calls_result(key)
                 status = stats_status(data)
                 if status in ("cancel", "error", "not-found"):
-                    raise MangoServerError(
-                        5000, f"Mango's extended report ended with status {status!r}"
-                    )
+                    raise MangoReportFailed(status)
                 return data if status == "complete" or (status == "" and data) else None
 
             page = list(iter_stats_items(self._poll(fetch, poll_interval, timeout)))

@@ -62,6 +62,23 @@ class MangoServerError(MangoResultError):
     """5xxx: failure on Mango's side."""
 
 
+class MangoReportFailed(MangoServerError):
+    """An asynchronous report (extended statistics) ended as ``error``, ``cancel``
+    or ``not-found``: Mango will not build it; ``status`` says which."""
+
+    def __init__(self, status):
+        super().__init__(5000, f"Mango's extended report ended with status {status!r}")
+        self.status = status
+
+
+class MangoReportLate(MangoServerError):
+    """An asynchronous report was not ready within the time we wait for it."""
+
+    def __init__(self, timeout):
+        super().__init__(5011, f"Mango's report was not ready within {timeout} s")
+        self.timeout = timeout
+
+
 class MangoRateLimited(MangoResultError):
     """HTTP 429 / 4290 / 5008: over the rate limit; the client backs off."""
 

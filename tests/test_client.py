@@ -973,6 +973,21 @@ def test_stats_calls_gives_up_on_a_failed_report(mango, sleeper):
         make_client(mango, sleeper).stats_calls(1700000000, 1700086400)
 
 
+def test_stats_calls_says_how_the_report_failed(mango, sleeper):
+    # Reconciliation words these two for the user: the report's status, or lateness.
+    mango.on("/vpbx/stats/calls/request", (200, {"result": 1000, "key": "X"}))
+    mango.on("/vpbx/stats/calls/result", (200, {"result": 1000, "status": "cancel"}))
+    with pytest.raises(errors.MangoReportFailed) as failed:
+        make_client(mango, sleeper).stats_calls(1700000000, 1700086400)
+    assert failed.value.status == "cancel"
+    mango.on("/vpbx/stats/calls/result", (200, {"result": 1000, "status": "work"}))
+    with pytest.raises(errors.MangoReportLate) as late:
+        make_client(mango, sleeper).stats_calls(
+            1700000000, 1700086400, poll_interval=5, timeout=12
+        )
+    assert late.value.timeout == 12
+
+
 # --- rate limiting ------------------------------------------------------------
 
 

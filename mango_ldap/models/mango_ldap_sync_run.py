@@ -72,7 +72,7 @@ class MangoLdapSyncRun(models.Model):
     )
     started_at = fields.Datetime()
     finished_at = fields.Datetime()
-    duration = fields.Float(string="Duration (s)", compute="_compute_duration")
+    duration = fields.Float(compute="_compute_duration")
     watermark = fields.Char(
         help="Change marker read before the run; stored on success only."
     )

@@ -100,15 +100,28 @@ class MangoAccount(models.Model):
     def _mango_fetch_call_stats(self, date_from, date_to):
         """Every statistics row between two UTC moments: the client pages and
         polls the extended report (Moscow wall time is its business)."""
-        return self._mango_client().stats_calls(
-            date_from,
-            date_to,
-            limit=STATS_PAGE_SIZE,
-            poll_interval=self.env.context.get(
-                "mango_stats_poll_seconds", STATS_POLL_SECONDS
-            ),
-            timeout=STATS_POLL_TIMEOUT,
-        )
+        try:
+            return self._mango_client().stats_calls(
+                date_from,
+                date_to,
+                limit=STATS_PAGE_SIZE,
+                poll_interval=self.env.context.get(
+                    "mango_stats_poll_seconds", STATS_POLL_SECONDS
+                ),
+                timeout=STATS_POLL_TIMEOUT,
+            )
+        # The report's own failures, said as such rather than as a refused request.
+        except mango_errors.MangoReportFailed as error:
+            raise mango_errors.MangoProtocolError(
+                _(
+                    "Mango could not build the call statistics (status %(status)s).",
+                    status=error.status,
+                )
+            ) from error
+        except mango_errors.MangoReportLate as error:
+            raise mango_errors.MangoTransportError(
+                _("Mango's call statistics were not ready within two minutes.")
+            ) from error
 
     def _mango_reconcile_rows(self, rows):
         self.ensure_one()
