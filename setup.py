@@ -38,7 +38,7 @@ def manifest_version():
     manifest = ROOT / "mango_telephony" / "__manifest__.py"
     if manifest.is_file():
         return ast.literal_eval(manifest.read_text())["version"]
-    return "18.0.1.0.0"
+    return "1.0.0"
 
 
 def package_files(folder):
@@ -89,6 +89,7 @@ setup(
     classifiers=[
         "Framework :: Odoo",
         "Framework :: Odoo :: 18.0",
+        "Framework :: Odoo :: 19.0",
         "License :: OSI Approved :: GNU Lesser General Public License v3 (LGPLv3)",
         "Programming Language :: Python :: 3",
     ],

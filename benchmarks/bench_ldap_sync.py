@@ -237,6 +237,8 @@ def baseline_pairs(env, count=1000, batch=250):
     """Bare ORM: the same user + employee pairs the sync writes (same context, same
     fields: name, login, e-mail, groups; job title, department, phones, work e-mail),
     without any directory work, links or run log; rolled back afterwards."""
+    from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
     Users = env["res.users"].with_context(
         no_reset_password=True,
         tracking_disable=True,
@@ -265,7 +267,7 @@ def baseline_pairs(env, count=1000, batch=250):
                     "email": f"baseline{i}@example.test",
                     "company_id": company.id,
                     "company_ids": [(6, 0, [company.id])],
-                    "groups_id": [(6, 0, [group.id])],
+                    USER_GROUPS: [(6, 0, [group.id])],
                 }
                 for i in numbers
             ]

@@ -128,6 +128,8 @@ def open_env(args):
 
 def ensure_fixtures(env):
     """The account, employees and lines the generated calls refer to."""
+    from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
     Account = env["mango.account"].with_context(active_test=False)
     account = Account.search([("name", "=", BENCH_REF)], limit=1)
     if not account:
@@ -147,7 +149,7 @@ def ensure_fixtures(env):
             {
                 "name": f"Bench employee {index + 1:02d}",
                 "login": f"bench.stats.{index + 1:02d}@example.com",
-                "groups_id": [(4, env.ref("mango_telephony.group_mango_user").id)],
+                USER_GROUPS: [(4, env.ref("mango_telephony.group_mango_user").id)],
             }
         )
     env.cr.commit()

@@ -2,7 +2,7 @@
     "name": "Mango Office Website Callback",
     "summary": 'Website widget "We\'ll call you back in N seconds": office hours, '
     "anti-abuse limits, requests placed as Mango PBX calls",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "development_status": "Alpha",
     "category": "Website/Website",
     "website": "https://github.com/mango-odoo/mango-odoo",

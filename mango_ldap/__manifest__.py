@@ -2,7 +2,7 @@
     "name": "Mango Office Directory Sync (LDAP / Active Directory)",
     "summary": "Continuous import of Active Directory / OpenLDAP staff into users, "
     "employees and Mango Office PBX extensions and SIP accounts",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "development_status": "Alpha",
     "category": "Productivity/VoIP",
     "website": "https://github.com/mango-odoo/mango-odoo",

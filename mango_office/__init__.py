@@ -4,4 +4,4 @@ Nothing in this package imports ``odoo``: it is shared by the three Odoo addons,
 the simulator and the benchmarks, and tested on every machine.
 """
 
-__version__ = "18.0.1.0.0"
+__version__ = "1.2.0"

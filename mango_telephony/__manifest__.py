@@ -2,7 +2,7 @@
     "name": "Mango Office Telephony",
     "summary": "Mango Office cloud PBX (VPBX) in Odoo: settings, call events, "
     "call log with recordings, click-to-call",
-    "version": "18.0.1.2.0",
+    "version": "1.2.0",
     "development_status": "Alpha",
     "category": "Productivity/VoIP",
     "website": "https://github.com/mango-odoo/mango-odoo",
@@ -37,6 +37,7 @@
         "views/crm_lead_views.xml",
         "views/res_users_preferences_views.xml",
         "views/mango_call_stat_views.xml",
+        "data/series_records.xml",
     ],
     "demo": ["demo/mango_telephony_demo.xml"],
     "assets": {

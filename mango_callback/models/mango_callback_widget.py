@@ -7,6 +7,8 @@ from odoo.tools.translate import LazyTranslate
 from mango_office import phones
 from mango_office.retry import Backoff
 from mango_office.schedule import Period, Schedule
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
+from odoo.addons.mango_telephony.compat.page_cache import forget_cached_pages
 
 _lt = LazyTranslate(__name__)
 
@@ -33,6 +35,7 @@ def _built_in(name):
     return lambda self: self.env._(BUILT_IN_TEXTS[name])
 
 
+@table_constraints
 class MangoCallbackWidget(models.Model):
     _name = "mango.callback.widget"
     _description = "Website callback widget"
@@ -382,3 +385,21 @@ class MangoCallbackWidget(models.Model):
         )
         action["domain"] = [("widget_id", "=", self.id)]
         return action
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        widgets = super().create(vals_list)
+        # Pages kept while the website had no widget must not hide it.
+        forget_cached_pages(self.env)
+        return widgets
+
+    def write(self, vals):
+        result = super().write(vals)
+        forget_cached_pages(self.env)
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        forget_cached_pages(self.env)
+        return result
+

@@ -2,6 +2,7 @@ import datetime as dt
 import re
 
 from odoo.addons.mango_telephony.tests.common import MangoSimulatorMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 # 2026-11-25 is a Wednesday. The calendar below works 09:00-18:00 Moscow time
 # (06:00-15:00 UTC) on weekdays.
@@ -49,7 +50,7 @@ class MangoCallbackMixin(MangoSimulatorMixin):
                 "name": "Follow-up Fiona",
                 "login": "mango_cb_fiona",
                 "email": "fiona@example.com",
-                "groups_id": [
+                USER_GROUPS: [
                     (6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])
                 ],
             }

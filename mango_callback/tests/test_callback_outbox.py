@@ -9,6 +9,7 @@ from odoo.tests import TransactionCase, tagged
 from mango_office import signing
 
 from .common import WEDNESDAY_NOON_UTC, MangoCallbackMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -25,14 +26,14 @@ class TestCallbackOutbox(MangoCallbackMixin, TransactionCase):
                 "name": "Operator Oleg",
                 "login": "mango_cb_outbox_oleg",
                 "mango_extension": "102",
-                "groups_id": [Command.link(group_user.id)],
+                USER_GROUPS: [Command.link(group_user.id)],
             }
         )
         cls.colleague = Users.create(
             {
                 "name": "Colleague Vera",
                 "login": "mango_cb_outbox_vera",
-                "groups_id": [Command.link(group_user.id)],
+                USER_GROUPS: [Command.link(group_user.id)],
             }
         )
 

@@ -19,6 +19,8 @@ digest.
 from odoo import api, models
 from odoo.tools import SQL
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS, groups_granting
+
 # Context key the directory import sets while it creates users and grants groups.
 SUBSCRIBE_BY_QUERY = "mango_ldap_subscribe_by_query"
 # Set only around Odoo's own res.users creation, so that digest's subscription
@@ -33,32 +35,33 @@ class DiscussChannel(models.Model):
     def _subscribe_users_automatically_get_members(self):
         if not self.env.context.get(SUBSCRIBE_BY_QUERY) or not self:
             return super()._subscribe_users_automatically_get_members()
-        self.env["res.users"].flush_model(["active", "partner_id", "groups_id"])
+        self.env["res.users"].flush_model(["active", "partner_id", USER_GROUPS])
         self.env["res.partner"].flush_model(["active"])
         self.env["discuss.channel.member"].flush_model(["channel_id", "partner_id"])
-        self.flush_recordset(["group_ids"])
-        channel_groups = self._fields["group_ids"]
-        group_users = self.env["res.groups"]._fields["users"]
+        channel_ids, group_ids = [], []
+        for channel in self:
+            for group in groups_granting(channel.group_ids):
+                channel_ids.append(channel.id)
+                group_ids.append(group.id)
+        user_groups = self.env["res.users"]._fields[USER_GROUPS]
         self.env.cr.execute(
             SQL(
-                """SELECT c.%(channel)s, array_agg(DISTINCT u.partner_id)
-                     FROM %(channel_groups)s c
-                     JOIN %(group_users)s g ON g.%(user_group)s = c.%(channel_group)s
-                     JOIN res_users u ON u.id = g.%(group_user)s AND u.active
+                """SELECT c.channel, array_agg(DISTINCT u.partner_id)
+                     FROM unnest(%(channel_ids)s::int[], %(group_ids)s::int[])
+                          AS c(channel, gid)
+                     JOIN %(user_groups)s g ON g.%(group_col)s = c.gid
+                     JOIN res_users u ON u.id = g.%(user_col)s AND u.active
                      JOIN res_partner p ON p.id = u.partner_id AND p.active
-                    WHERE c.%(channel)s IN %(ids)s
-                      AND NOT EXISTS (
+                    WHERE NOT EXISTS (
                             SELECT 1 FROM discuss_channel_member m
-                             WHERE m.channel_id = c.%(channel)s
+                             WHERE m.channel_id = c.channel
                                AND m.partner_id = u.partner_id)
-                 GROUP BY c.%(channel)s""",
-                channel=SQL.identifier(channel_groups.column1),
-                channel_group=SQL.identifier(channel_groups.column2),
-                channel_groups=SQL.identifier(channel_groups.relation),
-                group_users=SQL.identifier(group_users.relation),
-                user_group=SQL.identifier(group_users.column1),
-                group_user=SQL.identifier(group_users.column2),
-                ids=tuple(self.ids),
+                 GROUP BY c.channel""",
+                channel_ids=channel_ids,
+                group_ids=group_ids,
+                user_groups=SQL.identifier(user_groups.relation),
+                user_col=SQL.identifier(user_groups.column1),
+                group_col=SQL.identifier(user_groups.column2),
             )
         )
         missing = dict(self.env.cr.fetchall())

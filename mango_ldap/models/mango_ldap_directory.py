@@ -15,6 +15,7 @@ from .connection_check import (
 from .connection_check import (
     describe as describe_connection,
 )
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ OPENLDAP_MAPPINGS = [
 ]
 
 
+@table_constraints
 class MangoLdapDirectory(models.Model):
     """An Active Directory / OpenLDAP source of staff, and how it flows into
     users, employees and Mango PBX users."""

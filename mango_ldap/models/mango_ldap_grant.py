@@ -1,6 +1,8 @@
 from odoo import fields, models
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 
+@table_constraints
 class MangoLdapGrant(models.Model):
     """An Odoo group the sync itself gave to a linked user.
 

@@ -1,6 +1,8 @@
 from odoo import fields, models
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 
+@table_constraints
 class MangoLdapLink(models.Model):
     """The tie between one directory entry (by its immutable GUID) and what
     the sync created or adopted for it. Nothing without a link is ever touched.

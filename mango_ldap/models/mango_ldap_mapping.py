@@ -146,6 +146,8 @@ class MangoLdapMapping(models.Model):
                 "active",
                 "password",
                 "groups_id",
+                "group_ids",
+                "all_group_ids",
                 "user_id",
             ):
                 raise ValidationError(

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 
+@table_constraints
 class MangoLdapPbxOption(models.Model):
     """Access roles and SIP domains as last read from the PBX (`roles`, `domains`).
 

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 
+@table_constraints
 class MangoLdapServer(models.Model):
     """One directory host; the ordered list gives the failover sequence."""
 

@@ -3,6 +3,8 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.mango_telephony.compat.groups import users_of
+
 from .extension_conflicts import ConflictWording
 
 LINE_ACTIONS = [
@@ -183,7 +185,7 @@ class MangoLdapSyncRun(models.Model):
         self.ensure_one()
         company = self.directory_id.company_id
         group = self.env.ref("mango_telephony.group_mango_admin")
-        users = group.sudo().users
+        users = users_of(group.sudo())
         if requester:
             users |= requester
         return users.filtered(

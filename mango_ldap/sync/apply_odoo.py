@@ -12,15 +12,15 @@ from datetime import timedelta
 from odoo import Command, fields
 from odoo.tools import SQL
 
+from odoo.addons.mango_telephony.compat.employees import WORK_CONTACT_FIELDS
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
 from mango_office import directory as core
 
 from ..models.avatar_mixin import SKIP_STORED_AVATAR
 from ..models.bulk_subscriptions import SUBSCRIBE_BY_QUERY
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on", "t"}
-
-# hr.employee fields stored on the work contact (hr.employee.base inverse).
-WORK_CONTACT_FIELDS = (("work_email", "email"), ("mobile_phone", "mobile"))
 
 # Creating people in bulk: no invitation mail, no chatter log or follower per
 # record, no stored copy of the generated initials avatar (see avatar_mixin.py),
@@ -227,13 +227,13 @@ class OdooApply:
                 user_vals.update(
                     self._user_defaults(),
                     login=create.login,
-                    groups_id=[Command.set(groups.ids)],
+                    **{USER_GROUPS: [Command.set(groups.ids)]},
                 )
                 if create.extension and self._extensions_kept_in_odoo():
                     user_vals["mango_extension"] = create.extension
                 if d.create_employees:
                     # The new employee's work contact is the user's partner, and
-                    # hr writes work e-mail and mobile back to it one employee at a
+                    # hr writes work e-mail and mobile (phone on 19.0) back to it one employee at a
                     # time; giving them to the partner with the user is the same end
                     # state in one batched insert (the employee's value wins, as
                     # with hr's own write).
@@ -471,7 +471,7 @@ class OdooApply:
                     if commands:
                         link.user_id.with_context(
                             active_test=False, **{SUBSCRIBE_BY_QUERY: True}
-                        ).write({"groups_id": commands})
+                        ).write({USER_GROUPS: commands})
                     wanted = self.env["res.groups"].union(
                         *[self._group_from_token(t) for t in change.sync_roles]
                     )

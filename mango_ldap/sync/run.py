@@ -17,6 +17,8 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from odoo.addons.mango_telephony.compat import cron
+
 from mango_office import directory as core
 from mango_office.errors import MangoError
 
@@ -145,7 +147,7 @@ class DirectorySync(
         # scheduled runs have nobody clicking (web listener: static/src/sync_progress).
         run._mango_send_progress(final=final, requester=self.notify_user)
         if final and self.commit:
-            self.env["ir.cron"]._notify_progress(done=run.progress_done, remaining=0)
+            cron.report_progress(self.env, done=run.progress_done, remaining=0)
 
     def _progress(self, done, total=None):
         vals = {"progress_done": done}

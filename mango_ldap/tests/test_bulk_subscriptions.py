@@ -3,6 +3,7 @@ from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.mango_ldap.models.bulk_subscriptions import SUBSCRIBE_BY_QUERY
 from odoo.addons.mango_ldap.sync.apply_odoo import CREATE_CONTEXT
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install", "mango_ldap")
@@ -35,7 +36,7 @@ class TestBulkSubscriptions(TransactionCase):
                 {
                     "name": f"{prefix} {i}",
                     "login": f"{prefix.lower()}{i}@bulk.test",
-                    "groups_id": [Command.set((groups or self.internal).ids)],
+                    USER_GROUPS: [Command.set((groups or self.internal).ids)],
                 }
                 for i in range(count)
             ]
@@ -122,7 +123,7 @@ class TestBulkSubscriptions(TransactionCase):
             & set(self.channel.channel_member_ids.partner_id.ids)
         )
         users.with_context(**{SUBSCRIBE_BY_QUERY: True}).write(
-            {"groups_id": [Command.link(self.group.id)]}
+            {USER_GROUPS: [Command.link(self.group.id)]}
         )
         self.channel.invalidate_recordset()
         self.assertLessEqual(

@@ -10,6 +10,7 @@ from odoo.addons.mango_ldap.sync import DirectorySync
 from odoo.addons.mango_telephony.tests.common import free_closed_port
 
 from .common import MangoLdapCase, host_port, start_slapd
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS, groups_of
 
 PEOPLE = "ou=people,dc=example,dc=test"
 SALES = "ou=sales,ou=people,dc=example,dc=test"
@@ -301,14 +302,14 @@ class TestOpenLdapSync(MangoLdapCase):
         supervisor = self.env.ref("mango_telephony.group_mango_supervisor")
         listener = self.env.ref("mango_telephony.group_mango_recording_listener")
         self.assertFalse(user.has_group("mango_telephony.group_mango_supervisor"))
-        user.groups_id = [Command.link(listener.id)]  # granted by hand: never revoked
+        user[USER_GROUPS] = [Command.link(listener.id)]  # granted by hand: never revoked
         self.admin.add_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
         self.addCleanup(
             self.admin.remove_member, f"cn=pbx-supervisors,{GROUPS}", user_dn(9)
         )
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
-        self.assertIn(supervisor, user.groups_id)
+        self.assertIn(supervisor, groups_of(user))
         self.assertIn(supervisor, link.grant_ids.group_id)
         self.assertEqual(
             str(self.pbx_users()[int(link.pbx_user_id)]["access_role_id"]), "10451"
@@ -316,8 +317,8 @@ class TestOpenLdapSync(MangoLdapCase):
         self.admin.remove_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
         run = self.run_sync()
         self.assertEqual(run.state, "done", run.message)
-        self.assertNotIn(supervisor, user.groups_id)
-        self.assertIn(listener, user.groups_id)
+        self.assertNotIn(supervisor, groups_of(user))
+        self.assertIn(listener, groups_of(user))
         self.assertFalse(link.grant_ids.filtered(lambda g: g.group_id == supervisor))
 
     def test_deletion_archives_and_reserves_extension(self):

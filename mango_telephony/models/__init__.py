@@ -1,3 +1,4 @@
+from . import series_records
 from . import mango_account
 from . import mango_account_user
 from . import mango_line

@@ -20,6 +20,8 @@ from odoo.tools import SQL
 from mango_office import phones
 from mango_office.rules import FINISHED_STATUSES
 
+from ..compat.contact_phones import mobile_of
+
 _logger = logging.getLogger(__name__)
 
 # hr is no dependency of this addon (installing telephony must not install HR), so
@@ -99,7 +101,7 @@ class MangoPhoneMixin(models.AbstractModel):
                 self.env.company.country_id,
             )
             record.mango_phone_e164 = mango_e164(record.phone, region)
-            record.mango_mobile_e164 = mango_e164(record.mobile, region)
+            record.mango_mobile_e164 = mango_e164(mobile_of(record), region)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -27,7 +27,7 @@ MANGO_WEBHOOK_SOURCE_IPS = (
 
 # Outcomes of the connection test (mango.account.connection_result), worded by
 # MangoAccount._mango_outcome_message; "recorded_text" holds a sentence worded
-# before outcomes were codes (migrations/18.0.1.1.0).
+# before outcomes were codes (migrations/1.1.0).
 CONNECTION_RESULTS = (
     "ok",
     "bad_signature",

@@ -15,6 +15,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 from odoo.tools.sql import column_exists
+from ..compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def clean_extension(extension):
     return str(extension).strip() or None
 
 
+@table_constraints
 class MangoAccountUser(models.Model):
     _name = "mango.account.user"
     _description = "Mango extension of a user"

@@ -15,6 +15,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
 from mango_office import codes, phones
+from ..compat.constraints import table_constraints
 
 DIRECTIONS = [
     ("incoming", "Incoming"),
@@ -61,6 +62,7 @@ def known_reason_code(code):
     return False
 
 
+@table_constraints
 class MangoCall(models.Model):
     _name = "mango.call"
     _description = "Phone call"
@@ -411,6 +413,7 @@ class MangoCall(models.Model):
         }
 
 
+@table_constraints
 class MangoCallLeg(models.Model):
     _name = "mango.call.leg"
     _description = "Phone call leg"

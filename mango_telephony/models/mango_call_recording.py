@@ -27,6 +27,8 @@ from mango_office.errors import (
     MangoRequestError,
 )
 from mango_office.retry import Backoff
+from ..compat.constraints import table_constraints
+from ..compat import cron
 
 _logger = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ FETCH_BATCH = 50
 MP3_MIMETYPE = "audio/mpeg"
 
 
+@table_constraints
 class MangoCallRecording(models.Model):
     _name = "mango.call.recording"
     _inherit = ["mango.retry.mixin"]
@@ -213,8 +216,7 @@ class MangoCallRecording(models.Model):
                 ("next_attempt_at", "<=", fields.Datetime.now()),
             ]
         )
-        if self.env.context.get("cron_id"):
-            self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
+        cron.report_progress(self.env, done=len(due), remaining=remaining)
 
     def _mango_fetch(self):
         """Try once to bring each pending recording in; failures are rescheduled."""

@@ -17,13 +17,13 @@ import pytz
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
 from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
+from ..compat import domains
 
 _logger = logging.getLogger(__name__)
 
@@ -123,6 +123,43 @@ def _period_plans(aggregates):
     return plans
 
 
+def _ratios_from_sums(aggregates):
+    """What to read instead of ``aggregates`` so that every ratio (answer rate,
+    average wait…) of a group is its sums' ratio, not an average of the day
+    rows' ratios, and how to turn a row read so back into the row asked for.
+
+    :return: ``(specs to read, finish(row, width))``
+    """
+    specs, plans = [], []
+
+    def position(spec):
+        if spec not in specs:
+            specs.append(spec)
+        return specs.index(spec)
+
+    for spec in aggregates:
+        name, _sep, function = spec.partition(":")
+        if name in RATIO_FIELDS and function in ("avg", "sum", "max", "min"):
+            numerator, denominator, factor = RATIO_FIELDS[name]
+            plans.append(
+                (position(f"{numerator}:sum"), position(f"{denominator}:sum"), factor)
+            )
+        else:
+            plans.append((position(spec), None, None))
+
+    def finish(row, width):
+        sums = row[width:]
+        values = list(row[:width])
+        for first, second, factor in plans:
+            if second is None:
+                values.append(sums[first])
+            else:
+                values.append(_ratio(sums[first] or 0, sums[second] or 0, factor))
+        return tuple(values)
+
+    return specs, finish
+
+
 def _period_order(order, groupby):
     """``order`` in terms of the totals ("" for none), or None when it sorts
     on something they do not have."""
@@ -211,34 +248,6 @@ class MangoCallStat(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def read_group(
-        self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True
-    ):
-        names = {spec.split(":")[0].strip() for spec in fields}
-        ratios = [name for name in RATIO_FIELDS if name in names]
-        extra = []
-        for name in ratios:
-            for counter in RATIO_FIELDS[name][:2]:
-                if counter not in names and f"{counter}:sum" not in extra:
-                    extra.append(f"{counter}:sum")
-        groups = super().read_group(
-            domain,
-            list(fields) + extra,
-            groupby,
-            offset=offset,
-            limit=limit,
-            orderby=orderby,
-            lazy=lazy,
-        )
-        for group in groups:
-            for name in ratios:
-                numerator, denominator, factor = RATIO_FIELDS[name]
-                group[name] = _ratio(
-                    group.get(numerator) or 0, group.get(denominator) or 0, factor
-                )
-        return groups
-
-    @api.model
     def _read_group(
         self,
         domain,
@@ -254,9 +263,20 @@ class MangoCallStat(models.Model):
         )
         if routed is not None:
             return routed
-        return super()._read_group(
-            domain, groupby, aggregates, having, offset, limit, order
-        )
+        specs, finish = _ratios_from_sums(aggregates)
+        rows = super()._read_group(domain, groupby, specs, having, offset, limit, order)
+        return [finish(row, len(groupby)) for row in rows]
+
+    @api.model
+    def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
+        # Odoo 19.0's pivot reads all its groupings at once through this method
+        # rather than _read_group: its ratios need the same care.
+        specs, finish = _ratios_from_sums(aggregates)
+        results = super()._read_grouping_sets(domain, grouping_sets, specs, order)
+        return [
+            [finish(row, len(grouping)) for row in rows]
+            for grouping, rows in zip(grouping_sets, results, strict=True)
+        ]
 
     def _mango_read_group_periods(
         self, domain, groupby, aggregates, having, offset, limit, order
@@ -293,7 +313,7 @@ class MangoCallStat(models.Model):
         for plan in plans:
             specs.extend(spec for spec in plan[1:3] if spec not in specs)
         rows = Period.sudo()._read_group(
-            expression.AND([domain, rules, [("granularity", "=", granularity)]]),
+            domains.AND([domain, rules, [("granularity", "=", granularity)]]),
             groupby,
             specs,
             offset=offset,
@@ -324,10 +344,7 @@ class MangoCallStat(models.Model):
         """Whether ``domain`` selects whole weeks or months on keys the totals
         keep, so that the totals answer it exactly."""
         Period = self.env["mango.call.stat.period"]
-        for leaf in expression.normalize_domain(domain):
-            if not isinstance(leaf, (list, tuple)) or not isinstance(leaf[0], str):
-                continue
-            name, operator, value = leaf
+        for name, operator, value in domains.conditions(domain):
             if name in Period._mango_rule_fields:
                 continue
             if name != "date" or operator not in (">=", ">", "<", "<=") or not value:
@@ -798,7 +815,7 @@ class MangoCallStat(models.Model):
 
         def period_query(granularity):
             query = Period._search(
-                expression.AND([period_rules, [("granularity", "=", granularity)]])
+                domains.AND([period_rules, [("granularity", "=", granularity)]])
             )
             return query, {
                 "group": SQL.identifier(query.table, group_field),
@@ -908,7 +925,7 @@ class MangoCallStat(models.Model):
             )
             query.add_where(SQL("EXISTS %s", days.subselect(SQL("1"))))
             return self._mango_medians_by_sort(query, group_field)
-        query = Callback._search(expression.AND([rules, domain]))
+        query = Callback._search(domains.AND([rules, domain]))
         if counts.get(TOTAL, 0) <= SORT_MEDIAN_LIMIT:
             return self._mango_medians_by_sort(query, group_field)
         return self._mango_medians_by_rank(query, group_field, counts)

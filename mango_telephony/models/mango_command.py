@@ -21,10 +21,12 @@ import logging
 from odoo import api, fields, models
 
 from mango_office import codes
+from ..compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)
 
 
+@table_constraints
 class MangoCommand(models.Model):
     _name = "mango.command"
     _description = "Command sent to the PBX"

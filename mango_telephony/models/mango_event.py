@@ -22,6 +22,8 @@ from mango_office import events as mango_events
 from mango_office.retry import Backoff
 
 from .cron_wakeup import wake_cron_workers
+from ..compat.constraints import table_constraints
+from ..compat import cron
 
 _logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ def _advisory_key(account_id, entry_id):
     return int.from_bytes(digest, "big", signed=True)
 
 
+@table_constraints
 class MangoEvent(models.Model):
     _name = "mango.event"
     _inherit = ["mango.retry.mixin"]
@@ -316,10 +319,12 @@ class MangoEvent(models.Model):
     @api.model
     def _mango_cron_process(self):
         """Cron entry point: one batch per run; Odoo reruns the job (committing in
-        between) while ``_notify_progress`` reports remaining work."""
+        between) while it reports remaining work."""
         done = self._mango_process_pending()
-        self.env["ir.cron"]._notify_progress(
-            done=done, remaining=self._mango_count_processable() if done else 0
+        cron.report_progress(
+            self.env,
+            done=done,
+            remaining=self._mango_count_processable() if done else 0,
         )
 
     def _mango_process(self):

@@ -1,10 +1,12 @@
 from odoo import api, fields, models
+from ..compat.constraints import table_constraints
 
 # incominglines regions that cannot carry an outgoing call: toll-free numbers only
 # receive, and a passive SIP line is fed by another carrier (reference §4.5).
 _INCOMING_ONLY_REGIONS = ("toll-free", "sip")
 
 
+@table_constraints
 class MangoLine(models.Model):
     _name = "mango.line"
     _description = "Mango Office line"

@@ -9,6 +9,7 @@ from mango_office import signing
 
 from ..models.webhook_health import refusal_throttle
 from .common import MangoSimulatorMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 # Fields that describe a call the same way whatever order its events came in.
 CALL_FIELDS = (
@@ -65,14 +66,14 @@ class MangoCallsMixin(MangoSimulatorMixin):
                 "name": "Agent 101",
                 "login": "agent101@example.com",
                 "mango_extension": "101",
-                "groups_id": [Command.link(group_user.id)],
+                USER_GROUPS: [Command.link(group_user.id)],
             }
         )
         cls.agent_102 = Users.create(
             {
                 "name": "Agent 102",
                 "login": "agent102@example.com",
-                "groups_id": [Command.link(group_user.id)],
+                USER_GROUPS: [Command.link(group_user.id)],
             }
         )
         # 102 is known only through the account's own extension list.

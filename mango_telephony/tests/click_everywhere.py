@@ -39,6 +39,7 @@ from odoo.tools.safe_eval import safe_eval
 from odoo.addons.web.controllers.utils import clean_action
 
 from .common import MangoSimulatorMixin
+from odoo.addons.mango_telephony.compat.groups import MENU_GROUPS, USER_GROUPS
 
 MANGO_ADDONS = ("mango_telephony", "mango_callback", "mango_ldap")
 WALKER = "@mango_telephony/../tests/click_everywhere.esm"
@@ -125,7 +126,7 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
                     "login": login,
                     "password": login,
                     "email": f"{login}@example.com",
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.set(
                             [cls.env.ref("base.group_user").id]
                             + [cls.env.ref(xmlid).id for xmlid in groups]
@@ -223,7 +224,8 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
             while chain[-1].parent_id.id in mango_menus:
                 chain |= chain[-1].parent_id
             if any(
-                m.groups_id and group_ids.isdisjoint(m.groups_id.ids) for m in chain
+                m[MENU_GROUPS] and group_ids.isdisjoint(m[MENU_GROUPS].ids)
+                for m in chain
             ):
                 continue
             action = menu.action

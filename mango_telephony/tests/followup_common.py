@@ -8,6 +8,7 @@ from odoo.tests import TransactionCase
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 class MangoFollowupCase(MangoCallsMixin, TransactionCase):
@@ -23,7 +24,7 @@ class MangoFollowupCase(MangoCallsMixin, TransactionCase):
                 "name": "Salesperson 103",
                 "login": "sales103@example.com",
                 "mango_extension": "103",
-                "groups_id": [
+                USER_GROUPS: [
                     Command.link(cls.env.ref("mango_telephony.group_mango_user").id),
                     Command.link(listener.id),
                 ],

@@ -1,6 +1,7 @@
 from odoo.tests import tagged
 
 from .followup_common import MangoFollowupCase
+from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
 
 @tagged("post_install", "-at_install")
@@ -27,10 +28,10 @@ class TestCallerIdentification(MangoFollowupCase):
             {
                 "name": "Boris",
                 "parent_id": cls.company_partner.id,
-                "mobile": "74957654321",
+                MOBILE_INPUT: "74957654321",
             }
         )
-        cls.lonely = Partner.create({"name": "Vera", "mobile": "8 916 111-22-33"})
+        cls.lonely = Partner.create({"name": "Vera", MOBILE_INPUT: "8 916 111-22-33"})
 
     def test_formats_normalise_to_the_same_contact(self):
         partner = self.env["res.partner"].create(
@@ -58,7 +59,7 @@ class TestCallerIdentification(MangoFollowupCase):
 
     def test_single_contact_of_a_company_is_returned_itself(self):
         self.company_partner.phone = False
-        self.contact_b.mobile = False
+        self.contact_b[MOBILE_INPUT] = False
         found = self.env["res.partner"]._mango_find_by_phone("74957654321")
         self.assertEqual(found, self.contact_a)
 
@@ -70,7 +71,7 @@ class TestCallerIdentification(MangoFollowupCase):
         self.assertFalse(Partner._mango_find_by_phone(False))
 
     def test_number_change_updates_the_index(self):
-        self.lonely.mobile = "+7 (916) 999-88-77"
+        self.lonely[MOBILE_INPUT] = "+7 (916) 999-88-77"
         Partner = self.env["res.partner"]
         self.assertFalse(Partner._mango_find_by_phone("79161112233"))
         self.assertEqual(Partner._mango_find_by_phone("79169998877"), self.lonely)
@@ -115,7 +116,7 @@ class TestCallerIdentification(MangoFollowupCase):
         lead = Lead.create({"name": "Wants a PBX", "phone": "+7 916 555-44-33"})
         won_stage = self.env["crm.stage"].search([("is_won", "=", True)], limit=1)
         won = Lead.create(
-            {"name": "Old deal", "mobile": "89165554433", "stage_id": won_stage.id}
+            {"name": "Old deal", MOBILE_INPUT: "89165554433", "stage_id": won_stage.id}
         )
         found = Lead._mango_find_open_by_phone("79165554433")
         self.assertIn(lead, found)

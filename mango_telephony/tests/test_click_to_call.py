@@ -9,6 +9,7 @@ from odoo.tests import TransactionCase, tagged
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 CUSTOMER = "79031234567"
 
@@ -38,7 +39,7 @@ class MangoClickCase(MangoCallsMixin, TransactionCase):
                 {
                     "name": "No Extension",
                     "login": "noext@example.com",
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.link(cls.env.ref("mango_telephony.group_mango_user").id)
                     ],
                 }
@@ -216,7 +217,7 @@ class TestClickToCall(MangoClickCase):
         self.assertFalse(cards)
 
     def test_call_from_lead_gets_lead(self):
-        self.agent_101.groups_id |= self.env.ref(
+        self.agent_101[USER_GROUPS] |= self.env.ref(
             "sales_team.group_sale_salesman_all_leads"
         )
         lead = self.env["crm.lead"].create(

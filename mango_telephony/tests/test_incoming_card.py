@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 
 from .calls_common import MangoCallsMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 CUSTOMER = "79031234567"
 
@@ -22,7 +23,7 @@ class TestIncomingCard(MangoCallsMixin, TransactionCase):
             {
                 "name": "Boris Sales",
                 "login": "boris.sales@example.com",
-                "groups_id": [
+                USER_GROUPS: [
                     Command.link(cls.env.ref("sales_team.group_sale_salesman").id)
                 ],
             }
@@ -55,7 +56,7 @@ class TestIncomingCard(MangoCallsMixin, TransactionCase):
                 {
                     "name": "Supervisor",
                     "login": "supervisor@example.com",
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.link(
                             cls.env.ref("mango_telephony.group_mango_supervisor").id
                         )
@@ -136,7 +137,7 @@ class TestIncomingCard(MangoCallsMixin, TransactionCase):
         self.assertEqual(card["leads"], [])
         self.assertFalse(card["can_create_lead"])
 
-        self.agent_102.groups_id |= self.env.ref(
+        self.agent_102[USER_GROUPS] |= self.env.ref(
             "sales_team.group_sale_salesman_all_leads"
         )
         self.ring("102")
@@ -151,7 +152,7 @@ class TestIncomingCard(MangoCallsMixin, TransactionCase):
         self.assertFalse(card["partner"])
         self.assertEqual(card["number"], "+79169998877")
         self.assertFalse(card["can_create_partner"])
-        self.agent_101.groups_id |= self.env.ref("base.group_partner_manager")
+        self.agent_101[USER_GROUPS] |= self.env.ref("base.group_partner_manager")
         self.ring("101", from_number="79169998878")
         [(_recipient, card)] = self.bus_messages("mango_call_card")
         self.assertTrue(card["can_create_partner"])

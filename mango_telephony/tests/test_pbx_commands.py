@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .test_click_to_call import CUSTOMER, MangoClickCase
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -18,7 +19,7 @@ class TestPbxCommands(MangoClickCase):
             {
                 "name": "Telephony Admin",
                 "login": "mango_cmd_admin@example.com",
-                "groups_id": [
+                USER_GROUPS: [
                     Command.link(cls.env.ref("mango_telephony.group_mango_admin").id)
                 ],
             }

@@ -6,6 +6,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 
 from .followup_common import MangoFollowupCase
+from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
 
 @tagged("post_install", "-at_install")
@@ -66,7 +67,7 @@ class TestIdentifiableModels(MangoFollowupCase):
 
     def test_the_first_model_to_know_the_number_names_the_caller(self):
         contact = self.env["res.partner"].create(
-            {"name": "Contact with the number", "mobile": "8 916 222-33-44"}
+            {"name": "Contact with the number", MOBILE_INPUT: "8 916 222-33-44"}
         )
         customer = self.env["res.partner"].create({"name": "The lead's customer"})
         lead = self.env["crm.lead"].create(

@@ -10,6 +10,7 @@ from odoo.tools import mute_logger
 from mango_office import ratelimit
 
 from .followup_common import MangoFollowupCase
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -177,7 +178,7 @@ class TestRecordingPlayback(MangoFollowupCase, HttpCase):
                 "name": "Listener",
                 "login": "listener",
                 "password": "listener-pass-1234",
-                "groups_id": [Command.link(supervisor.id), Command.link(listener.id)],
+                USER_GROUPS: [Command.link(supervisor.id), Command.link(listener.id)],
             }
         )
         cls.deaf_user = Users.create(
@@ -185,7 +186,7 @@ class TestRecordingPlayback(MangoFollowupCase, HttpCase):
                 "name": "Supervisor without recordings",
                 "login": "deaf",
                 "password": "deaf-pass-1234",
-                "groups_id": [Command.link(supervisor.id)],
+                USER_GROUPS: [Command.link(supervisor.id)],
             }
         )
         cls.outsider = Users.create(
@@ -193,7 +194,7 @@ class TestRecordingPlayback(MangoFollowupCase, HttpCase):
                 "name": "Listener who may not see the call",
                 "login": "outsider",
                 "password": "outsider-pass-1234",
-                "groups_id": [
+                USER_GROUPS: [
                     Command.link(cls.env.ref("mango_telephony.group_mango_user").id),
                     Command.link(listener.id),
                 ],
@@ -204,7 +205,7 @@ class TestRecordingPlayback(MangoFollowupCase, HttpCase):
                 "name": "Portal",
                 "login": "portal-mango",
                 "password": "portal-pass-1234",
-                "groups_id": [Command.set([cls.env.ref("base.group_portal").id])],
+                USER_GROUPS: [Command.set([cls.env.ref("base.group_portal").id])],
             }
         )
 

@@ -3,6 +3,7 @@ import time
 from odoo.tests import HttpCase, tagged
 
 from .followup_common import MangoFollowupCase
+from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
 
 @tagged("post_install", "-at_install")
@@ -23,7 +24,7 @@ class TestSmartRouting(MangoFollowupCase, HttpCase):
         cls.other_customer = cls.env["res.partner"].create(
             {
                 "name": "Another",
-                "mobile": "+7 916 300-00-02",
+                MOBILE_INPUT: "+7 916 300-00-02",
                 "user_id": cls.salesperson.id,
             }
         )

@@ -18,6 +18,7 @@ from odoo.modules.module import get_module_path
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, HttpCase, TransactionCase, new_test_user, tagged
 
+from odoo.addons.mango_telephony.compat.groups import GROUP_ALL_IMPLIED, user_form_headings
 from mango_office.client import MangoClient
 
 from .common import (
@@ -162,13 +163,13 @@ class TestMangoSecrets(MangoAccountCase):
 
     def test_groups_hierarchy(self):
         admin_group = self.env.ref("mango_telephony.group_mango_admin")
-        implied = admin_group.trans_implied_ids
+        implied = admin_group[GROUP_ALL_IMPLIED]
         self.assertIn(self.env.ref("mango_telephony.group_mango_supervisor"), implied)
         self.assertIn(self.env.ref("mango_telephony.group_mango_user"), implied)
         self.assertIn(
             self.env.ref("mango_telephony.group_mango_recording_listener"), implied
         )
-        self.assertIn(admin_group, self.env.ref("base.group_system").trans_implied_ids)
+        self.assertIn(admin_group, self.env.ref("base.group_system")[GROUP_ALL_IMPLIED])
         self.assertTrue(
             self.system_admin.has_group("mango_telephony.group_mango_admin")
         )
@@ -178,13 +179,7 @@ class TestMangoSecrets(MangoAccountCase):
             )
         )
         # The user form offers the roles as one choice and recordings as another.
-        kinds = {
-            app.get_external_id().get(app.id): (kind, groups)
-            for app, kind, groups, _category in self.env[
-                "res.groups"
-            ].get_groups_by_application()
-            if app
-        }
+        kinds = user_form_headings(self.env)
         kind, groups = kinds["mango_telephony.module_category_mango_telephony_roles"]
         self.assertEqual(kind, "selection")
         self.assertEqual(
@@ -881,13 +876,13 @@ class TestMangoSettingsTour(MangoSimulatorMixin, HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestConnectionOutcomeMigration(MangoAccountCase):
-    """18.0.1.1.0: stored sentences become codes the reader's language words."""
+    """1.1.0: stored sentences become codes the reader's language words."""
 
     def _migrate(self, version="18.0.1.0.0"):
         path = os.path.join(
             get_module_path("mango_telephony"),
             "migrations",
-            "18.0.1.1.0",
+            "1.1.0",
             "post-migrate.py",
         )
         spec = importlib.util.spec_from_file_location("mango_migration_1_1", path)

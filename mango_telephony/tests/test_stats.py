@@ -12,6 +12,7 @@ from odoo.tools import get_lang
 from odoo.addons.mango_telephony.models import mango_call_stat
 
 from .calls_common import MangoCallsMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 KEY_FIELDS = ("date", "account_id", "user_id", "line_number", "direction")
 VALUE_FIELDS = (
@@ -42,7 +43,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                 {
                     "name": "Supervisor",
                     "login": "stat.supervisor@example.com",
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.link(
                             cls.env.ref("mango_telephony.group_mango_supervisor").id
                         )

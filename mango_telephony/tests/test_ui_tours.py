@@ -20,6 +20,8 @@ from .common import (
     push_bus_notifications,
     wait_for_bus_subscription,
 )
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
 CUSTOMER = "79031234567"
 
@@ -61,7 +63,7 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
 
     def test_click_to_call_from_partner_form(self):
         # A contact manager edits the form: the button sits next to the input.
-        self.agent_101.groups_id |= self.env.ref("base.group_partner_manager")
+        self.agent_101[USER_GROUPS] |= self.env.ref("base.group_partner_manager")
         self.start_tour(
             f"/odoo/res.partner/{self.partner.id}",
             "mango_click_to_call_tour",
@@ -231,7 +233,7 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                     "name": "Tour Supervisor",
                     "login": "tour.supervisor@example.com",
                     "password": "tour.supervisor@example.com",
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.link(
                             self.env.ref("mango_telephony.group_mango_supervisor").id
                         ),
@@ -289,7 +291,7 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
         """Ours replaces Odoo's tel: "Call" link and never doubles up, whether the
         form is editable or read-only, in forms and lists, on partners, leads and
         employees."""
-        self.partner.mobile = "+7 903 765-43-21"
+        self.partner[MOBILE_INPUT] = "+7 903 765-43-21"
         editor = self.agent_101
         lead = self.env["crm.lead"].create(
             {
@@ -297,14 +299,14 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                 "type": "opportunity",
                 "partner_id": self.partner.id,
                 "phone": "+7 903 123-45-67",
-                "mobile": "+7 903 765-43-21",
+                MOBILE_INPUT: "+7 903 765-43-21",
                 "user_id": editor.id,
             }
         )
-        editor.groups_id |= self.env.ref("base.group_partner_manager")
-        editor.groups_id |= self.env.ref("sales_team.group_sale_salesman")
+        editor[USER_GROUPS] |= self.env.ref("base.group_partner_manager")
+        editor[USER_GROUPS] |= self.env.ref("sales_team.group_sale_salesman")
         reader = self.agent_102
-        reader.groups_id -= self.env.ref("base.group_partner_manager")
+        reader[USER_GROUPS] -= self.env.ref("base.group_partner_manager")
         cases = [
             (
                 f"/odoo/res.partner/{self.partner.id}",

@@ -13,6 +13,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .calls_common import MangoCallsMixin
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 CUSTOMER = "79031234567"
 PASSWORD = "telephony-pass-1234"
@@ -29,7 +30,7 @@ class MangoIsolationMixin(MangoCallsMixin):
             agent.write(
                 {
                     "password": PASSWORD,
-                    "groups_id": [
+                    USER_GROUPS: [
                         Command.link(salesman.id),
                         Command.link(listener.id),
                     ],
