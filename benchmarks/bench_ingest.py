@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psycopg2
 import requests
-from benchlib import log
+from benchlib import log, odoo_version
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -363,7 +363,8 @@ def main():
         print()
         print(f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on 2 cores")
         print(
-            f"Webhook ingest, Odoo --workers=2, {args.senders} senders, "
+            f"Webhook ingest, Odoo {odoo_version(args.odoo)} --workers=2, "
+            f"{args.senders} senders, "
             f"{len(rounds[0])}-{max(map(len, rounds))} events per round, "
             f"{args.rounds} rounds (medians)"
         )

@@ -39,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import addons_path, log
+from benchlib import addons_path, log, odoo_version
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -656,6 +656,7 @@ def main():
     width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, width, strict=True))
     print(
+        f"Directory sync on Odoo {odoo_version(args.odoo)}; "
         "load average (1/5/15 min): before "
         + " ".join(f"{x:.2f}" for x in load_before)
         + ", after "

@@ -81,13 +81,25 @@ def spelled(digits, variant):
     return f"7{digits}"
 
 
+def has_mobile_column(conn):
+    """Whether contacts have a mobile number (Odoo 18.0) or only a phone (19.0)."""
+    with conn.cursor() as cr:
+        cr.execute(
+            "SELECT 1 FROM information_schema.columns"
+            " WHERE table_name = 'res_partner' AND column_name = 'mobile'"
+        )
+        return bool(cr.fetchone())
+
+
 def copy_partners(conn, start, stop):
-    """Partners ``start`` … ``stop - 1``: one number each, in phone or mobile.
+    """Partners ``start`` … ``stop - 1``: one number each, in phone or mobile
+    (on Odoo 19.0, which has no mobile, always in phone).
 
     Ids are assigned here so that no UPDATE follows the COPY: updated rows leave
     HOT chains behind, and an index built over them stays unusable to older
     snapshots (``pg_index.indcheckxmin``).
     """
+    with_mobile = has_mobile_column(conn)
     with conn.cursor() as cr:
         cr.execute("SELECT COALESCE(max(id), 0) FROM res_partner")
         next_id = cr.fetchone()[0] + 1
@@ -98,10 +110,12 @@ def copy_partners(conn, start, stop):
                 text = spelled(digits, index % 3)
                 e164 = f"+7{digits}"
                 name = f"Partner {index}"
-                if index % 2:
+                if index % 2 or not with_mobile:
                     numbers = (text, r"\N", e164, r"\N")
                 else:
                     numbers = (r"\N", text, r"\N", e164)
+                if not with_mobile:
+                    numbers = numbers[:1] + numbers[2:]
                 row = (
                     str(next_id),
                     str(next_id),
@@ -114,9 +128,10 @@ def copy_partners(conn, start, stop):
                 buffer.write("\t".join(row) + "\tt\tcontact\tf\ten_US\t1\t1\n")
                 next_id += 1
             buffer.seek(0)
+            mobile = "mobile, " if with_mobile else ""
             cr.copy_expert(
-                """COPY res_partner (id, commercial_partner_id, name, complete_name,
-                       phone, mobile, mango_phone_e164, mango_mobile_e164,
+                f"""COPY res_partner (id, commercial_partner_id, name, complete_name,
+                       phone, {mobile}mango_phone_e164, mango_mobile_e164,
                        phone_sanitized, ref, active, type, is_company, lang,
                        create_uid, write_uid)
                    FROM STDIN""",
@@ -195,6 +210,7 @@ def measure(args, size, odoo_api, registry):
     with registry.cursor() as cr:
         env = odoo_api.Environment(cr, 2, {})  # admin: a real user, rules apply
         Partner = env["res.partner"]
+        with_mobile = "mobile" in Partner._fields
 
         def ours(number):
             return Partner._mango_find_by_phone(number)
@@ -210,11 +226,17 @@ def measure(args, size, odoo_api, registry):
             # base_phone's get_record_from_phone_number (OCA connector-telephony),
             # default number_of_digits_to_match_from_end = 8: raw SQL, then the
             # first row's display name.
-            cr.execute(
-                "SELECT id FROM res_partner WHERE replace(phone, ' ', '') ilike %s"
-                " or replace(mobile, ' ', '') ilike %s",
-                [f"%{number[-8:]}"] * 2,
-            )
+            if with_mobile:
+                cr.execute(
+                    "SELECT id FROM res_partner WHERE replace(phone, ' ', '') ilike %s"
+                    " or replace(mobile, ' ', '') ilike %s",
+                    [f"%{number[-8:]}"] * 2,
+                )
+            else:
+                cr.execute(
+                    "SELECT id FROM res_partner WHERE replace(phone, ' ', '') ilike %s",
+                    [f"%{number[-8:]}"],
+                )
             rows = cr.fetchall()
             if not rows:
                 return Partner.browse()
@@ -325,7 +347,8 @@ def main():
 
     print()
     print(
-        f"Caller lookup through the ORM, admin user, {args.samples} lookups (ours) / "
+        f"Caller lookup through the ORM on Odoo {odoo.release.version}, admin user, "
+        f"{args.samples} lookups (ours) / "
         f"{args.baseline_samples} (baselines) per size; {existing} partners preinstalled"
     )
     header = (

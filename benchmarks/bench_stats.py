@@ -293,6 +293,7 @@ def main():
     load_at_start = load_average()
     prepare_database(args)
     cr, env = open_env(args)
+    import odoo
     from odoo.api import call_kw
     from odoo.tools import json_default
 
@@ -413,7 +414,8 @@ def main():
         raw_median = cr.fetchone()[0]
         print()
         print(
-            f"calls: {call_rows:,}   day rows: {stat_rows:,}   week/month rows: "
+            f"Odoo {odoo.release.version}   calls: {call_rows:,}   "
+            f"day rows: {stat_rows:,}   week/month rows: "
             f"{period_rows:,}   call-back delays: {delay_rows:,}   "
             f"employee × week groups: {groups:,}   "
             f"rebuild: {f'{rebuild_s:.1f} s' if rebuild_s else 'skipped'}"

@@ -1,9 +1,11 @@
-"""What the benchmark scripts share: progress lines, Odoo's addons path, databases.
+"""What the benchmark scripts share: progress lines, Odoo's addons path and version,
+databases.
 
 The scripts run as ``python3 benchmarks/<name>.py``, which puts this folder on the
 path, so they import it as ``benchlib``.
 """
 
+import runpy
 import subprocess
 import sys
 import time
@@ -21,6 +23,13 @@ def log(message):
 def addons_path(odoo_bin):
     """Odoo's own addons next to ``odoo-bin``, then this repository."""
     return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
+
+
+def odoo_version(odoo_bin):
+    """Version of the Odoo whose ``odoo-bin`` this is (e.g. ``19.0``), read from its
+    ``odoo/release.py`` (plain assignments) without importing Odoo."""
+    release = Path(odoo_bin).resolve().parent / "odoo" / "release.py"
+    return runpy.run_path(str(release))["version"]
 
 
 def database_exists(name):

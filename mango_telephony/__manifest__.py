@@ -51,6 +51,7 @@
         "web.assets_tests": [
             "mango_telephony/static/tests/tours/**/*",
             "mango_telephony/static/tests/click_everywhere.esm.js",
+            "mango_telephony/static/tests/unloading_step.esm.js",
         ],
     },
     "installable": True,

@@ -62,9 +62,10 @@ odoo_common=(
     --addons-path "$(mango_addons_path)" "${MANGO_PG_ARGS[@]}" -d "$db"
     --data-dir "$run_dir/filestore" --max-cron-threads 1
 )
+mapfile -t demo_args < <(mango_odoo_demo_args)
 mango_log "installing $addons with demo data into Odoo $MANGO_ODOO_RELEASE (a few minutes; log: $run_dir/install.log)"
 started=$SECONDS
-"${odoo_cmd[@]}" "${odoo_common[@]}" -i "$addons" --stop-after-init --no-http \
+"${odoo_cmd[@]}" "${odoo_common[@]}" -i "$addons" "${demo_args[@]}" --stop-after-init --no-http \
     </dev/null >"$run_dir/install.log" 2>&1 \
     || { tail -n 40 "$run_dir/install.log" >&2; mango_die "installation failed"; }
 mango_log "installed in $((SECONDS - started)) s"

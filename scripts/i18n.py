@@ -10,18 +10,26 @@ are kept, new terms are added untranslated, terms no longer exported are dropped
 Then it lists, per language, what still needs a translator; the translation
 test of each addon fails until that list is empty.
 
+The addons run on Odoo 18.0 and 19.0, whose exports differ a little (19.0
+extracts a few more terms from views and scripts): given one ``--odoo`` per
+series, the template is the union of their exports, so that it is current, and
+every term translated, on both.
+
 Usage::
 
     python3 scripts/i18n.py [--db DB] [--addons mango_telephony,mango_callback,mango_ldap]
-        [--odoo /path/to/odoo-bin] [--check]
+        [--odoo /path/to/odoo-18.0/odoo-bin --odoo /path/to/odoo-19.0/odoo-bin] [--check]
 
-Without ``--db`` a throw-away database is created (``-i`` the addons, no demo
-data) and dropped afterwards. ``--check`` writes nothing and exits 1 when a
-template is stale or a term is untranslated.
+Each ``odoo-bin`` runs with the project's venv of its series
+(``.venv/odoo-<series>/bin/python``) when there is one, else with this Python.
+Without ``--db`` a throw-away database is created per series (``-i`` the addons,
+no demo data) and dropped afterwards; ``--db`` takes one Odoo. ``--check``
+writes nothing and exits 1 when a template is stale or a term is untranslated.
 """
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,9 +64,24 @@ def addons_path(odoo_bin):
     return ",".join(path for path in paths if Path(path).is_dir())
 
 
+def series_of(odoo_bin):
+    """``(major, minor)`` of the Odoo source tree ``odoo_bin`` belongs to."""
+    release = Path(odoo_bin).resolve().parent / "odoo" / "release.py"
+    match = re.search(r"version_info = \((\d+), (\d+)", release.read_text())
+    if not match:
+        sys.exit(f"no Odoo version in {release}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def python_for(odoo_bin):
+    major, minor = series_of(odoo_bin)
+    venv = ROOT / ".venv" / f"odoo-{major}.{minor}" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 def odoo(odoo_bin, *args):
     command = [
-        sys.executable,
+        python_for(odoo_bin),
         odoo_bin,
         f"--addons-path={addons_path(odoo_bin)}",
         "--stop-after-init",
@@ -77,6 +100,27 @@ def export_template(odoo_bin, db, addon):
         out = os.path.join(tmp, f"{addon}.pot")
         odoo(odoo_bin, "-d", db, f"--i18n-export={out}", f"--modules={addon}")
         return Path(out).read_text(encoding="utf-8")
+
+
+def union(templates):
+    """One template holding every term of ``templates`` (the first one's order,
+    then what only the later ones export, with all their references)."""
+    merged = polib.pofile(templates[0])
+    entries = {(entry.msgctxt, entry.msgid): entry for entry in merged}
+    for text in templates[1:]:
+        for entry in polib.pofile(text):
+            known = entries.get((entry.msgctxt, entry.msgid))
+            if known is None:
+                merged.append(entry)
+                entries[(entry.msgctxt, entry.msgid)] = entry
+                continue
+            for occurrence in entry.occurrences:
+                if occurrence not in known.occurrences:
+                    known.occurrences.append(occurrence)
+            for comment in entry.comment.splitlines():
+                if comment not in known.comment.splitlines():
+                    known.comment = "\n".join(filter(None, [known.comment, comment]))
+    return str(merged)
 
 
 def merge(template, translations):
@@ -107,55 +151,66 @@ def untranslated(po):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", help="database with the addons installed")
+    parser.add_argument("--db", help="database with the addons installed (one Odoo)")
     parser.add_argument("--addons", default=",".join(ADDONS))
-    parser.add_argument("--odoo", help="path to odoo-bin")
+    parser.add_argument(
+        "--odoo", action="append", help="path to odoo-bin; once per Odoo series"
+    )
     parser.add_argument("--check", action="store_true", help="report, write nothing")
     args = parser.parse_args()
     addons = [name.strip() for name in args.addons.split(",") if name.strip()]
-    odoo_bin = find_odoo_bin(args.odoo)
+    odoo_bins = args.odoo or [find_odoo_bin(None)]
+    if args.db and len(odoo_bins) > 1:
+        sys.exit("--db names one database: give one --odoo with it")
 
-    db = args.db
-    throwaway = db is None
-    if throwaway:
-        db = f"mango_i18n_{os.getpid()}"
-        print(f"installing {', '.join(addons)} into a throw-away database {db}…")
-        odoo(odoo_bin, "-d", db, "-i", ",".join(addons), "--without-demo=all")
+    exports = {addon: [] for addon in addons}
+    for odoo_bin in odoo_bins:
+        db = args.db
+        throwaway = db is None
+        if throwaway:
+            db = f"mango_i18n_{os.getpid()}_{'_'.join(map(str, series_of(odoo_bin)))}"
+            print(f"installing {', '.join(addons)} into a throw-away database {db}…")
+            # 18.0 loads demo data unless told not to; 19.0 only when asked.
+            no_demo = ["--without-demo=all"] if series_of(odoo_bin) < (19, 0) else []
+            odoo(odoo_bin, "-d", db, "-i", ",".join(addons), *no_demo)
+        try:
+            for addon in addons:
+                exports[addon].append(export_template(odoo_bin, db, addon))
+        finally:
+            if throwaway:
+                subprocess.run(["dropdb", "--if-exists", db], check=False)
+
     problems = 0
     to_translate = 0
-    try:
-        for addon in addons:
-            i18n = ROOT / addon / "i18n"
-            template = export_template(odoo_bin, db, addon)
-            pot_path = i18n / f"{addon}.pot"
-            current = pot_path.read_text(encoding="utf-8") if pot_path.exists() else ""
-            stale = {e.msgid for e in polib.pofile(template)} != {
-                e.msgid for e in polib.pofile(current or template)
-            } or not current
-            if stale:
+    for addon in addons:
+        i18n = ROOT / addon / "i18n"
+        template = union(exports[addon])
+        pot_path = i18n / f"{addon}.pot"
+        current = pot_path.read_text(encoding="utf-8") if pot_path.exists() else ""
+        stale = {e.msgid for e in polib.pofile(template)} != {
+            e.msgid for e in polib.pofile(current or template)
+        } or not current
+        if stale:
+            problems += 1
+            print(f"{addon}: template {'is stale' if args.check else 'refreshed'}")
+        if not args.check:
+            i18n.mkdir(exist_ok=True)
+            pot_path.write_text(template, encoding="utf-8")
+        for lang in LANGUAGES:
+            po_path = i18n / f"{lang}.po"
+            existing = (
+                polib.pofile(str(po_path)) if po_path.exists() else polib.POFile()
+            )
+            merged = merge(template, existing)
+            missing = untranslated(merged)
+            if missing:
                 problems += 1
-                print(f"{addon}: template {'is stale' if args.check else 'refreshed'}")
+                to_translate += len(missing)
+                print(f"{addon}/{lang}.po: {len(missing)} terms to translate")
+                for msgid in missing:
+                    print(f"    {msgid[:100]!r}")
             if not args.check:
-                i18n.mkdir(exist_ok=True)
-                pot_path.write_text(template, encoding="utf-8")
-            for lang in LANGUAGES:
-                po_path = i18n / f"{lang}.po"
-                existing = (
-                    polib.pofile(str(po_path)) if po_path.exists() else polib.POFile()
-                )
-                merged = merge(template, existing)
-                missing = untranslated(merged)
-                if missing:
-                    problems += 1
-                    to_translate += len(missing)
-                    print(f"{addon}/{lang}.po: {len(missing)} terms to translate")
-                    for msgid in missing:
-                        print(f"    {msgid[:100]!r}")
-                if not args.check:
-                    po_path.write_text(str(merged), encoding="utf-8")
-    finally:
-        if throwaway:
-            subprocess.run(["dropdb", "--if-exists", db], check=False)
+                po_path.write_text(str(merged), encoding="utf-8")
     if args.check and problems:
         sys.exit(1)
     print(

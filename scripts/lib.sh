@@ -120,6 +120,16 @@ mango_odoo_command() {
     fi
 }
 
+# Prints the option (if any) that makes Odoo load demo data into a new database:
+# 18.0 loads it unless told not to, 19.0 only with --with-demo. The test suites
+# and the demo expect it on both series.
+mango_odoo_demo_args() {
+    case "$MANGO_ODOO_SERIES" in
+        1[0-8].*) ;;
+        *) echo --with-demo ;;
+    esac
+}
+
 # Odoo's own addons folders plus this repo, as --addons-path wants it.
 mango_addons_path() {
     echo "$MANGO_ODOO_ADDONS_PATH"

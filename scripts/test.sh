@@ -5,7 +5,7 @@
 #    that python3 imports, or a cached clone of the official branch;
 # 1. the pure suite (tests/, pytest, no database) with the venv's Python;
 # 2. the addons' Odoo suites on each Odoo series asked for (MANGO_ODOO_VERSIONS,
-#    default 18.0), installed into a throw-away database (a private PostgreSQL
+#    default "18.0 19.0"), installed into a throw-away database (a private PostgreSQL
 #    cluster when none is reachable), with Chromium for the tours.
 # MANGO_SKIP_ODOO=1 runs the pure suite alone (a failure under CI=true).
 # Prints "Total: N passed, N failed, N skipped" last; exits non-zero on any failure.
@@ -25,8 +25,8 @@ main() {
     # filestore goes at its end.
     find "$OUT" -mindepth 1 -maxdepth 1 -name 'run.*' -mmin +1440 -exec rm -rf {} +
     mango_on_exit "rm -rf '$RUN/filestore'"
-    passed=0 failed=0 skipped=0 problems=() summaries=()
-    read -r -a series_list <<<"$(tr ',' ' ' <<<"${MANGO_ODOO_VERSIONS:-${MANGO_ODOO_VERSION:-18.0}}")"
+    passed=0 failed=0 skipped=0 problems=() summaries=() series_summaries=()
+    read -r -a series_list <<<"$(tr ',' ' ' <<<"${MANGO_ODOO_VERSIONS:-${MANGO_ODOO_VERSION:-18.0 19.0}}")"
 
     # --- 0. Odoo and the venv ------------------------------------------------------
     if [ "${MANGO_SKIP_ODOO:-0}" = 1 ]; then
@@ -93,6 +93,11 @@ EOF
         [ "$failed" -eq 0 ] && failed=1
     fi
     printf '%s\n' "${summaries[@]}"
+    if [ ${#series_summaries[@]} -gt 0 ]; then
+        line="${series_summaries[0]}"
+        for summary in "${series_summaries[@]:1}"; do line+=" · $summary"; done
+        echo "$line"
+    fi
     echo "Total: $passed passed, $failed failed, $skipped skipped"
     [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
 }
@@ -100,7 +105,7 @@ EOF
 # The addons' Odoo suites on the Odoo that mango_odoo_env set up last, in a
 # throw-away database; adds to the run's counters, problems and summaries.
 run_odoo_suites() {
-    local addons="$1" suite_tags db http_port log odoo_cmd odoo_args odoo_rc addon started
+    local addons="$1" suite_tags db http_port log odoo_cmd odoo_args odoo_rc addon started demo_args
     local errors warnings summary odoo_skipped not_installed o_failed o_errors o_total o_bad o_passed
     local label="Odoo $MANGO_ODOO_RELEASE"
     suite_tags="$(sed 's/^/\//; s/,/,\//g' <<<"$addons")"
@@ -108,11 +113,12 @@ run_odoo_suites() {
     mango_db_throwaway "$db"
     http_port="$(mango_free_port)"
     mapfile -t odoo_cmd < <(mango_odoo_command)
+    mapfile -t demo_args < <(mango_odoo_demo_args)
     log="$RUN/odoo-$MANGO_ODOO_SERIES.log"
     odoo_args=(
         --addons-path "$(mango_addons_path)"
         "${MANGO_PG_ARGS[@]}"
-        -d "$db" -i "$addons"
+        -d "$db" -i "$addons" "${demo_args[@]}"
         --test-enable --test-tags "$suite_tags"
         --stop-after-init --log-level=test
         --http-interface 127.0.0.1 --http-port "$http_port"
@@ -146,6 +152,7 @@ run_odoo_suites() {
     echo "$label suites: $o_total tests ran ($o_passed passed, $o_failed failed, $o_errors errors, $odoo_skipped skipped); $errors ERROR/CRITICAL and $warnings WARNING log lines; exit code $odoo_rc"
     passed=$((passed + o_passed)) skipped=$((skipped + odoo_skipped)) failed=$((failed + o_bad))
     summaries+=("$label: $o_passed passed, $o_failed failed, $o_errors errors, $odoo_skipped skipped (Odoo from $MANGO_ODOO_SOURCE)")
+    series_summaries+=("$label: $o_passed passed, $((o_failed + o_errors)) failed, $odoo_skipped skipped")
     [ "$odoo_rc" -ne 0 ] && problems+=("$label: Odoo exited with code $odoo_rc")
     [ "$errors" -gt 0 ] && problems+=("$label: $errors ERROR/CRITICAL line(s) in $log")
     [ -z "$summary" ] && problems+=("$label: no test summary in the Odoo log (did the server start?)")

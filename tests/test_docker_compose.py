@@ -54,8 +54,9 @@ def test_services_and_images(services):
     assert set(services) == {"db", "simulator", "odoo-init", "odoo"}
     assert services["db"]["image"] == "postgres:16"
     assert services["simulator"]["image"] == "python:3.11-slim"
-    assert services["odoo-init"]["image"] == "odoo:18"
-    assert services["odoo"]["image"] == "odoo:18"
+    # The Odoo series is the demo's choice (MANGO_ODOO_VERSION), 18.0 by default.
+    assert services["odoo-init"]["image"] == "odoo:${MANGO_ODOO_VERSION:-18.0}"
+    assert services["odoo"]["image"] == "odoo:${MANGO_ODOO_VERSION:-18.0}"
 
 
 def test_addons_and_core_mounted_into_extra_addons(services):

@@ -17,7 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN_ADDONS = ("mango_telephony", "mango_callback", "mango_ldap")
 ADDONS = [a for a in KNOWN_ADDONS if (ROOT / a / "__manifest__.py").is_file()]
-VERSION_RE = re.compile(r"^18\.0\.\d+\.\d+\.\d+$")
+# A plain x.y.z: Odoo 18.0 and 19.0 each prefix it with their own series (a
+# version of another series makes 19.0 take the addon for not installable).
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 README_FRAGMENTS = ("DESCRIPTION.md", "CONFIGURE.md", "USAGE.md", "ROADMAP.md")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SKIP_DIRS = {"__pycache__", "node_modules", ".git"}

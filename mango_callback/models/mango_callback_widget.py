@@ -4,11 +4,12 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools.translate import LazyTranslate
 
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
+from odoo.addons.mango_telephony.compat.page_cache import forget_cached_pages
+
 from mango_office import phones
 from mango_office.retry import Backoff
 from mango_office.schedule import Period, Schedule
-from odoo.addons.mango_telephony.compat.constraints import table_constraints
-from odoo.addons.mango_telephony.compat.page_cache import forget_cached_pages
 
 _lt = LazyTranslate(__name__)
 
@@ -402,4 +403,3 @@ class MangoCallbackWidget(models.Model):
         result = super().unlink()
         forget_cached_pages(self.env)
         return result
-

@@ -1,8 +1,8 @@
 import datetime as dt
 import re
 
-from odoo.addons.mango_telephony.tests.common import MangoSimulatorMixin
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+from odoo.addons.mango_telephony.tests.common import MangoSimulatorMixin
 
 # 2026-11-25 is a Wednesday. The calendar below works 09:00-18:00 Moscow time
 # (06:00-15:00 UTC) on weekdays.

@@ -15,7 +15,9 @@ import logging
 import random
 from collections import Counter
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
+
+from odoo.addons.mango_telephony.tests.common import MangoHttpCase
 
 from mango_office import safe_text
 
@@ -96,7 +98,7 @@ HOSTILE = {
 
 
 @tagged("post_install", "-at_install")
-class TestCallbackFuzz(MangoCallbackMixin, HttpCase):
+class TestCallbackFuzz(MangoCallbackMixin, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -1,12 +1,14 @@
 import time
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
+
+from odoo.addons.mango_telephony.tests.common import MangoHttpCase
 
 from .common import MangoCallbackMixin
 
 
 @tagged("post_install", "-at_install")
-class TestCallbackHttp(MangoCallbackMixin, HttpCase):
+class TestCallbackHttp(MangoCallbackMixin, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -41,10 +43,10 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
         Calls placed by earlier tests may still be on their way (to nowhere):
         they are drained first, so only this test's events reach this server.
         """
-        self.assertTrue(self.mango_sim.wait_idle(), "earlier deliveries never ended")
+        self.assertTrue(self.mango_wait_idle(), "earlier deliveries never ended")
         self.mango_sim.set_webhook(f"{self.base_url()}/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
-        self.addCleanup(self.mango_sim.wait_idle)
+        self.addCleanup(self.mango_wait_idle)
 
     def post(self, token, **fields):
         data = dict({"widget_id": self.widget.id, "country": "RU"}, **fields)
@@ -75,11 +77,12 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
 
     def wait_for_deliveries(self, path, count=1, timeout=20):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            delivered = [d for d in self.mango_sim.events(path) if d.get("status")]
-            if len(delivered) >= count:
-                return delivered
-            time.sleep(0.2)
+        with self.mango_serving_requests():
+            while time.monotonic() < deadline:
+                delivered = [d for d in self.mango_sim.events(path) if d.get("status")]
+                if len(delivered) >= count:
+                    return delivered
+                time.sleep(0.2)
         self.fail(f"the simulator delivered no {path} in {timeout}s")
 
     def test_request_followed_through_the_pbx_events(self):
@@ -196,7 +199,7 @@ class TestCallbackHttp(MangoCallbackMixin, HttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestCallbackOnPhone(MangoCallbackMixin, HttpCase):
+class TestCallbackOnPhone(MangoCallbackMixin, MangoHttpCase):
     browser_size = "390x844"
 
     @classmethod

@@ -6,10 +6,11 @@ from freezegun import freeze_time
 from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
 from mango_office import signing
 
 from .common import WEDNESDAY_NOON_UTC, MangoCallbackMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")

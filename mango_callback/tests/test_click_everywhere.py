@@ -3,15 +3,16 @@ Call-back requests, Website → Configuration → Callback widget), as an admini
 and as each telephony role (see mango_telephony/tests/click_everywhere.py)."""
 
 from odoo import Command
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from odoo.addons.mango_telephony.tests.click_everywhere import (
     MangoClickEverywhereMixin,
 )
+from odoo.addons.mango_telephony.tests.common import MangoHttpCase
 
 
 @tagged("post_install", "-at_install")
-class TestClickEverywhere(MangoClickEverywhereMixin, HttpCase):
+class TestClickEverywhere(MangoClickEverywhereMixin, MangoHttpCase):
     mango_addon = "mango_callback"
     mango_record_domains = {"mango.callback.request": [("state", "!=", "refused")]}
 

@@ -4,6 +4,8 @@ import logging
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from odoo.addons.mango_telephony.compat.constraints import table_constraints
+
 from mango_office.directory import PRESETS
 
 from ..sync import DirectorySync, directory_reader
@@ -15,7 +17,6 @@ from .connection_check import (
 from .connection_check import (
     describe as describe_connection,
 )
-from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+
 from odoo.addons.mango_telephony.compat.constraints import table_constraints
 
 

@@ -9,15 +9,16 @@ import json
 from datetime import timedelta
 
 from odoo import Command, fields
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from odoo.addons.mango_telephony.tests.click_everywhere import (
     MangoClickEverywhereMixin,
 )
+from odoo.addons.mango_telephony.tests.common import MangoHttpCase
 
 
 @tagged("post_install", "-at_install")
-class TestClickEverywhere(MangoClickEverywhereMixin, HttpCase):
+class TestClickEverywhere(MangoClickEverywhereMixin, MangoHttpCase):
     mango_addon = "mango_ldap"
     mango_navigation_buttons = {
         "mango.ldap.sync.run": ("action_reveal_sip_passwords",),

@@ -7,10 +7,10 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.mango_ldap.sync import DirectorySync
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS, groups_of
 from odoo.addons.mango_telephony.tests.common import free_closed_port
 
 from .common import MangoLdapCase, host_port, start_slapd
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS, groups_of
 
 PEOPLE = "ou=people,dc=example,dc=test"
 SALES = "ou=sales,ou=people,dc=example,dc=test"
@@ -302,7 +302,9 @@ class TestOpenLdapSync(MangoLdapCase):
         supervisor = self.env.ref("mango_telephony.group_mango_supervisor")
         listener = self.env.ref("mango_telephony.group_mango_recording_listener")
         self.assertFalse(user.has_group("mango_telephony.group_mango_supervisor"))
-        user[USER_GROUPS] = [Command.link(listener.id)]  # granted by hand: never revoked
+        user[USER_GROUPS] = [
+            Command.link(listener.id)
+        ]  # granted by hand: never revoked
         self.admin.add_member(f"cn=pbx-supervisors,{GROUPS}", user_dn(9))
         self.addCleanup(
             self.admin.remove_member, f"cn=pbx-supervisors,{GROUPS}", user_dn(9)

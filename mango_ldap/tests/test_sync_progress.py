@@ -8,13 +8,14 @@ import time
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
-from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
+from odoo.tests import TransactionCase, new_test_user, tagged
 
 from odoo.addons.bus.models.bus import channel_with_db, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.addons.mango_ldap.models.mango_ldap_sync_run import PROGRESS_NOTIFICATION
 from odoo.addons.mango_ldap.sync import DirectorySync
 from odoo.addons.mango_telephony.tests.common import (
+    MangoHttpCase,
     push_bus_notifications,
     wait_for_bus_subscription,
 )
@@ -137,7 +138,7 @@ class TestSyncProgressMessages(TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestSyncProgressTour(HttpCase):
+class TestSyncProgressTour(MangoHttpCase):
     def test_run_form_follows_the_sync(self):
         """The run form shows the bus's progress as it comes and tells the admin
         when the run ends, then shows the final counts."""

@@ -2,9 +2,9 @@
 sees after pressing Test connection."""
 
 from odoo import Command
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from odoo.addons.mango_telephony.tests.common import free_closed_port
+from odoo.addons.mango_telephony.tests.common import MangoHttpCase, free_closed_port
 
 from .common import MangoLdapCase, start_slapd
 
@@ -12,7 +12,7 @@ PEOPLE = "ou=people,dc=example,dc=test"
 
 
 @tagged("post_install", "-at_install", "mango_ldap")
-class TestDirectoryUi(MangoLdapCase, HttpCase):
+class TestDirectoryUi(MangoLdapCase, MangoHttpCase):
     @classmethod
     def _start_server(cls):
         return start_slapd(users=20)

@@ -37,13 +37,14 @@ in a source checkout, or where ``MANGO_LDAP_SCRIPTS`` points.
 import contextlib
 import os
 import shutil
-import ssl
 import subprocess
 import uuid
 from pathlib import Path
 
 import ldap3
 from ldap3.utils.dn import parse_dn
+
+from mango_office.directory.tls import _VerifyingTls
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(os.environ.get("MANGO_LDAP_SCRIPTS") or REPO / "scripts" / "ldap")
@@ -107,11 +108,9 @@ class _Directory:
     # ------------------------------------------------------------------------
 
     def _tls(self):
-        return ldap3.Tls(
-            validate=ssl.CERT_REQUIRED,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-            ca_certs_file=self.ca_file,
-        )
+        # The product's verifying TLS: ldap3's own check calls ssl.match_hostname,
+        # deprecated, and gone in Python 3.12 (which Odoo 19.0 may run on).
+        return _VerifyingTls(ca_file=self.ca_file)
 
     def admin(self):
         """A fresh admin connection over LDAPS (caller may keep or unbind it)."""

@@ -37,3 +37,12 @@ def set_mobile(record, number):
 
 #: The field a contact's or lead's mobile number is typed in on this series.
 MOBILE_INPUT = "phone" if ODOO_19 else MOBILE
+
+
+def phone_values(model, phone=False, mobile=False):
+    """Values giving a new record of ``model`` these numbers on this series; on
+    19.0 the mobile number is kept only where there is no phone (as
+    :func:`set_mobile` does)."""
+    if has_mobile(model):
+        return {"phone": phone, MOBILE: mobile}
+    return {"phone": phone or mobile}

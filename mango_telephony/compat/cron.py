@@ -8,7 +8,6 @@ to the running cron (``cron_id`` in the context); outside a cron run, and for a
 method called with a borrowed context, there is nothing to report.
 """
 
-
 from . import ODOO_19
 
 

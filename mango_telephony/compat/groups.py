@@ -82,6 +82,33 @@ def _privilege_for(env, category):
     return privilege
 
 
+def translate_privileges_as_headings(env):
+    """Give the privileges :func:`place_groups` made the name their category has
+    in every installed language: the addons' translation files name the 18.0
+    category (an entry for the 19.0-only privilege model would be an error on
+    18.0), and Odoo loads them after the privileges exist."""
+    if not ODOO_19:
+        return
+    links = env["ir.model.data"].search(
+        [
+            ("module", "=like", "mango\\_%"),
+            ("model", "=", "res.groups.privilege"),
+            ("name", "=like", "privilege\\_%"),
+        ]
+    )
+    languages = [code for code, _name in env["res.lang"].get_installed()]
+    for link in links:
+        category = env.ref(
+            f"{link.module}.{link.name.removeprefix('privilege_')}",
+            raise_if_not_found=False,
+        )
+        if not category or category._name != "ir.module.category":
+            continue
+        env["res.groups.privilege"].browse(link.res_id).update_field_translations(
+            "name", {code: category.with_context(lang=code).name for code in languages}
+        )
+
+
 def user_form_headings(env):
     """How the user form offers groups: ``{heading xml id: (kind, groups)}``.
 

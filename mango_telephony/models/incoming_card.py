@@ -17,8 +17,8 @@ from odoo.exceptions import AccessError
 
 from mango_office.rules import FINISHED_STATUSES
 
-from .mango_call_display import readable_number
 from ..compat.groups import users_of
+from .mango_call_display import readable_number
 
 _logger = logging.getLogger(__name__)
 
@@ -361,7 +361,9 @@ class MangoCall(models.Model):
         )
         if not group:
             return
-        supervisors = users_of(group.sudo()).filtered(lambda u: u.active and not u.share)
+        supervisors = users_of(group.sudo()).filtered(
+            lambda u: u.active and not u.share
+        )
         for company in changed.company_id:
             calls = changed.filtered(lambda c, co=company: c.company_id == co)
             message = {

@@ -15,6 +15,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 from odoo.tools.sql import column_exists
+
 from ..compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
 from mango_office import codes, phones
+
 from ..compat.constraints import table_constraints
 
 DIRECTIONS = [

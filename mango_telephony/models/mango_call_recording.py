@@ -27,8 +27,9 @@ from mango_office.errors import (
     MangoRequestError,
 )
 from mango_office.retry import Backoff
-from ..compat.constraints import table_constraints
+
 from ..compat import cron
+from ..compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)
 

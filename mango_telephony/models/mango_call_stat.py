@@ -21,9 +21,9 @@ from odoo.tools import SQL, get_lang
 
 from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 
+from ..compat import domains
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
-from ..compat import domains
 
 _logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ import logging
 from odoo import api, fields, models
 
 from mango_office import codes
+
 from ..compat.constraints import table_constraints
 
 _logger = logging.getLogger(__name__)

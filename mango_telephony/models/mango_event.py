@@ -21,9 +21,9 @@ from mango_office import calls as mango_calls
 from mango_office import events as mango_events
 from mango_office.retry import Backoff
 
-from .cron_wakeup import wake_cron_workers
-from ..compat.constraints import table_constraints
 from ..compat import cron
+from ..compat.constraints import table_constraints
+from .cron_wakeup import wake_cron_workers
 
 _logger = logging.getLogger(__name__)
 

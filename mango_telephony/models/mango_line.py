@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+
 from ..compat.constraints import table_constraints
 
 # incominglines regions that cannot carry an outgoing call: toll-free numbers only

@@ -99,3 +99,13 @@ class MangoSeriesRecords(models.AbstractModel):
         self.env["ir.model.data"]._update_xmlids(
             [{"xml_id": xmlid, "record": view, "noupdate": False}]
         )
+
+
+class IrModuleModule(models.Model):
+    _inherit = "ir.module.module"
+
+    def _load_module_terms(self, modules, langs, *args, **kwargs):
+        """Translations loaded: the privileges made for our headings follow."""
+        result = super()._load_module_terms(modules, langs, *args, **kwargs)
+        groups.translate_privileges_as_headings(self.env)
+        return result

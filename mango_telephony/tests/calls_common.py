@@ -5,11 +5,12 @@ import random
 
 from odoo import Command
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
 from mango_office import signing
 
 from ..models.webhook_health import refusal_throttle
 from .common import MangoSimulatorMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 # Fields that describe a call the same way whatever order its events came in.
 CALL_FIELDS = (

@@ -36,10 +36,11 @@ from lxml import etree
 from odoo import Command
 from odoo.tools.safe_eval import safe_eval
 
+from odoo.addons.mango_telephony.compat.groups import MENU_GROUPS, USER_GROUPS
+from odoo.addons.mango_telephony.compat.menus import menu_action, move_menu_action
 from odoo.addons.web.controllers.utils import clean_action
 
 from .common import MangoSimulatorMixin
-from odoo.addons.mango_telephony.compat.groups import MENU_GROUPS, USER_GROUPS
 
 MANGO_ADDONS = ("mango_telephony", "mango_callback", "mango_ldap")
 WALKER = "@mango_telephony/../tests/click_everywhere.esm"
@@ -256,10 +257,10 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
         self._mango_prune(kept)
         for app in [kept[key] for key in kept["root"]["children"]]:
             parent, first = app, app
-            while not first["action"] and first["children"]:
+            while not menu_action(first) and first["children"]:
                 parent, first = first, kept[first["children"][0]]
-            if first is not app and first["action"]:
-                app["action"] = first["action"]
+            if first is not app and menu_action(first):
+                move_menu_action(app, first)
                 parent["children"].remove(first["id"])
                 del kept[first["id"]]
         self._mango_prune(kept)
@@ -276,7 +277,7 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
             empty = [
                 key
                 for key, menu in menus.items()
-                if key != "root" and not menu["children"] and not menu["action"]
+                if key != "root" and not menu["children"] and not menu_action(menu)
             ]
             if not empty:
                 return
@@ -292,9 +293,9 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
         menu keep only their forms: the bot switches to every other view itself.
         """
         clicked = {
-            int(menu["action"].split(",")[1])
+            menu_action(menu)[1]
             for key, menu in (menus or {}).items()
-            if key != "root" and menu["action"]
+            if key != "root" and menu_action(menu)
         }
         env = self.env(user=user)
         steps = []

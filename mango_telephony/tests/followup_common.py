@@ -5,10 +5,11 @@ and the real event path (store → fold → hook) for what the simulator plays."
 from odoo import Command
 from odoo.tests import TransactionCase
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 class MangoFollowupCase(MangoCallsMixin, TransactionCase):

@@ -243,7 +243,7 @@ class TestCallLog(MangoCallsMixin, TransactionCase):
         cron = self.env.ref("mango_telephony.ir_cron_mango_event_process")
         progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
         self.env["mango.event"].with_context(
-            ir_cron_progress_id=progress.id
+            ir_cron_progress_id=progress.id, cron_id=cron.id
         )._mango_cron_process()
         self.assertEqual(progress.done, len(events))
         self.assertEqual(progress.remaining, 0)

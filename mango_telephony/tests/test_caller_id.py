@@ -1,7 +1,8 @@
 from odoo.tests import tagged
 
-from .followup_common import MangoFollowupCase
 from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
+
+from .followup_common import MangoFollowupCase
 
 
 @tagged("post_install", "-at_install")

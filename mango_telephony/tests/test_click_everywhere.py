@@ -1,10 +1,11 @@
 """IP telephony's menus and views in the browser, as an administrator and as each
 telephony role (see click_everywhere.py)."""
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from .calls_common import MangoCallsMixin
 from .click_everywhere import MangoClickEverywhereMixin
+from .common import MangoHttpCase
 
 # Extensions of the simulated PBX, one per role that takes calls.
 EXTENSIONS = {
@@ -15,7 +16,7 @@ EXTENSIONS = {
 
 
 @tagged("post_install", "-at_install")
-class TestClickEverywhere(MangoClickEverywhereMixin, MangoCallsMixin, HttpCase):
+class TestClickEverywhere(MangoClickEverywhereMixin, MangoCallsMixin, MangoHttpCase):
     mango_addon = "mango_telephony"
     mango_extended_actions = (
         {

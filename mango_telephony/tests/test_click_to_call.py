@@ -6,10 +6,11 @@ import time
 from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 CUSTOMER = "79031234567"
 

@@ -6,8 +6,9 @@ from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 
-from .calls_common import MangoCallsMixin
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
+from .calls_common import MangoCallsMixin
 
 CUSTOMER = "79031234567"
 

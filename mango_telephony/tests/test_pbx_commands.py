@@ -5,8 +5,9 @@ from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
-from .test_click_to_call import CUSTOMER, MangoClickCase
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+
+from .test_click_to_call import CUSTOMER, MangoClickCase
 
 
 @tagged("post_install", "-at_install")

@@ -5,8 +5,9 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from .followup_common import MangoFollowupCase
 from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
+
+from .followup_common import MangoFollowupCase
 
 
 @tagged("post_install", "-at_install")

@@ -4,13 +4,15 @@ from collections import Counter
 from datetime import timedelta
 
 from odoo import Command, fields
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
+
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 from mango_office import ratelimit
 
+from .common import MangoHttpCase
 from .followup_common import MangoFollowupCase
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -166,7 +168,7 @@ class TestRecordingFetch(MangoFollowupCase):
 
 
 @tagged("post_install", "-at_install")
-class TestRecordingPlayback(MangoFollowupCase, HttpCase):
+class TestRecordingPlayback(MangoFollowupCase, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -1,13 +1,15 @@
 import time
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from .followup_common import MangoFollowupCase
 from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
+
+from .common import MangoHttpCase
+from .followup_common import MangoFollowupCase
 
 
 @tagged("post_install", "-at_install")
-class TestSmartRouting(MangoFollowupCase, HttpCase):
+class TestSmartRouting(MangoFollowupCase, MangoHttpCase):
     # HttpCase: its registry test mode lets the throttle's own committed cursor
     # share the test transaction, as it shares the database in production.
 

@@ -16,17 +16,23 @@ from urllib3.exceptions import InsecureRequestWarning
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.module import get_module_path
 from odoo.modules.neutralize import get_neutralization_queries
-from odoo.tests import Form, HttpCase, TransactionCase, new_test_user, tagged
+from odoo.tests import Form, TransactionCase, new_test_user, tagged
 
-from odoo.addons.mango_telephony.compat.groups import GROUP_ALL_IMPLIED, user_form_headings
+from odoo.addons.mango_telephony.compat.groups import (
+    GROUP_ALL_IMPLIED,
+    user_form_headings,
+)
+
 from mango_office.client import MangoClient
 
 from .common import (
     MANGO_TEST_API_KEY,
     MANGO_TEST_API_SALT,
+    MangoHttpCase,
     MangoSimulatorCase,
     MangoSimulatorMixin,
     free_closed_port,
+    keep_request_timeouts,
     mango_load_languages,
 )
 
@@ -773,6 +779,7 @@ class TestMangoConnection(MangoSimulatorCase):
         self.assertEqual(self.mango_account.connection_state, "failed")
 
     def test_server_too_slow(self):
+        keep_request_timeouts(self)
         self.mango_account.request_timeout = 1
         self.mango_sim.add_fault("timeout", seconds=3, methods=["account/balance"])
         params = self._notification(self.mango_account.action_mango_test_connection())
@@ -860,7 +867,7 @@ class TestMangoMixinStandalone(MangoSimulatorMixin, TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestMangoSettingsTour(MangoSimulatorMixin, HttpCase):
+class TestMangoSettingsTour(MangoSimulatorMixin, MangoHttpCase):
     def test_settings_page_in_the_browser(self):
         # The tour types this salt; the simulator only accepts requests signed with it.
         salt = "tourSaltTypedInTheSettings000004"

@@ -9,10 +9,10 @@ from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import get_lang
 
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import mango_call_stat
 
 from .calls_common import MangoCallsMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 KEY_FIELDS = ("date", "account_id", "user_id", "line_number", "direction")
 VALUE_FIELDS = (

@@ -7,27 +7,28 @@ from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from odoo.addons.bus.models.bus import channel_with_db, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
+from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT, phone_values
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 from mango_office import ratelimit
 
 from .calls_common import MangoCallsMixin
 from .common import (
+    MangoHttpCase,
     mango_load_languages,
     push_bus_notifications,
     wait_for_bus_subscription,
 )
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
-from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
 CUSTOMER = "79031234567"
 
 
 @tagged("post_install", "-at_install")
-class TestTelephonyTours(MangoCallsMixin, HttpCase):
+class TestTelephonyTours(MangoCallsMixin, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -108,11 +109,11 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
             )
         )
         # Earlier tests' calls still on their way must not reach this server.
-        self.mango_sim.wait_idle()
+        self.mango_wait_idle()
         self.mango_sim.set_webhook(self.base_url() + "/mango")
         self.addCleanup(self.mango_sim.set_webhook, None)
         # Events still on their way must not reach the next test's transaction.
-        self.addCleanup(self.mango_sim.wait_idle)
+        self.addCleanup(self.mango_wait_idle)
         channel = hashable(channel_with_db(self.registry.db_name, user.partner_id))
         failures = []
         sent = []
@@ -298,8 +299,11 @@ class TestTelephonyTours(MangoCallsMixin, HttpCase):
                 "name": "Olga wants 40 chairs",
                 "type": "opportunity",
                 "partner_id": self.partner.id,
-                "phone": "+7 903 123-45-67",
-                MOBILE_INPUT: "+7 903 765-43-21",
+                **phone_values(
+                    self.env["crm.lead"],
+                    phone="+7 903 123-45-67",
+                    mobile="+7 903 765-43-21",
+                ),
                 "user_id": editor.id,
             }
         )

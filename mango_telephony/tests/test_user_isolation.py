@@ -10,10 +10,12 @@ import json
 
 from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tests import TransactionCase, tagged
+
+from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
 from .calls_common import MangoCallsMixin
-from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
+from .common import MangoHttpCase
 
 CUSTOMER = "79031234567"
 PASSWORD = "telephony-pass-1234"
@@ -223,7 +225,7 @@ class TestUserIsolation(MangoIsolationMixin, TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestUserIsolationOverHttp(MangoIsolationMixin, HttpCase):
+class TestUserIsolationOverHttp(MangoIsolationMixin, MangoHttpCase):
     """The same rules through the web client's own door: JSON-RPC as the
     logged-in user."""
 

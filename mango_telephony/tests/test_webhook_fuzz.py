@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from mango_office import calls as mango_calls
 from mango_office import safe_text, signing
@@ -32,6 +32,7 @@ from mango_office.events import parse_event
 from mango_office.testing.webhook_fuzz import ROUTE_GROUPS, ROUTES, HostileWebhooks
 
 from .calls_common import MangoCallsMixin
+from .common import MangoHttpCase
 
 _logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class _Findings:
 
 
 @tagged("post_install", "-at_install")
-class TestWebhookFuzz(MangoCallsMixin, HttpCase):
+class TestWebhookFuzz(MangoCallsMixin, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

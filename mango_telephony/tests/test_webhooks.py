@@ -11,7 +11,7 @@ import psycopg2
 
 import odoo
 from odoo.sql_db import connection_info_for
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tests import TransactionCase, tagged
 
 from mango_office import signing
 
@@ -19,6 +19,7 @@ from ..models import cron_wakeup
 from ..models import mango_event as mango_event_module
 from ..models.webhook_health import UNATTRIBUTED_PARAM, refusal_throttle
 from .calls_common import MangoCallsMixin
+from .common import MangoHttpCase
 
 REFUSAL_LOGGER = "odoo.addons.mango_telephony.models.webhook_health"
 
@@ -35,7 +36,7 @@ CALL_EVENT = {
 
 
 @tagged("post_install", "-at_install")
-class TestWebhooks(MangoCallsMixin, HttpCase):
+class TestWebhooks(MangoCallsMixin, MangoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -197,25 +198,26 @@ class TestWebhooks(MangoCallsMixin, HttpCase):
         """The simulator plays a shuffled, duplicated incoming call at our routes."""
         base = f"{self.base_url()}/mango"
         # Earlier tests' calls still on their way must not reach this server.
-        self.mango_sim.wait_idle()
+        self.mango_wait_idle()
         self.mango_sim_control(self.mango_sim, "webhook", {"url": base})
         self.addCleanup(self.mango_sim.set_webhook, None)
         # Events still on their way must not reach the next test's transaction.
-        self.addCleanup(self.mango_sim.wait_idle)
-        result = self.mango_sim_control(
-            self.mango_sim,
-            "scenarios/incoming_answered",
-            {
-                "shuffle": True,
-                "duplicates": 3,
-                "extension": "101",
-                "seed": 3,
-                "pace": "instant",
-            },
-        )
-        deliveries = self.mango_sim_control(
-            self.mango_sim, f"events?entry_id={result['entry_id']}", method="GET"
-        )["events"]
+        self.addCleanup(self.mango_wait_idle)
+        with self.mango_serving_requests():
+            result = self.mango_sim_control(
+                self.mango_sim,
+                "scenarios/incoming_answered",
+                {
+                    "shuffle": True,
+                    "duplicates": 3,
+                    "extension": "101",
+                    "seed": 3,
+                    "pace": "instant",
+                },
+            )
+            deliveries = self.mango_sim_control(
+                self.mango_sim, f"events?entry_id={result['entry_id']}", method="GET"
+            )["events"]
         statuses = {d["status"] for d in deliveries}
         self.assertEqual(statuses, {200}, deliveries)
         self.assertEqual(len(self.events().filtered("entry_id")), result["events"])

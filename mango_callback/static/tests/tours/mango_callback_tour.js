@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import {registry} from "@web/core/registry";
+import {unloadingStep} from "@mango_telephony/../tests/unloading_step";
 
 // Compact mode: closed for a new visitor; the visitor opens it, asks for a call and
 // sees the countdown, then the final text. Collapsing is remembered across reloads.
@@ -91,7 +92,7 @@ registry.category("web_tour.tours").add("mango_callback_collapse_remembered", {
         {
             trigger: ".o_mango_callback_panel:not(:visible)",
         },
-        {
+        unloadingStep({
             content: "Reload the page",
             trigger: ".o_mango_callback",
             run() {
@@ -99,7 +100,7 @@ registry.category("web_tour.tours").add("mango_callback_collapse_remembered", {
                 document.body.classList.add("o_mango_before_reload");
                 window.location.reload();
             },
-        },
+        }),
         {
             content: "After the reload it stays collapsed (cookie)",
             trigger:

@@ -32,7 +32,21 @@ tours.add("mango_softphone_tour", {
             content: "Read-only phone field: the number links to tel:, then our button",
             trigger:
                 ".o_field_widget[name='phone'] a.o_form_uri ~ .o_mango_call_button",
-            run: "click",
+            async run(helpers) {
+                // Handing callto: to the softphone is the browser's job, not the
+                // page's: stop it here (Odoo 19.0's tours take that navigation
+                // attempt for the page unloading).
+                document.addEventListener(
+                    "click",
+                    (event) => {
+                        if (event.target.closest?.("a[href^='callto:']")) {
+                            event.preventDefault();
+                        }
+                    },
+                    {capture: true}
+                );
+                await helpers.click();
+            },
         },
         {
             content: "The softphone link carries the number as the PBX expects it",

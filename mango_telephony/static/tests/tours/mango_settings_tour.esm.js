@@ -1,4 +1,5 @@
 import {registry} from "@web/core/registry";
+import {unloadingStep} from "@mango_telephony/../tests/unloading_step";
 
 const SALT = "tourSaltTypedInTheSettings000004";
 
@@ -21,7 +22,7 @@ registry.category("web_tour.tours").add("mango_telephony_settings_tour", {
                 "#mango_credentials div[name='mango_api_salt_input'] input[type='password']",
             run: `edit ${SALT}`,
         },
-        {
+        unloadingStep({
             content: "Save the settings",
             trigger: ".o_form_button_save",
             async run(helpers) {
@@ -29,7 +30,7 @@ registry.category("web_tour.tours").add("mango_telephony_settings_tour", {
                 document.body.classList.add("o_mango_tour_unsaved_page");
                 await helpers.click();
             },
-        },
+        }),
         {
             content: "The settings come back on IP telephony after the reload",
             trigger:
