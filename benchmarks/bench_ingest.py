@@ -17,7 +17,11 @@ must have been folded into its call exactly once.
 Usage::
 
     python3 benchmarks/bench_ingest.py [--calls-per-round 250] [--rounds 3]
-        [--senders 8] [--odoo /opt/odoo18/odoo-bin] [--keep-db]
+        [--senders 8] [--odoo ODOO_BIN] [--odoo-addons ADDONS] [--keep-db]
+
+``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports
+(run the script with the virtualenv of the series to measure), ``--odoo-addons``
+to the ``addons`` folder next to it.
 """
 
 import argparse
@@ -38,7 +42,13 @@ from pathlib import Path
 
 import psycopg2
 import requests
-from benchlib import log, odoo_version
+from benchlib import (
+    add_odoo_argument,
+    log,
+    odoo_addons,
+    odoo_version,
+    without_demo_options,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,7 +120,7 @@ class Odoo:
                 "-i",
                 "mango_telephony,mango_bench_ingest",
                 "--stop-after-init",
-                "--without-demo=all",
+                *without_demo_options(self.args.odoo),
                 f"--http-port={self.port}",
             ),
             env=self.env(),
@@ -283,8 +293,10 @@ def check_folded(cursor, accepted):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
-    parser.add_argument("--odoo-addons", default="/opt/odoo18/addons")
+    add_odoo_argument(parser)
+    parser.add_argument(
+        "--odoo-addons", help="Odoo's addons folder (default: the one next to --odoo)"
+    )
     parser.add_argument("--calls-per-round", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--senders", type=int, default=8)
@@ -307,7 +319,11 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     log(f"load average (1 min) at the start: {os.getloadavg()[0]:.1f}")
     addons_path = ",".join(
-        [args.odoo_addons, str(ROOT), str(ROOT / "benchmarks" / "bench_addons")]
+        [
+            args.odoo_addons or odoo_addons(args.odoo),
+            str(ROOT),
+            str(ROOT / "benchmarks" / "bench_addons"),
+        ]
     )
     odoo = Odoo(args, args.db, free_port(), addons_path, workdir / "odoo.log")
     connection = None

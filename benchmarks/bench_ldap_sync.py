@@ -24,8 +24,13 @@ flat between 1,000 and 10,000, PBX at the documented rate (10 requests/s per pro
 
 Usage::
 
-    python3 benchmarks/bench_ldap_sync.py [--users 10000] [--template ldap_bench_tpl]
-        [--odoo /opt/odoo18/odoo-bin] [--keep-db]
+    python3 benchmarks/bench_ldap_sync.py [--users 10000] [--template ldap_bench_tpl_19_0]
+        [--odoo ODOO_BIN] [--keep-db]
+
+``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
+run the script with the virtualenv of the series to measure. The template is kept for
+later runs, one per series (default ``ldap_bench_tpl_<series>``): a database of one
+series cannot be updated by the other.
 """
 
 import argparse
@@ -39,14 +44,19 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import addons_path, log, odoo_version
+from benchlib import (
+    add_odoo_argument,
+    addons_path,
+    log,
+    odoo_version,
+    without_demo_options,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mango_office.ratelimit import DEFAULT_LIMITS, method_class  # noqa: E402
 
-ODOO_BIN = "/opt/odoo18/odoo-bin"
 PEOPLE = "ou=people,dc=example,dc=test"
 API_KEY = "benchkey4mango0ldap0sync"
 API_SALT = "benchsalt4mango0ldap0sync0signs"
@@ -92,7 +102,7 @@ def ensure_template(name, odoo_bin):
             name,
             action,
             "mango_ldap",
-            "--without-demo=all",
+            *without_demo_options(odoo_bin),
             "--stop-after-init",
             "--log-level=warn",
             "--http-port=18399",
@@ -498,8 +508,10 @@ def verdict(value, target, lower_is_better=True):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--template", default="ldap_bench_tpl")
-    parser.add_argument("--odoo", default=ODOO_BIN)
+    parser.add_argument(
+        "--template", help="template database (default: ldap_bench_tpl_<series>)"
+    )
+    add_odoo_argument(parser)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
         "--ldap-env-file", help="reuse a running slapd.sh server (its env.sh)"
@@ -523,6 +535,8 @@ def main():
     if args.worker:
         return worker_main(args)
 
+    if not args.template:
+        args.template = "ldap_bench_tpl_" + odoo_version(args.odoo).replace(".", "_")
     ensure_template(args.template, args.odoo)
     if args.ldap_env_file:
         with open(args.ldap_env_file, encoding="utf-8") as handle:

@@ -35,7 +35,10 @@ Usage::
 
     python3 benchmarks/bench_phone_lookup.py [--sizes 10000,100000,1000000]
         [--samples 1000] [--baseline-samples 100] [--db mango_bench_phone]
-        [--odoo /opt/odoo18/odoo-bin] [--keep-db] [--reuse-db]
+        [--odoo ODOO_BIN] [--keep-db] [--reuse-db]
+
+``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
+run the script with the virtualenv of the series to measure.
 """
 
 import argparse
@@ -48,7 +51,13 @@ import time
 from pathlib import Path
 
 import psycopg2
-from benchlib import addons_path, database_exists, install_without_demo, log
+from benchlib import (
+    add_odoo_argument,
+    addons_path,
+    database_exists,
+    install_without_demo,
+    log,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -287,7 +296,7 @@ def main():
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--baseline-samples", type=int, default=100)
     parser.add_argument("--db", default="mango_bench_phone")
-    parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
+    add_odoo_argument(parser)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
         "--reuse-db",
@@ -343,6 +352,7 @@ def main():
         conn.close()
         if not args.keep_db:
             Registry.delete(args.db)
+            odoo.sql_db.close_db(args.db)  # the pool's connections, or dropdb fails
             subprocess.run(["dropdb", "--if-exists", args.db], check=False)
 
     print()

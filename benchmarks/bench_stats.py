@@ -44,7 +44,10 @@ Usage::
 
     python3 benchmarks/bench_stats.py [--calls 1000000] [--runs 7]
         [--db browser_bench_stats] [--template browser_main] [--reuse-db]
-        [--keep-db] [--odoo /opt/odoo18/odoo-bin]
+        [--keep-db] [--odoo ODOO_BIN]
+
+``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
+run the script with the virtualenv of the series to measure.
 """
 
 import argparse
@@ -59,7 +62,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-from benchlib import addons_path, database_exists, install_without_demo, log
+from benchlib import (
+    add_odoo_argument,
+    addons_path,
+    database_exists,
+    install_without_demo,
+    log,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -124,6 +133,15 @@ def open_env(args):
     registry = odoo.modules.registry.Registry(args.db)
     cr = registry.cursor()
     return cr, api.Environment(cr, SUPERUSER_ID, {})
+
+
+def rpc_call_kw():
+    """``call_kw``, through which the web client's RPC calls model methods."""
+    try:
+        from odoo.service.model import call_kw  # 19.0
+    except ImportError:
+        from odoo.api import call_kw  # 18.0
+    return call_kw
 
 
 def ensure_fixtures(env):
@@ -287,15 +305,16 @@ def main():
         action="store_true",
         help="with --reuse-db: keep the reporting table of the earlier run",
     )
-    parser.add_argument("--odoo", default="/opt/odoo18/odoo-bin")
+    add_odoo_argument(parser)
     args = parser.parse_args()
 
     load_at_start = load_average()
     prepare_database(args)
     cr, env = open_env(args)
     import odoo
-    from odoo.api import call_kw
     from odoo.tools import json_default
+
+    call_kw = rpc_call_kw()
 
     try:
         account, users = ensure_fixtures(env)
@@ -452,6 +471,7 @@ def main():
     finally:
         cr.close()
         if not args.keep_db and not args.reuse_db:
+            odoo.sql_db.close_db(args.db)  # the pool's connections, or DROP fails
             drop_database(args.db)
 
 

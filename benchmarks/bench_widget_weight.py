@@ -6,11 +6,17 @@ gzip-compressed; this script does the same to our two files alone and prints the
 bytes a visitor downloads for them (the rest of the bundle is Odoo's and cached).
 
     python3 benchmarks/bench_widget_weight.py
+
+Run with the virtualenv of an Odoo series, it names that Odoo and uses its
+rjsmin and libsass; the two files are the same on every series.
 """
 
 import gzip
 import pathlib
 import sys
+from importlib import metadata
+
+from benchlib import default_odoo_bin, odoo_version
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 JS = ROOT / "mango_callback/static/src/js/mango_callback.esm.js"
@@ -38,9 +44,22 @@ def compiled_css(source):
     ).encode()
 
 
+def tools_header():
+    odoo_bin = default_odoo_bin()
+    odoo = f"Odoo {odoo_version(odoo_bin)}" if odoo_bin else "no Odoo in this Python"
+    versions = []
+    for name in ("rjsmin", "libsass"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} ?")
+    return f"Callback widget weight, {odoo} ({', '.join(versions)})"
+
+
 def main():
     js = minified_js(JS.read_text())
     css = compiled_css(SCSS.read_text())
+    print(tools_header())
     rows = [
         ("JS (rjsmin)", len(JS.read_bytes()), len(js), len(gzip.compress(js, 9))),
         ("CSS (libsass)", len(SCSS.read_bytes()), len(css), len(gzip.compress(css, 9))),

@@ -1,17 +1,16 @@
-"""What the benchmark scripts share: progress lines, Odoo's addons path and version,
-databases.
+"""What the benchmark scripts share: progress lines, which Odoo to run (its
+``odoo-bin``, addons path, version and demo-data switch), databases.
 
 The scripts run as ``python3 benchmarks/<name>.py``, which puts this folder on the
 path, so they import it as ``benchlib``.
 """
 
+import importlib.util
 import runpy
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,19 +19,66 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def default_odoo_bin():
+    """``odoo-bin`` of the Odoo this Python imports, the default of ``--odoo``.
+
+    Found without importing Odoo: the root of the source tree that holds the
+    ``odoo`` package (``odoo.__file__``'s parent's parent on 18.0; 19.0's
+    ``odoo`` is a namespace package, without ``__file__``, hence its search
+    location). None when this Python has no Odoo.
+    """
+    spec = importlib.util.find_spec("odoo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return str(package.parent / "odoo-bin")
+
+
+def add_odoo_argument(parser):
+    """``--odoo``, by default the ``odoo-bin`` of the Odoo this Python imports."""
+    default = default_odoo_bin()
+    parser.add_argument(
+        "--odoo",
+        default=default,
+        required=default is None,
+        help="odoo-bin to run (default: the one of the Odoo this Python imports, "
+        f"{default})",
+    )
+
+
+def odoo_addons(odoo_bin):
+    """Odoo's own addons folder, next to ``odoo-bin``."""
+    return str(Path(odoo_bin).resolve().parent / "addons")
+
+
 def addons_path(odoo_bin):
     """Odoo's own addons next to ``odoo-bin``, then this repository."""
-    return f"{Path(odoo_bin).resolve().parent / 'addons'},{ROOT}"
+    return f"{odoo_addons(odoo_bin)},{ROOT}"
+
+
+def odoo_release(odoo_bin):
+    """The ``odoo/release.py`` of the Odoo whose ``odoo-bin`` this is, read (plain
+    assignments) without importing Odoo."""
+    release = Path(odoo_bin).resolve().parent / "odoo" / "release.py"
+    return runpy.run_path(str(release))
 
 
 def odoo_version(odoo_bin):
-    """Version of the Odoo whose ``odoo-bin`` this is (e.g. ``19.0``), read from its
-    ``odoo/release.py`` (plain assignments) without importing Odoo."""
-    release = Path(odoo_bin).resolve().parent / "odoo" / "release.py"
-    return runpy.run_path(str(release))["version"]
+    """Version of the Odoo whose ``odoo-bin`` this is (e.g. ``19.0``)."""
+    return odoo_release(odoo_bin)["version"]
+
+
+def without_demo_options(odoo_bin):
+    """Options that install without demo data: 18.0 loads it unless told
+    ``--without-demo=all``; 19.0 loads it only ``--with-demo`` and warns about
+    ``--without-demo``."""
+    major = odoo_release(odoo_bin)["version_info"][0]  # 18, or "saas~18"
+    return ["--without-demo=all"] if int(str(major).rpartition("~")[2]) < 19 else []
 
 
 def database_exists(name):
+    import psycopg2  # not needed by the scripts that make no database
+
     conn = psycopg2.connect(dbname="postgres")
     try:
         with conn.cursor() as cr:
@@ -53,7 +99,7 @@ def install_without_demo(odoo_bin, db, modules, http_port=0):
             db,
             "-i",
             modules,
-            "--without-demo=all",
+            *without_demo_options(odoo_bin),
             "--stop-after-init",
             "--log-level=warn",
             f"--http-port={http_port}",

@@ -85,6 +85,25 @@ class TestCallbackHttp(MangoCallbackMixin, MangoHttpCase):
                 time.sleep(0.2)
         self.fail(f"the simulator delivered no {path} in {timeout}s")
 
+    def test_visitors_never_see_a_stale_widget(self):
+        """Odoo 19.0 keeps pages for public visitors (18.0 renders each visit):
+        the widget switched on, its texts edited or the widget switched off show
+        on the very next visit, and a page with the widget is never kept (its
+        form carries the visitor's own CSRF token)."""
+        self.widget.active = False
+        for _visit in range(2):  # the second visit may come from the page store
+            self.assertNotIn('class="o_mango_callback"', self.url_open("/").text)
+        self.widget.active = True
+        self.assertIn('class="o_mango_callback"', self.url_open("/").text)
+        self.widget.title = "Mango calls you back at once"
+        self.assertIn("Mango calls you back at once", self.url_open("/").text)
+        self.page_token()  # a first visitor
+        self.opener.cookies.clear()  # and another one, with a session of their own
+        answer = self.post(self.page_token(), phone="916 555-12-37").json()
+        self.assertTrue(answer["ok"], answer)
+        self.widget.active = False
+        self.assertNotIn('class="o_mango_callback"', self.url_open("/").text)
+
     def test_request_followed_through_the_pbx_events(self):
         """The simulator places the call and reports it back to our /mango routes
         exactly as Mango would; the request ends answered, linked to its call."""

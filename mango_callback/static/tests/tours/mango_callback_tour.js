@@ -1,7 +1,7 @@
 /** @odoo-module **/
 
 import {registry} from "@web/core/registry";
-import {unloadingStep} from "@mango_telephony/../tests/unloading_step";
+import {unloadingStep} from "@mango_telephony/../tests/unloading_step.esm";
 
 // Compact mode: closed for a new visitor; the visitor opens it, asks for a call and
 // sees the countdown, then the final text. Collapsing is remembered across reloads.

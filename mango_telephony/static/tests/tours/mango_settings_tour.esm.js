@@ -1,5 +1,5 @@
 import {registry} from "@web/core/registry";
-import {unloadingStep} from "@mango_telephony/../tests/unloading_step";
+import {unloadingStep} from "@mango_telephony/../tests/unloading_step.esm";
 
 const SALT = "tourSaltTypedInTheSettings000004";
 
