@@ -98,7 +98,25 @@ def odoo(odoo_bin, *args):
 def export_template(odoo_bin, db, addon):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, f"{addon}.pot")
-        odoo(odoo_bin, "-d", db, f"--i18n-export={out}", f"--modules={addon}")
+        if series_of(odoo_bin) < (19, 0):
+            odoo(odoo_bin, "-d", db, f"--i18n-export={out}", f"--modules={addon}")
+        else:  # 19.0 moved the export to a subcommand
+            command = [
+                python_for(odoo_bin),
+                odoo_bin,
+                f"--addons-path={addons_path(odoo_bin)}",
+                "i18n",
+                "export",
+                "-d",
+                db,
+                "-o",
+                out,
+                addon,
+            ]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode:
+                sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+                sys.exit(f"odoo-bin i18n export failed for {addon}")
         return Path(out).read_text(encoding="utf-8")
 
 
