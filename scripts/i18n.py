@@ -122,11 +122,29 @@ def export_template(odoo_bin, db, addon):
 
 def union(templates):
     """One template holding every term of ``templates`` (the first one's order,
-    then what only the later ones export, with all their references)."""
+    then what only the later ones export, with all their references).
+
+    A record's field is translated by one term: where the series name it
+    differently (crm.lead is "Lead/Opportunity" on 18.0, "Lead" on 19.0), the
+    first template's term keeps the reference and the later one stays a term
+    without it (still in the template, so either series' export is covered).
+    """
     merged = polib.pofile(templates[0])
     entries = {(entry.msgctxt, entry.msgid): entry for entry in merged}
+    owners = {
+        occurrence[0]: entry.msgid
+        for entry in merged
+        for occurrence in entry.occurrences
+        if occurrence[0].startswith("model:")
+    }
     for text in templates[1:]:
         for entry in polib.pofile(text):
+            entry.occurrences = [
+                occurrence
+                for occurrence in entry.occurrences
+                if owners.setdefault(occurrence[0], entry.msgid) == entry.msgid
+                or not occurrence[0].startswith("model:")
+            ]
             known = entries.get((entry.msgctxt, entry.msgid))
             if known is None:
                 merged.append(entry)

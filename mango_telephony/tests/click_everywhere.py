@@ -337,10 +337,12 @@ class MangoClickEverywhereMixin(MangoSimulatorMixin):
             step = {"label": label, "action": action.id, "viewType": view_type}
             if action.target == "new":
                 step["dialog"] = True
-            if action.target == "inline":
-                # A settings page: one form, its buttons lead elsewhere.
+            # A settings page (target "inline" on 18.0, which 19.0 dropped): one
+            # form, its buttons lead elsewhere.
+            settings = action.target == "inline" or model._name == "res.config.settings"
+            if settings:
                 step["buttons"] = self._mango_buttons(model._name)
-            if view_type != "form" or action.target in ("new", "inline"):
+            if view_type != "form" or action.target == "new" or settings:
                 steps.append(step)
                 continue
             domain = safe_eval(action.domain or "[]", {"uid": env.uid}) + list(domain)
