@@ -1,4 +1,21 @@
+/* global odoo */
 import {session} from "@web/session";
+
+/**
+ * Whether the running tour engine wants unloading steps marked: 19.0's does,
+ * 18.0's refuses the key as unknown. Logged-in users get the server's version;
+ * a public visitor (the website's tours) does not, so there the engine is
+ * recognised by the module 19.0 moved it to.
+ *
+ * @returns {Boolean}
+ */
+function tourEngineWantsUnloadMarks() {
+    const major = (session.server_version_info || [])[0];
+    if (major) {
+        return major >= 19;
+    }
+    return Boolean(odoo.loader.modules.get("@web_tour/js/tour_automatic/tour_automatic"));
+}
 
 /**
  * A tour step whose `run` unloads the page (a save that reloads it, a reload).
@@ -11,6 +28,5 @@ import {session} from "@web/session";
  * @returns {Object} the step, marked where the running Odoo asks for it
  */
 export function unloadingStep(step) {
-    const major = (session.server_version_info || [])[0];
-    return major >= 19 ? {...step, expectUnloadPage: true} : step;
+    return tourEngineWantsUnloadMarks() ? {...step, expectUnloadPage: true} : step;
 }
