@@ -18,7 +18,9 @@ rules apply), warm, ``--runs`` times each:
   admin's en_US, whose Sunday weeks only the day rows answer;
 * ``pivot``: the four read_groups of the "Call analysis" pivot (totals,
   employees, periods, cells) by week for a language with Monday weeks
-  (answered from the weekly totals) and en_US (day rows), and by month;
+  (answered from the weekly totals) and en_US (day rows), and by month; on
+  19.0, whose pivot asks the four groupings in one
+  ``formatted_read_grouping_sets`` call instead, that call too (extra rows);
 * ``dashboard RPC <period>/<group>/<interval>``: ``mango.call.stat.
   mango_dashboard_data`` called the way the web client's RPC calls it
   (``odoo.api.call_kw`` then the JSON encoding of the answer), with every
@@ -292,6 +294,34 @@ def timed(function, runs):
     return statistics.median(samples), min(samples), max(samples)
 
 
+def pivot_grouping_sets_results(as_admin, runs):
+    """The pivot as 19.0's web client asks it: its four groupings in one
+    ``formatted_read_grouping_sets`` call (18.0 has no such method: no rows)."""
+    if not hasattr(as_admin["mango.call.stat"], "formatted_read_grouping_sets"):
+        return []
+
+    def pivot(column, lang):
+        pivot_env = as_admin(context=dict(as_admin.context, lang=lang))
+        stats = pivot_env["mango.call.stat"]
+        grouping_sets = [[], ["user_id"], [column], ["user_id", column]]
+
+        def run():
+            pivot_env.invalidate_all()
+            stats.formatted_read_grouping_sets([], grouping_sets, PIVOT_MEASURES)
+
+        return run
+
+    label = "19.0 pivot (grouping sets)"
+    return [
+        (
+            f"{label} user × week, {MONDAY_LANG}",
+            timed(pivot("date:week", MONDAY_LANG), runs),
+        ),
+        (f"{label} user × week, en_US", timed(pivot("date:week", "en_US"), runs)),
+        (f"{label} user × month", timed(pivot("date:month", "en_US"), runs)),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -414,6 +444,7 @@ def main():
                 timed(pivot("date:week", "en_US"), args.runs),
             ),
             ("pivot user × month", timed(pivot("date:month", "en_US"), args.runs)),
+            *pivot_grouping_sets_results(as_admin, args.runs),
         ]
         dashboard_names = []
         for period, group_by, interval in DASHBOARD_CALLS:

@@ -270,13 +270,30 @@ class MangoCallStat(models.Model):
     @api.model
     def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
         # Odoo 19.0's pivot reads all its groupings at once through this method
-        # rather than _read_group: its ratios need the same care.
-        specs, finish = _ratios_from_sums(aggregates)
-        results = super()._read_grouping_sets(domain, grouping_sets, specs, order)
-        return [
-            [finish(row, len(grouping)) for row in rows]
-            for grouping, rows in zip(grouping_sets, results, strict=True)
+        # rather than _read_group: each grouping the weekly or monthly totals
+        # answer is read from them, the others from the day rows in one query,
+        # with the same care for the ratios.
+        answers = [
+            self._mango_read_group_periods(
+                domain, grouping, aggregates, (), 0, None, order
+            )
+            for grouping in grouping_sets
         ]
+        from_days = [
+            grouping
+            for grouping, answer in zip(grouping_sets, answers, strict=True)
+            if answer is None
+        ]
+        if from_days:
+            specs, finish = _ratios_from_sums(aggregates)
+            results = iter(super()._read_grouping_sets(domain, from_days, specs, order))
+            answers = [
+                answer
+                if answer is not None
+                else [finish(row, len(grouping)) for row in next(results)]
+                for grouping, answer in zip(grouping_sets, answers, strict=True)
+            ]
+        return answers
 
     def _mango_read_group_periods(
         self, domain, groupby, aggregates, having, offset, limit, order
