@@ -273,9 +273,22 @@ class MangoCallStat(models.Model):
         # rather than _read_group: each grouping the weekly or monthly totals
         # answer is read from them, the others from the day rows in one query,
         # with the same care for the ratios.
+        # The web client orders every grouping by all the groupings' fields; a
+        # grouping's rows do not vary on the fields it lacks, which the totals
+        # (and the ORM, for fewer groupings) refuse to sort by.
+        all_specs = {spec for grouping in grouping_sets for spec in grouping}
+
+        def order_within(specs):
+            return ", ".join(
+                term
+                for term in (order or "").split(",")
+                if term.split()
+                and (term.split()[0] not in all_specs or term.split()[0] in specs)
+            )
+
         answers = [
             self._mango_read_group_periods(
-                domain, grouping, aggregates, (), 0, None, order
+                domain, grouping, aggregates, (), 0, None, order_within(grouping)
             )
             for grouping in grouping_sets
         ]
@@ -286,7 +299,12 @@ class MangoCallStat(models.Model):
         ]
         if from_days:
             specs, finish = _ratios_from_sums(aggregates)
-            results = iter(super()._read_grouping_sets(domain, from_days, specs, order))
+            day_order = order_within(
+                {spec for grouping in from_days for spec in grouping}
+            )
+            results = iter(
+                super()._read_grouping_sets(domain, from_days, specs, day_order or None)
+            )
             answers = [
                 answer
                 if answer is not None

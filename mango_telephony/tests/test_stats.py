@@ -522,13 +522,38 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                 [],
                 ["direction"],
             ]
-            fast = stats._read_grouping_sets([], grouping_sets, measures)
+            # Ordered as the web client asks: by every grouping's fields.
+            order = "user_id, date:week, direction"
+            fast = stats._read_grouping_sets([], grouping_sets, measures, order=order)
             with patch.object(
                 type(self.Stat), "_mango_read_group_periods", lambda self, *args: None
             ):
-                slow = stats._read_grouping_sets([], grouping_sets, measures)
+                slow = stats._read_grouping_sets(
+                    [], grouping_sets, measures, order=order
+                )
             self.assertEqual(fast, slow)
             self.assertTrue(all(fast))
+            offered = []
+            periods = type(self.Stat)._mango_read_group_periods
+
+            def spy(model, domain, grouping, *args):
+                answer = periods(model, domain, grouping, *args)
+                offered.append((tuple(grouping), answer is not None))
+                return answer
+
+            with patch.object(type(self.Stat), "_mango_read_group_periods", spy):
+                stats._read_grouping_sets([], grouping_sets, measures, order=order)
+            self.assertEqual(
+                offered,
+                [
+                    (("user_id", "date:week"), True),
+                    (("date:week",), True),
+                    (("user_id",), True),
+                    ((), True),
+                    (("direction",), False),
+                ],
+                "the totals answer every grouping they hold, whatever the order",
+            )
             with patch.object(
                 type(self.Stat), "_mango_read_group_periods", lambda self, *args: []
             ):
