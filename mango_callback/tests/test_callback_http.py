@@ -98,7 +98,8 @@ class TestCallbackHttp(MangoCallbackMixin, MangoHttpCase):
         self.widget.title = "Mango calls you back at once"
         self.assertIn("Mango calls you back at once", self.url_open("/").text)
         self.page_token()  # a first visitor
-        self.opener.cookies.pop("session_id", None)  # another visitor, their own session
+        # Another visitor, with a session of their own.
+        self.opener.cookies.pop("session_id", None)
         answer = self.post(self.page_token(), phone="916 555-12-37").json()
         self.assertTrue(answer["ok"], answer)
         self.widget.active = False

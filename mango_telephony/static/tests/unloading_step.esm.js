@@ -14,7 +14,9 @@ function tourEngineWantsUnloadMarks() {
     if (major) {
         return major >= 19;
     }
-    return Boolean(odoo.loader.modules.get("@web_tour/js/tour_automatic/tour_automatic"));
+    return Boolean(
+        odoo.loader.modules.get("@web_tour/js/tour_automatic/tour_automatic")
+    );
 }
 
 /**
