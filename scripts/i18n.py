@@ -79,14 +79,15 @@ def python_for(odoo_bin):
     return str(venv) if venv.exists() else sys.executable
 
 
-def odoo(odoo_bin, *args):
+def odoo(odoo_bin, *args, server=True):
+    """Run ``odoo-bin`` with ``args``: as a server that stops after init, or
+    (``server=False``) a subcommand such as 19.0's ``i18n export``."""
+    options = ["--stop-after-init", "--log-level=warn", "--http-port=0"]
     command = [
         python_for(odoo_bin),
         odoo_bin,
         f"--addons-path={addons_path(odoo_bin)}",
-        "--stop-after-init",
-        "--log-level=warn",
-        "--http-port=0",
+        *(options if server else []),
         *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -101,22 +102,7 @@ def export_template(odoo_bin, db, addon):
         if series_of(odoo_bin) < (19, 0):
             odoo(odoo_bin, "-d", db, f"--i18n-export={out}", f"--modules={addon}")
         else:  # 19.0 moved the export to a subcommand
-            command = [
-                python_for(odoo_bin),
-                odoo_bin,
-                f"--addons-path={addons_path(odoo_bin)}",
-                "i18n",
-                "export",
-                "-d",
-                db,
-                "-o",
-                out,
-                addon,
-            ]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode:
-                sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
-                sys.exit(f"odoo-bin i18n export failed for {addon}")
+            odoo(odoo_bin, "i18n", "export", "-d", db, "-o", out, addon, server=False)
         return Path(out).read_text(encoding="utf-8")
 
 

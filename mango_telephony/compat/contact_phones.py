@@ -21,11 +21,6 @@ def mobile_of(record):
     return record[MOBILE] if has_mobile(record) else False
 
 
-def phone_fields(model):
-    """The phone fields of ``model`` on this series, the main one first."""
-    return tuple(name for name in ("phone", MOBILE) if name in model._fields)
-
-
 def set_mobile(record, number):
     """Give ``record`` a mobile number: as its mobile on 18.0; on 19.0 as its
     phone when it has none (what Odoo's own upgrade does with the column)."""

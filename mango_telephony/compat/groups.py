@@ -20,8 +20,6 @@ USER_GROUPS = "group_ids" if ODOO_19 else "groups_id"
 USER_ALL_GROUPS = "all_group_ids" if ODOO_19 else "groups_id"
 #: res.groups field with every user who has the group, through implication too.
 GROUP_ALL_USERS = "all_user_ids" if ODOO_19 else "users"
-#: res.groups field holding the users the group is given to (write through it).
-GROUP_USERS = "user_ids" if ODOO_19 else "users"
 #: ir.ui.menu field with the groups that see the menu.
 MENU_GROUPS = "group_ids" if ODOO_19 else "groups_id"
 #: res.groups field with every group it implies, transitively.
@@ -64,22 +62,16 @@ def place_groups(env, placements):
 def _privilege_for(env, category):
     module, name = category.get_external_id()[category.id].split(".", 1)
     xmlid = f"{module}.privilege_{name}"
-    privilege = env.ref(xmlid, raise_if_not_found=False)
     values = {
         "name": category.name,
         "sequence": category.sequence,
         "category_id": (category.parent_id or category).id,
     }
-    if privilege:
-        privilege.write(values)
-    else:
-        privilege = env["res.groups.privilege"].create(values)
-    # Declared as loaded on every install and update, as an XML record would be,
-    # so that the update does not take it for a leftover and delete it.
-    env["ir.model.data"]._update_xmlids(
-        [{"xml_id": xmlid, "record": privilege, "noupdate": False}]
+    # Created or updated as an XML record is, and declared loaded, so that an
+    # update does not take it for a leftover and delete it.
+    return env["res.groups.privilege"]._load_records(
+        [{"xml_id": xmlid, "values": values, "noupdate": False}]
     )
-    return privilege
 
 
 def translate_privileges_as_headings(env):

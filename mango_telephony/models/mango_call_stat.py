@@ -277,13 +277,13 @@ class MangoCallStat(models.Model):
         # grouping's rows do not vary on the fields it lacks, which the totals
         # (and the ORM, for fewer groupings) refuse to sort by.
         all_specs = {spec for grouping in grouping_sets for spec in grouping}
+        order_terms = [term.split() for term in (order or "").split(",")]
 
         def order_within(specs):
             return ", ".join(
-                term
-                for term in (order or "").split(",")
-                if term.split()
-                and (term.split()[0] not in all_specs or term.split()[0] in specs)
+                " ".join(words)
+                for words in order_terms
+                if words and (words[0] not in all_specs or words[0] in specs)
             )
 
         answers = [

@@ -91,13 +91,8 @@ class MangoSeriesRecords(models.AbstractModel):
                 </xpath>
             </data>""",
         }
-        view = self.env.ref(xmlid, raise_if_not_found=False)
-        if view:
-            view.write(values)
-        else:
-            view = self.env["ir.ui.view"].create(values)
-        self.env["ir.model.data"]._update_xmlids(
-            [{"xml_id": xmlid, "record": view, "noupdate": False}]
+        self.env["ir.ui.view"]._load_records(
+            [{"xml_id": xmlid, "values": values, "noupdate": False}]
         )
 
 
