@@ -91,6 +91,11 @@ class MangoLockedOut(MangoError):
     """HTTP 401: the API is locked for 2 minutes after a second invalid request."""
 
 
+class MangoLimiterUnavailable(MangoError):
+    """Not sent: the rate limiter shared through the database could not be used,
+    and sending without it could exceed Mango's limits for every worker."""
+
+
 def error_for_code(code, description=None, fields=None, http_status=None):
     """The typed exception for a non-success result code (unknown codes by class)."""
     try:

@@ -19,3 +19,5 @@ def uninstall_hook(env):
     env.cr.execute(
         "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer)"
     )
+    # The shared rate limiter's tables are created by SQL, so the ORM leaves them.
+    env["mango.rate.limit"]._mango_drop_tables()

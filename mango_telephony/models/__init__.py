@@ -24,3 +24,4 @@ from . import mango_call_display
 from . import mango_call_stat
 from . import mango_call_stat_rollup
 from . import mango_refused_event
+from . import mango_rate_limit

@@ -11,7 +11,6 @@ from odoo.exceptions import UserError, ValidationError
 
 from mango_office import errors as mango_errors
 from mango_office.client import DEFAULT_BASE_URL, MangoClient
-from mango_office.ratelimit import shared_rate_limiter
 
 _logger = logging.getLogger(__name__)
 
@@ -657,9 +656,11 @@ class MangoAccount(models.Model):
             base_url=base_url,
             verify=account.verify_ssl,
             timeout=account.request_timeout or 15,
-            # One limiter per product and process, so Mango's per-product limits and
-            # its lockout hold across the clients built for each request.
-            rate_limiter=shared_rate_limiter(f"{base_url}|{account.api_key}"),
+            # Mango's per-product limits and its lockout hold for all of Odoo: the
+            # limiter lives in the database, shared by every worker and instance.
+            rate_limiter=self.env["mango.rate.limit"]._mango_limiter(
+                base_url, account.api_key
+            ),
         )
 
     def _mango_ip_allowed(self, address):

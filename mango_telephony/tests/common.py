@@ -19,7 +19,6 @@ from odoo.tests import common as odoo_test_common
 
 from odoo.addons.bus.models.bus import dispatch
 
-from mango_office.ratelimit import reset_shared_rate_limiters
 from mango_office.simulator import run_simulator
 
 MANGO_TEST_API_KEY = "odootestkey4mango0simulator"
@@ -183,17 +182,23 @@ class MangoSimulatorMixin:
     def mango_sim_reset(self, simulator=None):
         """Back to the initial seed: no calls, no lockout, full rate-limit buckets.
 
-        Our side forgets too: the client's shared limiter remembers Mango's
+        Our side forgets too: the limiter in the database remembers Mango's
         lockouts and recent refusals per product, across tests.
         """
         (simulator or self.mango_sim).reset()
-        reset_shared_rate_limiters()
+        self.mango_forget_rate_limits()
+
+    def mango_forget_rate_limits(self):
+        """Forget every product's spent tokens, lockout and last refusal. The
+        limiter commits them on connections of its own, so a test's rollback
+        leaves them for the next test."""
+        self.env["mango.rate.limit"]._mango_forget_all()
 
     def setUp(self):
         super().setUp()
         # Each test starts with no refusal on record: a 3xxx provoked by an
         # earlier test would otherwise hold back this one's deferrable requests.
-        reset_shared_rate_limiters()
+        self.mango_forget_rate_limits()
 
     def mango_sim_seed(self, seed, simulator=None):
         """Replace the simulated PBX (lines, users, groups…) with ``seed``."""

@@ -7,8 +7,6 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
-from mango_office import ratelimit
-
 from .calls_common import MangoCallsMixin
 
 
@@ -35,11 +33,6 @@ class MangoFollowupCase(MangoCallsMixin, TransactionCase):
     def setUp(self):
         super().setUp()
         self.mango_sim_reset()
-        # The client's limiter is per process and product: a lockout one test
-        # provokes on purpose must not leak into the next one.
-        ratelimit._shared.pop(
-            f"{self.mango_account.api_base_url}|{self.mango_api_key}", None
-        )
 
     def mango_run(self, scenario, **options):
         """Play ``scenario`` on the simulator, deliver all its events through the

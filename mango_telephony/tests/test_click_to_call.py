@@ -8,8 +8,6 @@ from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
-from mango_office import ratelimit
-
 from .calls_common import MangoCallsMixin
 
 CUSTOMER = "79031234567"
@@ -53,9 +51,6 @@ class MangoClickCase(MangoCallsMixin, TransactionCase):
         self.mango_sim.clear_commands()
         self.mango_sim.clear_events()
         self.mango_sim.clear_faults()
-        ratelimit._shared.pop(
-            f"{self.mango_account.api_base_url}|{self.mango_api_key}", None
-        )
 
     def click(self, user, number, record=None):
         Users = self.env["res.users"].with_user(user)

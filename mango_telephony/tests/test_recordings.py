@@ -9,8 +9,6 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
-from mango_office import ratelimit
-
 from .common import MangoHttpCase
 from .followup_common import MangoFollowupCase
 
@@ -18,12 +16,10 @@ from .followup_common import MangoFollowupCase
 @tagged("post_install", "-at_install")
 class TestRecordingFetch(MangoFollowupCase):
     def _two_minutes_later(self):
-        """Mango's 3xxx window (and ours, DB and in-process) has passed."""
+        """Mango's 3xxx window (and ours, kept in the database) has passed."""
         self.mango_sim.advance(126)
         self.mango_account.recording_probe_after = 0
-        ratelimit._shared.pop(
-            f"{self.mango_account.api_base_url}|{self.mango_api_key}", None
-        )
+        self.mango_forget_rate_limits()
 
     def _answered_call_with_recording(self, **options):
         call = self.mango_run("incoming_answered", **options)

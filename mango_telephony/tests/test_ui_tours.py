@@ -14,8 +14,6 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT, phone_values
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 
-from mango_office import ratelimit
-
 from .calls_common import MangoCallsMixin
 from .common import (
     MangoHttpCase,
@@ -58,9 +56,6 @@ class TestTelephonyTours(MangoCallsMixin, MangoHttpCase):
         super().setUp()
         self.mango_sim_reset()
         self.mango_sim.clear_commands()
-        ratelimit._shared.pop(
-            f"{self.mango_account.api_base_url}|{self.mango_api_key}", None
-        )
 
     def test_click_to_call_from_partner_form(self):
         # A contact manager edits the form: the button sits next to the input.
