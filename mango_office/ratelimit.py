@@ -9,10 +9,12 @@ a window edge and earn a 429.
 Only the per-product figures are enforced. The "total" figures of §6 cap the
 whole customer account across products and are always larger.
 
-One limiter per product is shared by every client of that product in the
-process (:func:`shared_rate_limiter`), because Odoo builds a fresh client per
-request. Several Odoo worker processes each keep their own buckets; the client
-still backs off on a 429 if they add up past the limit.
+The rules (limits, method classes, lockout) are used by both limiters. Odoo
+runs many processes, whose buckets must be one: its clients use
+:mod:`mango_office.ratelimit_pg`, which keeps them in the database. The
+in-process :class:`RateLimiter` here serves a client used on its own (a
+script, the pure tests): one per product is shared by every client of that
+product in the process (:func:`shared_rate_limiter`), the client's default.
 """
 
 import collections

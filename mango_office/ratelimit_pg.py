@@ -122,6 +122,16 @@ SELECT LEAST(%(window)s, GREATEST(0, last_invalid + %(window)s - {_NOW}))
   FROM {PRODUCT_TABLE} WHERE product = %(product)s
 """
 _FORGET = f"DELETE FROM {PRODUCT_TABLE} WHERE product = %(product)s"
+# Products nobody asked for within ``idle`` seconds (an API key replaced, an
+# account deleted): their rows say nothing any more.
+_PRUNE = f"""
+DELETE FROM {PRODUCT_TABLE} p
+ WHERE COALESCE(p.locked_until, 0) < {_NOW} - %(idle)s
+   AND COALESCE(p.last_invalid, 0) < {_NOW} - %(idle)s
+   AND NOT EXISTS (
+       SELECT 1 FROM {BUCKET_TABLE} b, jsonb_array_elements_text(b.spent) t
+        WHERE b.product_id = p.id AND t::float8 >= {_NOW} - %(idle)s)
+"""
 
 
 def product_digest(base_url, api_key):
@@ -151,6 +161,18 @@ def take_slot(spent, limit, period, now):
         slots[index] = now
         return slots, index, 0.0
     return None, None, min(oldest, now) + period - now
+
+
+def prune_idle_products(connect, idle=86400.0):
+    """Drop the rows of products unused for ``idle`` seconds, in a transaction
+    of its own (``connect`` as for :class:`SharedRateLimiter`); how many.
+
+    A product's rows come back at its next request, so this only keeps the
+    tables to the products in use.
+    """
+    with connect() as cr:
+        cr.execute(_BEGIN + _PRUNE, {"idle": float(idle)})
+        return cr.rowcount
 
 
 class SharedRateLimiter:
@@ -209,18 +231,22 @@ class SharedRateLimiter:
         limit, period = self.limits.get(name, self.limits["general"])
         params = self._params(name=name)
         cr.execute(_BEGIN + _LOCK + _READ, params)
-        row = cr.fetchone()
-        if row is None:  # the product's first request of this class
-            cr.execute(_ENSURE_PRODUCT + _ENSURE_BUCKET + _READ, params)
+        while True:
             row = cr.fetchone()
-        bucket, spent, now = row
-        if isinstance(spent, str):  # a driver that does not decode jsonb
-            spent = json.loads(spent)
-        slots, index, wait = take_slot(spent or [], limit, period, now)
-        if slots is None:
-            return None, wait
-        cr.execute(_WRITE_SLOTS, {"spent": json.dumps(slots), "bucket": bucket})
-        return [name, bucket, index, now], 0.0
+            if row is None:  # the product's first request of this class
+                cr.execute(_ENSURE_PRODUCT + _ENSURE_BUCKET + _READ, params)
+                row = cr.fetchone()
+            bucket, spent, now = row
+            if isinstance(spent, str):  # a driver that does not decode jsonb
+                spent = json.loads(spent)
+            slots, index, wait = take_slot(spent or [], limit, period, now)
+            if slots is None:
+                return None, wait
+            cr.execute(_WRITE_SLOTS, {"spent": json.dumps(slots), "bucket": bucket})
+            if cr.rowcount == 1:
+                return [name, bucket, index, now], 0.0
+            # Pruned meanwhile (prune_idle_products): made again, read again.
+            cr.execute(_READ, params)
 
     def try_acquire(self, path):
         """Spend a token if one is free now: the ticket, or None."""

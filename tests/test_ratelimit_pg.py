@@ -14,9 +14,11 @@ import pytest
 from mango_office.errors import MangoLimiterUnavailable
 from mango_office.ratelimit_pg import (
     BUCKET_TABLE,
+    PRODUCT_TABLE,
     SCHEMA,
     SharedRateLimiter,
     product_digest,
+    prune_idle_products,
     take_slot,
 )
 
@@ -247,3 +249,28 @@ def test_each_operation_is_one_short_transaction(connect):
     limiter.release(ticket)
     limiter.locked_for()
     assert connect.opened == 3
+
+
+def test_pruning_forgets_only_the_products_nobody_uses(connect):
+    used = SharedRateLimiter(connect, PRODUCT)
+    idle = SharedRateLimiter(connect, OTHER)
+    for limiter in (used, idle):
+        limiter.release(limiter.acquire("commands/callback"))
+    idle.note_invalid()
+    # The idle product's last request and refusal were two hours ago.
+    with connect() as cr:
+        cr.execute(
+            f"""UPDATE {BUCKET_TABLE} b SET spent = '[1.0]' FROM {PRODUCT_TABLE} p
+                 WHERE p.id = b.product_id AND p.product = %s""",
+            [OTHER],
+        )
+        cr.execute(
+            f"UPDATE {PRODUCT_TABLE} SET last_invalid = 1.0 WHERE product = %s",
+            [OTHER],
+        )
+    assert prune_idle_products(connect, idle=3600) == 1
+    with connect() as cr:
+        cr.execute(f"SELECT product FROM {PRODUCT_TABLE}")
+        assert cr.fetchall() == [(PRODUCT,)]
+    # It comes back with its next request.
+    assert idle.try_acquire("commands/callback") is not None

@@ -22,6 +22,7 @@ from mango_office.ratelimit_pg import (
     SCHEMA,
     SharedRateLimiter,
     product_digest,
+    prune_idle_products,
 )
 
 
@@ -48,6 +49,12 @@ class MangoRateLimit(models.AbstractModel):
         return SharedRateLimiter(
             self._mango_connect(), product_digest(base_url, api_key)
         )
+
+    @api.autovacuum
+    def _gc_idle_products(self):
+        """Daily: forget the products nobody sent a request for in a day (a key
+        replaced, an account deleted), so the tables hold the products in use."""
+        prune_idle_products(self._mango_connect())
 
     @api.model
     def _mango_forget_all(self):

@@ -147,6 +147,14 @@ class TestSharedRateLimit(MangoSimulatorCase):
         self.assertGreater(again.locked_for(), 100)
         self.assertEqual(other.locked_for(), 0)
 
+    def test_the_daily_cleanup_keeps_the_products_in_use(self):
+        limiter = self.worker_limiter(users=(1, 600.0))
+        limiter.release(limiter.acquire("config/users/request"))
+        self.env["mango.rate.limit"]._gc_idle_products()
+        self.assertIsNone(
+            self.worker_limiter(users=(1, 600.0)).try_acquire("config/users/request")
+        )
+
     def test_without_its_database_the_limiter_sends_nothing(self):
         product = product_digest(self.mango_sim.base_url, self.mango_api_key)
         limiter = SharedRateLimiter(
