@@ -22,3 +22,4 @@ from . import test_extension_ownership
 from . import test_user_isolation
 from . import test_post_fold
 from . import test_pbx_commands
+from . import test_concurrent_workers
