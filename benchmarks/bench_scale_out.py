@@ -164,7 +164,8 @@ class Backlog:
         with connection.cursor() as cursor:
             while not self._stop.is_set():
                 cursor.execute(
-                    "SELECT count(*) FILTER (WHERE state IN ('pending', 'failed')), "
+                    "SELECT count(*) FILTER (WHERE state IN ('pending', 'failed') "
+                    "AND attempts < 8), "
                     "count(*) FILTER (WHERE state = 'done') FROM mango_event"
                 )
                 backlog, done = cursor.fetchone()

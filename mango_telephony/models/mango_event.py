@@ -23,7 +23,7 @@ from mango_office.retry import Backoff
 
 from ..compat import cron
 from ..compat.constraints import table_constraints
-from .cron_wakeup import wake_cron_workers
+from .cron_wakeup import wake_cron_workers, wake_cron_workers_later
 
 _logger = logging.getLogger(__name__)
 
@@ -49,8 +49,9 @@ PROCESSING_LANES = (
     "mango_telephony.ir_cron_mango_event_process_lane_4",
 )
 # Two workers folding one call at once: the loser's write fails (the
-# transaction's snapshot predates the winner's commit) and is retried shortly.
-RACE_DELAY = timedelta(seconds=5)
+# transaction's snapshot predates the winner's commit) and is retried shortly,
+# once the winner's batch is committed.
+RACE_DELAY = timedelta(seconds=2)
 RACE_ERRORS = (
     pg_errors.SerializationFailure,
     pg_errors.DeadlockDetected,
@@ -534,11 +535,21 @@ class MangoEvent(models.Model):
                         "next_attempt_at": now + RACE_DELAY,
                     }
                 )
-        cron = self.env.ref(
-            "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
-        )
-        if cron:
-            cron.sudo()._trigger(now + RACE_DELAY)
+        cron_id = self._mango_processing_cron_id()
+        postcommit = self.env.cr.postcommit
+        if cron_id and not postcommit.data.get("mango.event.wake_later"):
+            # Once per transaction: a trigger when the events are due, and a
+            # timer that wakes the cron workers then (see cron_wakeup).
+            postcommit.data["mango.event.wake_later"] = True
+            self.env["ir.cron.trigger"].sudo().create(
+                {"cron_id": cron_id, "call_at": now + RACE_DELAY}
+            )
+            dbname = self.env.cr.dbname
+            postcommit.add(
+                lambda: wake_cron_workers_later(
+                    dbname, RACE_DELAY.total_seconds() + 0.2
+                )
+            )
 
     def _mango_mark_failed(self, exc):
         now = fields.Datetime.now()
