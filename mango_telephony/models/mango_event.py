@@ -347,7 +347,17 @@ class MangoEvent(models.Model):
     @api.model
     def _mango_process_pending(self, limit=BATCH_SIZE):
         """Claim and process one batch. :return: how many events were claimed."""
-        batch = self._mango_claim(limit)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                batch = self._mango_claim(limit)
+        except RACE_ERRORS as exc:
+            # Another worker committed a batch of these events after this
+            # transaction's snapshot was taken: claim again in a new transaction
+            # (a failed claim would fail the whole cron run, which Odoo then
+            # reschedules at its next interval, a minute later).
+            _logger.debug("Mango event claim lost a race: %s", exc)
+            self._mango_trigger_processing()
+            return 0
         batch._mango_process()
         return len(batch)
 

@@ -305,3 +305,28 @@ class TestConcurrentWorkers(MangoSimulatorMixin, TransactionCase):
         """The second worker's snapshot predates the first one's commit: it
         cannot see the activity the first opened, so it must not open one."""
         self._two_missed_calls_of_one_number(second_claims_before_first_commits=True)
+
+    def test_claim_after_another_worker_committed_the_same_events(self):
+        """A worker whose snapshot predates another worker's commit of the same
+        events claims nothing and asks for a new run, instead of failing the
+        whole cron run (which Odoo would retry only a minute later)."""
+        events = self.play("incoming_answered", extension="101")
+        self.ingest(events)
+        late = self.open_worker()
+        late.cr.execute("SELECT 1")  # its snapshot is taken now
+        with self.worker() as env:
+            self.assertTrue(env["mango.event"]._mango_process_pending())
+        with self.worker(commit=False) as env:
+            cron_id = env["mango.event"]._mango_processing_cron_id()
+            env.cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron_id]
+            )
+            triggers_before = env.cr.fetchone()[0]
+        self.assertEqual(late["mango.event"]._mango_process_pending(), 0)
+        self.finish_worker(late)
+        with self.worker(commit=False) as env:
+            env.cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron_id]
+            )
+            self.assertGreater(env.cr.fetchone()[0], triggers_before)
+        self.assert_folded_once(events)
