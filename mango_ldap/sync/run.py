@@ -12,6 +12,7 @@ import ctypes.util
 import json
 import logging
 import time
+from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -34,6 +35,8 @@ _logger = logging.getLogger(__name__)
 # pg advisory lock namespace ("mldp"), second key = directory id.
 LOCK_NAMESPACE = 0x6D6C6470 & 0x7FFFFFFF
 BATCH_SIZE = 250
+# A queued run that found its directory busy is tried again after this long.
+QUEUED_RUN_RETRY = timedelta(minutes=1)
 
 
 def _malloc_trim_function():
@@ -158,6 +161,10 @@ class DirectorySync(
 
     def execute(self):
         d = self.directory
+        # A run an administrator queued waits for its turn when another sync of
+        # the directory runs (a scheduled one, perhaps in another Odoo instance)
+        # instead of being cancelled: nobody would queue it again.
+        waits_its_turn = self.run is not None and self.run.state == "queued"
         if self.run is None:
             self.run = self.env["mango.ldap.sync.run"].create(
                 {
@@ -171,6 +178,16 @@ class DirectorySync(
             message = self._(
                 "Another sync of this directory is running; try again when it ends."
             )
+            if waits_its_turn and self.commit:
+                message = self._(
+                    "Another sync of this directory is running; this run starts "
+                    "when it ends."
+                )
+                self.run.write({"message": message})
+                self.env.ref("mango_ldap.ir_cron_mango_ldap_queue").sudo()._trigger(
+                    fields.Datetime.now() + QUEUED_RUN_RETRY
+                )
+                return self.run
             if self.trigger == "cron" or self.commit:
                 self.run.write({"state": "cancelled", "message": message})
                 return self.run

@@ -78,3 +78,18 @@ def wake_cron_workers(dbname):
                         type(exc).__name__,
                     )
     return False
+
+
+def wake_cron_workers_later(dbname, seconds):
+    """Wake the cron workers of ``dbname`` in ``seconds``, from this process.
+
+    A trigger due in the future wakes nobody: an idle cron worker looks at the
+    triggers again only at its next regular wake-up, up to a minute later. An
+    event deferred for a few seconds (its call was being folded by another
+    worker) would wait that minute; a timer sends the notification when the
+    trigger is due. A timer lost with its process leaves the regular wake-up.
+    """
+    timer = threading.Timer(seconds, wake_cron_workers, args=(dbname,))
+    timer.daemon = True
+    timer.start()
+    return timer

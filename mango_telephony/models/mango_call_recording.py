@@ -197,7 +197,15 @@ class MangoCallRecording(models.Model):
             "mango_telephony.ir_cron_mango_recording_fetch", raise_if_not_found=False
         )
         if cron:
-            cron._trigger(due)
+            # ir.cron._trigger() would open a connection to the postgres
+            # database per recording to wake the workers; the event worker
+            # schedules recordings for many calls in one transaction and wakes
+            # the workers once, when it commits.
+            self.env["ir.cron.trigger"].sudo().create(
+                {"cron_id": cron.id, "call_at": due}
+            )
+            if due <= now:
+                self.env["mango.event"]._mango_wake_after_commit()
         return recording
 
     @api.model

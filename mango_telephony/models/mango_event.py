@@ -23,7 +23,7 @@ from mango_office.retry import Backoff
 
 from ..compat import cron
 from ..compat.constraints import table_constraints
-from .cron_wakeup import wake_cron_workers
+from .cron_wakeup import wake_cron_workers, wake_cron_workers_later
 
 _logger = logging.getLogger(__name__)
 
@@ -37,9 +37,21 @@ BACKOFF = Backoff(
     max_attempts=MAX_ATTEMPTS,
 )
 BATCH_SIZE = 200
+# The scheduled actions that fold the queue, one per worker folding at once:
+# Odoo runs a job in one worker at a time, so N workers (of one instance or of
+# several on the same database) fold in parallel only through N jobs. Each lane
+# claims its own batches (SKIP LOCKED); the first is woken by the webhooks and
+# wakes the others when the backlog is longer than one batch per lane awake.
+PROCESSING_LANES = (
+    "mango_telephony.ir_cron_mango_event_process",
+    "mango_telephony.ir_cron_mango_event_process_lane_2",
+    "mango_telephony.ir_cron_mango_event_process_lane_3",
+    "mango_telephony.ir_cron_mango_event_process_lane_4",
+)
 # Two workers folding one call at once: the loser's write fails (the
-# transaction's snapshot predates the winner's commit) and is retried shortly.
-RACE_DELAY = timedelta(seconds=5)
+# transaction's snapshot predates the winner's commit) and is retried shortly,
+# once the winner's batch is committed.
+RACE_DELAY = timedelta(seconds=2)
 RACE_ERRORS = (
     pg_errors.SerializationFailure,
     pg_errors.DeadlockDetected,
@@ -274,25 +286,48 @@ class MangoEvent(models.Model):
 
     @api.model
     def _mango_claim(self, limit=BATCH_SIZE):
-        """Lock the oldest processable events; other workers skip them."""
+        """Lock the oldest processable events, with every other processable
+        event of the same calls; other workers skip them all.
+
+        Taking a call's later events along means each call is folded once per
+        claim, however its events are spread through the queue (a shuffled
+        stream would otherwise fold a call once per batch holding one of its
+        events), and a second worker rarely finds a call already held.
+        """
         self.env.flush_all()
+        processable = SQL(
+            """
+            state IN ('pending', 'failed') AND attempts < %(max)s
+            AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+            """,
+            max=MAX_ATTEMPTS,
+            now=fields.Datetime.now(),
+        )
         self.env.cr.execute(
             SQL(
                 """
-                SELECT id FROM mango_event
-                 WHERE state IN ('pending', 'failed')
-                   AND attempts < %(max)s
-                   AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
-                 ORDER BY id
-                 LIMIT %(limit)s
-                   FOR UPDATE SKIP LOCKED
+                WITH head AS (
+                    SELECT id, account_id, entry_id FROM mango_event
+                     WHERE %(processable)s
+                     ORDER BY id
+                     LIMIT %(limit)s
+                       FOR UPDATE SKIP LOCKED
+                ), mates AS (
+                    SELECT id FROM mango_event
+                     WHERE %(processable)s
+                       AND (account_id, entry_id) IN (
+                            SELECT account_id, entry_id FROM head
+                             WHERE entry_id IS NOT NULL)
+                       AND id NOT IN (SELECT id FROM head)
+                       FOR UPDATE SKIP LOCKED
+                )
+                SELECT id FROM head UNION ALL SELECT id FROM mates
                 """,
-                max=MAX_ATTEMPTS,
-                now=fields.Datetime.now(),
+                processable=processable,
                 limit=limit,
             )
         )
-        return self.browse([r[0] for r in self.env.cr.fetchall()])
+        return self.browse(sorted(r[0] for r in self.env.cr.fetchall()))
 
     @api.model
     def _mango_count_processable(self):
@@ -312,20 +347,73 @@ class MangoEvent(models.Model):
     @api.model
     def _mango_process_pending(self, limit=BATCH_SIZE):
         """Claim and process one batch. :return: how many events were claimed."""
-        batch = self._mango_claim(limit)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                batch = self._mango_claim(limit)
+        except RACE_ERRORS as exc:
+            # Another worker committed a batch of these events after this
+            # transaction's snapshot was taken: claim again in a new transaction
+            # (a failed claim would fail the whole cron run, which Odoo then
+            # reschedules at its next interval, a minute later).
+            _logger.debug("Mango event claim lost a race: %s", exc)
+            self._mango_trigger_processing()
+            return 0
         batch._mango_process()
         return len(batch)
 
     @api.model
     def _mango_cron_process(self):
         """Cron entry point: one batch per run; Odoo reruns the job (committing in
-        between) while it reports remaining work."""
+        between) while it reports remaining work. A backlog of more than a batch
+        wakes the other lanes, so that every cron worker given to the queue, in
+        this instance or another, takes its share."""
         done = self._mango_process_pending()
-        cron.report_progress(
-            self.env,
-            done=done,
-            remaining=self._mango_count_processable() if done else 0,
+        remaining = self._mango_count_processable() if done else 0
+        if remaining > BATCH_SIZE:
+            self._mango_wake_lanes(remaining)
+        cron.report_progress(self.env, done=done, remaining=remaining)
+
+    @api.model
+    def _mango_lane_ids(self):
+        IrModelData = self.env["ir.model.data"]
+        return [
+            cron_id
+            for cron_id in (
+                IrModelData._xmlid_to_res_id(xmlid, raise_if_not_found=False)
+                for xmlid in PROCESSING_LANES
+            )
+            if cron_id
+        ]
+
+    @api.model
+    def _mango_wake_lanes(self, remaining):
+        """Give the other lanes a trigger due now (one batch each of what is
+        left), unless they have one already; the workers are woken at commit."""
+        running = self.env.context.get("cron_id")
+        others = [i for i in self._mango_lane_ids() if i != running]
+        wanted = others[: max(0, remaining // BATCH_SIZE - 1) or 1]
+        if not wanted:
+            return
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                    create_date, write_date)
+                SELECT c.id, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM ir_cron c
+                 WHERE c.id = ANY(%(lanes)s) AND c.active
+                   AND NOT EXISTS (SELECT FROM ir_cron_trigger t
+                                    WHERE t.cron_id = c.id AND t.call_at <= %(now)s)
+                RETURNING id
+                """,
+                now=now,
+                uid=self.env.uid,
+                lanes=wanted,
+            )
         )
+        if self.env.cr.fetchall():
+            self._mango_wake_after_commit()
 
     def _mango_process(self):
         """Process these (claimed) events: call events grouped by call.
@@ -333,8 +421,11 @@ class MangoEvent(models.Model):
         A command result has no entry_id; it joins the call whose legs carry its
         command_id when that call is known. Each group runs in a savepoint: an
         error marks that group's events failed and leaves the rest untouched.
+        Every stored event of the batch's calls is read in one query, and the
+        events of every folded call are marked done in one statement at the end.
         """
         groups = defaultdict(list)
+        own = {}
         others = []
         for event in self.sorted("id"):
             try:
@@ -347,18 +438,67 @@ class MangoEvent(models.Model):
                 entry_id = event._mango_entry_of_command(parsed.command_id)
             if entry_id:
                 groups[(event.account_id.id, entry_id)].append(event.id)
+                own[event.id] = parsed
             else:
                 others.append((event, parsed))
-        for (account_id, entry_id), ids in sorted(groups.items()):
+        stored = self._mango_stored_events_of_calls(groups, known=own)
+        folded = []
+        for key, ids in sorted(groups.items()):
             events = self.browse(ids)
-            self._mango_run_isolated(
+            call = self._mango_run_isolated(
                 events,
-                lambda evs=events, a=account_id, e=entry_id: evs._mango_fold_call(a, e),
+                lambda evs=events, k=key: evs._mango_fold_call(
+                    *k, parsed=stored.get(k, {})
+                ),
             )
+            if call:
+                folded.append((ids, list(stored.get(key, ())), call.id))
+        self._mango_mark_folded(folded)
         for event, parsed in others:
             self._mango_run_isolated(
                 event, lambda ev=event, p=parsed: ev._mango_process_other(p)
             )
+
+    @api.model
+    def _mango_mark_folded(self, folded):
+        """Mark the events of the folded calls done and linked to their call, in
+        one statement; a call's stored command results that were processed
+        before the call existed join it too.
+
+        :param list folded: ``[(claimed event ids, stored event ids, call id)]``
+        """
+        if not folded:
+            return
+        claimed = [(i, call) for ids, _stored, call in folded for i in ids]
+        linked = [(i, call) for _ids, stored, call in folded for i in stored]
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH claimed AS (
+                    UPDATE mango_event e
+                       SET state = 'done', last_error = NULL, next_attempt_at = NULL,
+                           processed_at = %(now)s, call_id = v.call_id,
+                           write_date = %(now)s, write_uid = %(uid)s
+                      FROM unnest(%(ids)s::int[], %(calls)s::int[]) AS v(id, call_id)
+                     WHERE e.id = v.id
+                    RETURNING e.id
+                )
+                UPDATE mango_event e SET call_id = v.call_id
+                  FROM unnest(%(linked)s::int[], %(lcalls)s::int[]) AS v(id, call_id)
+                 WHERE e.id = v.id AND e.call_id IS NULL AND e.state = 'done'
+                   AND e.id NOT IN (SELECT id FROM claimed)
+                """,
+                now=fields.Datetime.now(),
+                uid=self.env.uid,
+                ids=[i for i, _c in claimed],
+                calls=[c for _i, c in claimed],
+                linked=[i for i, _c in linked],
+                lcalls=[c for _i, c in linked],
+            )
+        )
+        self.invalidate_model(
+            ["state", "last_error", "next_attempt_at", "processed_at", "call_id"]
+        )
 
     def _mango_entry_of_command(self, command_id):
         """The entry_id of the call our command started, if its events arrived."""
@@ -378,15 +518,18 @@ class MangoEvent(models.Model):
         return row[0] if row else None
 
     def _mango_run_isolated(self, events, work):
+        """Run ``work`` in a savepoint; :return: what it returned, or None when
+        it failed (the events are then marked failed, or deferred on a race)."""
         try:
             with self.env.cr.savepoint():
-                work()
+                return work()
         except (CallBusy, *RACE_ERRORS) as exc:
             _logger.debug("Mango event(s) %s deferred: %s", events.ids, exc)
             events._mango_defer(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the event
             _logger.info("Mango event(s) %s failed: %s", events.ids, type(exc).__name__)
             events._mango_mark_failed(exc)
+        return None
 
     def _mango_defer(self, exc):
         """Leave events pending a few seconds after losing a race for their call;
@@ -402,11 +545,21 @@ class MangoEvent(models.Model):
                         "next_attempt_at": now + RACE_DELAY,
                     }
                 )
-        cron = self.env.ref(
-            "mango_telephony.ir_cron_mango_event_process", raise_if_not_found=False
-        )
-        if cron:
-            cron.sudo()._trigger(now + RACE_DELAY)
+        cron_id = self._mango_processing_cron_id()
+        postcommit = self.env.cr.postcommit
+        if cron_id and not postcommit.data.get("mango.event.wake_later"):
+            # Once per transaction: a trigger when the events are due, and a
+            # timer that wakes the cron workers then (see cron_wakeup).
+            postcommit.data["mango.event.wake_later"] = True
+            self.env["ir.cron.trigger"].sudo().create(
+                {"cron_id": cron_id, "call_at": now + RACE_DELAY}
+            )
+            dbname = self.env.cr.dbname
+            postcommit.add(
+                lambda: wake_cron_workers_later(
+                    dbname, RACE_DELAY.total_seconds() + 0.2
+                )
+            )
 
     def _mango_mark_failed(self, exc):
         now = fields.Datetime.now()
@@ -435,43 +588,78 @@ class MangoEvent(models.Model):
         self.write(vals)
 
     @api.model
-    def _mango_stored_events_of_call(self, account_id, entry_id):
-        """Every stored event of one call, parsed: its own and the results of the
-        commands that started it. Events that no longer parse are left out (they
-        are marked failed where they are processed).
+    def _mango_stored_events_of_calls(self, keys, known=None):
+        """Every stored event of these calls, parsed, in one query: each call's
+        own events and the results of the commands that started it. Events that
+        no longer parse are left out (they are marked failed where they are
+        processed).
 
-        :return: ``{event id: parsed event}``
+        :param keys: ``(account id, entry_id)`` pairs
+        :param dict known: ``{event id: parsed event}`` already parsed
+        :return: ``{(account id, entry_id): {event id: parsed event}}``
         """
+        keys = list(keys)
+        if not keys:
+            return {}
+        known = known or {}
         self.env.cr.execute(
             SQL(
                 """
-                SELECT id, path, payload FROM mango_event
-                 WHERE account_id = %(account)s
-                   AND state != 'ignored'
-                   AND (entry_id = %(entry)s
-                        OR (kind = 'command_result' AND command_id IN (
-                            SELECT command_id FROM mango_event
-                             WHERE account_id = %(account)s AND entry_id = %(entry)s
-                               AND command_id IS NOT NULL)))
+                WITH calls AS (
+                    SELECT * FROM unnest(%(accounts)s::int[], %(entries)s::varchar[])
+                        AS k(account_id, entry_id)
+                ), own AS (
+                    SELECT e.id, e.account_id, e.entry_id, e.path, e.payload,
+                           e.command_id
+                      FROM mango_event e
+                      JOIN calls k ON k.account_id = e.account_id
+                                  AND k.entry_id = e.entry_id
+                     WHERE e.state != 'ignored'
+                )
+                SELECT id, account_id, entry_id, path, payload FROM own
+                UNION
+                SELECT r.id, c.account_id, c.entry_id, r.path, r.payload
+                  FROM (SELECT DISTINCT account_id, entry_id, command_id FROM own
+                         WHERE command_id IS NOT NULL) c
+                  JOIN mango_event r ON r.account_id = c.account_id
+                                    AND r.command_id = c.command_id
+                 WHERE r.kind = 'command_result' AND r.state != 'ignored'
                 """,
-                account=account_id,
-                entry=entry_id,
+                accounts=[account for account, _entry in keys],
+                entries=[entry for _account, entry in keys],
             )
         )
-        parsed = {}
-        for event_id, path, payload in self.env.cr.fetchall():
-            try:
-                parsed[event_id] = mango_events.parse_event(path, payload)
-            except mango_events.EventParseError:
-                continue
-        return parsed
+        result = {key: {} for key in keys}
+        for event_id, account_id, entry_id, path, payload in self.env.cr.fetchall():
+            parsed = known.get(event_id)
+            if parsed is None:
+                try:
+                    parsed = mango_events.parse_event(path, payload)
+                except mango_events.EventParseError:
+                    continue
+            result[(account_id, entry_id)][event_id] = parsed
+        return result
 
-    def _mango_fold_call(self, account_id, entry_id):
+    @api.model
+    def _mango_stored_events_of_call(self, account_id, entry_id):
+        """Every stored event of one call (see ``_mango_stored_events_of_calls``).
+
+        :return: ``{event id: parsed event}``
+        """
+        key = (account_id, entry_id)
+        return self._mango_stored_events_of_calls([key])[key]
+
+    def _mango_fold_call(self, account_id, entry_id, parsed=None):
         """Fold these events (of one call) into their ``mango.call``.
 
         The call is re-folded from every stored event of its entry: the core fold
         is order- and duplicate-independent, so whatever order events arrived and
         were processed in, the record ends up equal to an in-order delivery.
+        Marking the events done is the caller's (``_mango_mark_folded``).
+
+        :param dict parsed: the call's stored events, ``{id: parsed}``, when the
+            caller read them already (``_mango_stored_events_of_calls``)
+        :return: the ``mango.call``
         """
         # Events of one call may be claimed by two workers at once. The second
         # one gives way instead of waiting: its snapshot predates the first one's
@@ -484,25 +672,13 @@ class MangoEvent(models.Model):
         )
         if not self.env.cr.fetchone()[0]:
             raise CallBusy(entry_id)
-        parsed = self._mango_stored_events_of_call(account_id, entry_id)
+        if parsed is None:
+            parsed = self._mango_stored_events_of_call(account_id, entry_id)
         folded = mango_calls.fold(parsed.values()).get(entry_id)
         if folded is None:
             raise ValueError(f"No event of call {entry_id} could be read")
         account = self.env["mango.account"].sudo().browse(account_id)
-        call = self.env["mango.call"].sudo()._mango_write_fold(account, folded)
-        self._mango_mark_done(call)
-        # A command result processed before its call existed joins it now.
-        self.env.cr.execute(
-            SQL(
-                """
-                UPDATE mango_event SET call_id = %s
-                 WHERE id IN %s AND call_id IS NULL AND state = 'done'
-                """,
-                call.id,
-                tuple(parsed),
-            )
-        )
-        self.invalidate_model(["call_id"])
+        return self.env["mango.call"].sudo()._mango_write_fold(account, folded)
 
     def _mango_process_other(self, parsed):
         """Events that belong to no known call.

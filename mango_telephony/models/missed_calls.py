@@ -6,15 +6,27 @@ missed calls from that number (a second miss adds a line to it), assigned to the
 caller's salesperson, else the line's or the account's choice, else the employee
 rung first. The first answered call with the number closes the activities and
 measures how long the customer waited to be called back.
+
+Two workers (of one Odoo instance or of two) may fold two calls of the same
+number at once; each would find no open activity and open one. So the
+bookkeeping of a number is serialised: a transaction-scoped advisory lock while
+both transactions are open, and a row per number (``mango_missed_call_number``)
+that every such transaction touches, which makes a transaction whose snapshot
+predates another's commit fail with a serialization error instead of working on
+what it cannot see. Either way the fold is retried a few seconds later.
 """
 
+import hashlib
 import logging
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from mango_office.rules import FINISHED_STATUSES
+
+from .mango_event import CallBusy
 
 _logger = logging.getLogger(__name__)
 
@@ -105,6 +117,54 @@ class MangoCall(models.Model):
             return pending
         return ["!", "&", "&", *pending]
 
+    def init(self):
+        super().init()
+        self.env.cr.execute(
+            """
+            CREATE TABLE IF NOT EXISTS mango_missed_call_number (
+                account_id integer NOT NULL
+                    REFERENCES mango_account (id) ON DELETE CASCADE,
+                number varchar NOT NULL,
+                touched_at timestamp NOT NULL,
+                PRIMARY KEY (account_id, number)
+            )
+            """
+        )
+
+    def _mango_hold_number(self, number):
+        """Serialise the call-back bookkeeping of ``number`` on this call's
+        account with every other worker (see the module's docstring).
+
+        :raise CallBusy: another open transaction holds the number
+        :raise psycopg2.errors.SerializationFailure: another transaction changed
+            the number's bookkeeping after this one's snapshot
+        """
+        self.ensure_one()
+        digest = hashlib.blake2b(
+            f"mango.missed:{self.account_id.id}:{number}".encode(), digest_size=8
+        ).digest()
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "SELECT pg_try_advisory_xact_lock(%s)",
+                int.from_bytes(digest, "big", signed=True),
+            )
+        )
+        if not cr.fetchone()[0]:
+            raise CallBusy(number)
+        cr.execute(
+            SQL(
+                """
+                INSERT INTO mango_missed_call_number (account_id, number, touched_at)
+                VALUES (%s, %s, now() AT TIME ZONE 'UTC')
+                ON CONFLICT (account_id, number)
+                DO UPDATE SET touched_at = EXCLUDED.touched_at
+                """,
+                self.account_id.id,
+                number,
+            )
+        )
+
     def _mango_step_follow_missed_call(self, previous):
         """A missed incoming call gets its call-back activity; an answered one
         closes those of the number."""
@@ -175,6 +235,9 @@ class MangoCall(models.Model):
         self.ensure_one()
         if self.callback_activity_id or self.callback_call_id:
             return
+        number = self._mango_external_number()
+        if number:
+            self._mango_hold_number(number)
         activity = self._mango_open_callback_activity()
         user = activity.user_id or self._mango_missed_call_responsible()
         # Written for the person who calls back: their language.
@@ -236,6 +299,8 @@ class MangoCall(models.Model):
         )
         if not missed:
             return
+        # Closed once, whichever workers fold the calls of this number.
+        self._mango_hold_number(number)
         activities = self.env["mail.activity"]
         for call in missed:
             since = call.end_time or call.start_time
