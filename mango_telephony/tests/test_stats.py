@@ -13,6 +13,7 @@ from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import mango_call_stat
 
 from .calls_common import MangoCallsMixin
+from .common import mango_refresh_statistics
 
 KEY_FIELDS = ("date", "account_id", "user_id", "line_number", "direction")
 VALUE_FIELDS = (
@@ -60,7 +61,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
     def snapshot(self):
         """Day rows, call-back delays, weeks and months, in a stable order."""
         # The table is refreshed when the worker's transaction commits.
-        self.env.cr.precommit.run()
+        mango_refresh_statistics(self.env)
         self.env.invalidate_all()
         cr = self.env.cr
         cr.execute(
@@ -86,7 +87,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         result = self.mango_sim.play(scenario, wait=False, **options)
         self.mango_ingest([(e["path"], e["payload"]) for e in result["planned"]])
         self.mango_process_all()
-        self.env.cr.precommit.run()
+        mango_refresh_statistics(self.env)
         return self.mango_call(result["entry_id"])
 
     def make_call(self, user, start, status, direction="incoming", **values):
