@@ -53,10 +53,8 @@ run the script with the virtualenv of the series to measure.
 """
 
 import argparse
-import io
 import json
 import os
-import random
 import statistics
 import sys
 import time
@@ -76,7 +74,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 150.0
-COPY_CHUNK = 100_000
+GENERATE_CHUNK = 1_000_000
 EMPLOYEES = 30
 LINES = ("74951234567", "74957654321", "78001234567")
 DAYS = 730
@@ -176,7 +174,9 @@ def ensure_fixtures(env):
     return account, users
 
 
-def generate_calls(env, account, users, count, seed=20261125):
+def generate_calls(env, account, users, count, seed=0.20261125):
+    """Write ``count`` calls with one ``INSERT … SELECT`` over
+    ``generate_series`` per million (random but repeatable: ``setseed``)."""
     cr = env.cr
     cr.execute("SELECT count(*) FROM mango_call WHERE entry_id LIKE 'bench-%%'")
     existing = cr.fetchone()[0]
@@ -184,8 +184,6 @@ def generate_calls(env, account, users, count, seed=20261125):
         log(f"{existing} generated calls already there")
         return existing
     cr.execute("DELETE FROM mango_call WHERE entry_id LIKE 'bench-%%'")
-    rng = random.Random(seed)
-    user_ids = users.ids
     end = datetime(2026, 11, 24, 21, 0)
     start = end - timedelta(days=DAYS)
     span = int((end - start).total_seconds())
@@ -195,61 +193,69 @@ def generate_calls(env, account, users, count, seed=20261125):
         "answer_time, end_time, wait_duration, talk_duration, disconnect_reason, "
         "time_to_callback, caller_identified"
     )
-    company_id = account.company_id.id
+    log(f"writing {count} calls with generate_series")
+    cr.execute("SELECT setseed(%s)", [seed])
     written = 0
-    first_id = None
-    log(f"writing {count} calls with COPY")
     while written < count:
-        buffer = io.StringIO()
-        for index in range(written, min(count, written + COPY_CHUNK)):
-            roll = rng.random()
-            direction = (
-                "incoming" if roll < 0.60 else "outgoing" if roll < 0.95 else "internal"
-            )
-            roll = rng.random()
-            status = (
-                "answered" if roll < 0.75 else "missed" if roll < 0.95 else "failed"
-            )
-            begin = start + timedelta(seconds=rng.randrange(span))
-            employee = rng.choice(user_ids)
-            wait = rng.randint(2, 60)
-            talk = rng.randint(10, 900) if status == "answered" else 0
-            answer = begin + timedelta(seconds=wait) if status == "answered" else None
-            finish = begin + timedelta(seconds=wait + talk)
-            number = f"+79{rng.randrange(10**9):09d}"
-            callback = (
-                rng.randint(60, 86400)
-                if status == "missed" and direction == "incoming" and rng.random() < 0.6
-                else None
-            )
-            buffer.write(
-                "\t".join(
-                    (
-                        str(account.id),
-                        str(company_id),
-                        f"bench-{index}",
-                        direction,
-                        status,
-                        number[1:],
-                        number,
-                        rng.choice(LINES),
-                        str(employee) if status == "answered" else r"\N",
-                        str(employee),
-                        begin.isoformat(sep=" "),
-                        answer.isoformat(sep=" ") if answer else r"\N",
-                        finish.isoformat(sep=" "),
-                        str(wait),
-                        str(talk),
-                        "1110",
-                        str(callback) if callback is not None else r"\N",
-                        "t",
-                    )
-                )
-                + "\n"
-            )
-        buffer.seek(0)
-        cr.copy_expert(f"COPY mango_call ({columns}) FROM STDIN", buffer)
-        written = min(count, written + COPY_CHUNK)
+        upto = min(count, written + GENERATE_CHUNK)
+        cr.execute(
+            f"""
+            INSERT INTO mango_call ({columns})
+            SELECT %(account)s, %(company)s, 'bench-' || g,
+                   CASE WHEN r_dir < 0.60 THEN 'incoming'
+                        WHEN r_dir < 0.95 THEN 'outgoing' ELSE 'internal' END,
+                   status, substr(number, 2), number,
+                   (%(lines)s::varchar[])[1 + floor(r_line * %(line_count)s)::int],
+                   CASE WHEN status = 'answered' THEN employee END,
+                   employee, begin_at,
+                   CASE WHEN status = 'answered'
+                        THEN begin_at + make_interval(secs => wait) END,
+                   begin_at + make_interval(secs => wait + talk),
+                   wait, talk, '1110',
+                   CASE WHEN status = 'missed' AND r_dir < 0.60 AND r_back < 0.6
+                        THEN 60 + floor(r_delay * 86341)::int END,
+                   TRUE
+              FROM (
+                SELECT g, r_dir, r_line, r_back, r_delay, employee, wait,
+                       begin_at, number, status,
+                       CASE WHEN status = 'answered'
+                            THEN 10 + floor(r_talk * 891)::int ELSE 0 END AS talk
+                  FROM (
+                    SELECT g, random() AS r_dir, random() AS r_line,
+                           random() AS r_back, random() AS r_delay,
+                           random() AS r_talk,
+                           (%(users)s::int[])[1 + floor(random() * %(user_count)s)::int]
+                               AS employee,
+                           2 + floor(random() * 59)::int AS wait,
+                           %(start)s::timestamp
+                               + make_interval(secs => floor(random() * %(span)s))
+                               AS begin_at,
+                           '+79' || lpad(floor(random() * 1e9)::bigint::text, 9, '0')
+                               AS number,
+                           CASE WHEN r < 0.75 THEN 'answered'
+                                WHEN r < 0.95 THEN 'missed' ELSE 'failed' END
+                               AS status
+                      FROM (SELECT g, random() AS r
+                              FROM generate_series(%(low)s, %(high)s) g
+                            OFFSET 0) draws
+                    OFFSET 0) picked
+                OFFSET 0) calls
+            """,
+            {
+                "account": account.id,
+                "company": account.company_id.id,
+                "lines": list(LINES),
+                "line_count": len(LINES),
+                "users": users.ids,
+                "user_count": len(users.ids),
+                "start": start,
+                "span": span,
+                "low": written,
+                "high": upto - 1,
+            },
+        )
+        cr.commit()
+        written = upto
         log(f"  {written} calls")
     # A called-back missed call points at the call that reached the customer;
     # any existing call keeps the foreign key valid for the figures.
@@ -335,6 +341,11 @@ def main():
         action="store_true",
         help="with --reuse-db: keep the reporting table of the earlier run",
     )
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="build the database, its calls and statistics, then stop",
+    )
     add_odoo_argument(parser)
     args = parser.parse_args()
 
@@ -358,6 +369,8 @@ def main():
             cr.commit()
             rebuild_s = time.perf_counter() - begin
         vacuum_analyze(args.db)
+        if args.prepare_only:
+            return 0
         cr.execute("SELECT count(*) FROM mango_call_stat")
         stat_rows = cr.fetchone()[0]
         cr.execute("SELECT count(*) FROM mango_call_stat_period")

@@ -27,7 +27,14 @@ from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 
 from ..compat import domains
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
-from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
+from .mango_call_stat_rollup import (
+    GRANULARITIES,
+    WEEK_GRANULARITIES,
+    mango_derive_once,
+    period_after,
+    period_bucket_sql,
+    period_start,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -332,10 +339,11 @@ class MangoCallStat(models.Model):
             answer)
         """
         granularity = None if having else _period_granularity(groupby)
-        # The ORM's weeks start on the language's first day; the weekly totals
-        # start on Monday.
-        if granularity == "week" and int(get_lang(self.env).week_start) != 1:
-            granularity = None
+        # The ORM's weeks start on the language's first day: the weekly totals
+        # starting that day answer (a language starting its weeks on another
+        # day than Odoo's own languages do is answered from the day rows).
+        if granularity == "week":
+            granularity = WEEK_GRANULARITIES.get(str(get_lang(self.env).week_start))
         plans = _period_plans(aggregates)
         order = _period_order(order, groupby)
         if (
@@ -396,8 +404,7 @@ class MangoCallStat(models.Model):
                 return False
             if operator in (">", "<="):
                 bound += timedelta(days=1)
-            starts = bound.weekday() == 0 if granularity == "week" else bound.day == 1
-            if not starts:
+            if period_start(granularity, bound) != bound:
                 return False
         return True
 
@@ -489,7 +496,7 @@ class MangoCallStat(models.Model):
 
     def _mango_period_insert_sql(self, granularity, where):
         """Weeks or months summed from the day rows matching ``where``."""
-        bucket = SQL("date_trunc(%s, s.date)::date", granularity)
+        bucket = period_bucket_sql(granularity, SQL("s.date"))
         directions = [
             SQL(
                 "COALESCE(sum(s.call_count) FILTER (WHERE s.direction = %s), 0)",
@@ -523,10 +530,8 @@ class MangoCallStat(models.Model):
         """Rewrite the weeks and months of one account that contain ``days``
         from its day rows (already current in this transaction)."""
         cr = self.env.cr
-        for granularity, starts in (
-            ("week", sorted({day - timedelta(days=day.weekday()) for day in days})),
-            ("month", sorted({day.replace(day=1) for day in days})),
-        ):
+        for granularity, _label in GRANULARITIES:
+            starts = sorted({period_start(granularity, day) for day in days})
             cr.execute(
                 SQL(
                     "DELETE FROM mango_call_stat_period WHERE account_id = %s "
@@ -536,17 +541,12 @@ class MangoCallStat(models.Model):
                     tuple(starts),
                 )
             )
-            if granularity == "week":
-                high = starts[-1] + timedelta(days=7)
-            else:
-                high = (starts[-1] + timedelta(days=31)).replace(day=1)
             where = SQL(
-                """s.account_id = %s AND s.date >= %s AND s.date < %s
-                   AND date_trunc(%s, s.date)::date IN %s""",
+                "s.account_id = %s AND s.date >= %s AND s.date < %s AND %s IN %s",
                 account_id,
                 starts[0],
-                high,
-                granularity,
+                period_after(granularity, starts[-1]),
+                period_bucket_sql(granularity, SQL("s.date")),
                 tuple(starts),
             )
             cr.execute(self._mango_period_insert_sql(granularity, where))
@@ -566,10 +566,13 @@ class MangoCallStat(models.Model):
         names = [f"{account_id}:{day}" for day in sorted(days)]
         # Days of one week or month refreshed by two workers at once: the week
         # and month rows are rewritten by one of them at a time.
-        names += sorted(
-            {f"{account_id}:week:{day - timedelta(days=day.weekday())}" for day in days}
-        )
-        names += sorted({f"{account_id}:month:{day.replace(day=1)}" for day in days})
+        for granularity, _label in GRANULARITIES:
+            names += sorted(
+                {
+                    f"{account_id}:{granularity}:{period_start(granularity, day)}"
+                    for day in days
+                }
+            )
         for name in names:
             self.env.cr.execute(
                 SQL(
