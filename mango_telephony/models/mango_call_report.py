@@ -46,6 +46,8 @@ UNFINISHED_STATUSES = tuple(
     key for key, _label in STATUSES if key not in FINISHED_STATUSES
 )
 TRUE = object()
+# The finished statuses and their counters on the statistics.
+STATUS_SPLIT = ("answered", "failed", "missed")
 
 
 def _translate(domain, tz):
@@ -93,6 +95,38 @@ def _translate(domain, tz):
     except StopIteration:  # the empty domain
         return TRUE
     return None if next(items, None) is not None else result
+
+
+def _add_pending(result, pending, width, by_status):
+    """Add the rows of the calls the statistics do not count to ``result``
+    (``[[keys, values]]``, in the log's order); False when one is in a group
+    only they have, whose place the statistics cannot tell."""
+    positions = {keys: index for index, (keys, _values) in enumerate(result)}
+    for row in pending:
+        keys = tuple(row[:width])
+        if not any(row[width:]):
+            continue  # the empty total of no pending call
+        if keys in positions:
+            values = result[positions[keys]][1]
+            for index, value in enumerate(row[width:]):
+                if value:
+                    values[index] = (values[index] or 0) + value
+            continue
+        # A ringing call's status among the finished ones of its group.
+        same = [
+            index
+            for index, (other, _values) in enumerate(result)
+            if other[:-1] == keys[:-1]
+        ]
+        if not by_status or not same:
+            return False
+        place = next(
+            (index for index in same if result[index][0][-1] > keys[-1]),
+            same[-1] + 1,
+        )
+        result.insert(place, [keys, list(row[width:])])
+        positions = {keys: index for index, (keys, _values) in enumerate(result)}
+    return True
 
 
 class MangoCall(models.Model):
@@ -171,38 +205,23 @@ class MangoCall(models.Model):
         """The rows ``_read_group`` would return, read from the statistics, or
         None when they would not be exactly the log's (see the module's
         docstring)."""
-        stat_groupby, dated = [], False
-        for spec in groupby:
-            name, _sep, part = spec.partition(":")
-            if name in KEYS and not part:
-                stat_groupby.append(KEYS[name])
-            elif name == "start_time" and part in DATE_GRANULARITIES:
-                stat_groupby.append(f"date:{part}")
-                dated = True
-            else:
-                return None
-        if any(spec not in AGGREGATES for spec in aggregates):
+        groupby, aggregates = tuple(groupby), tuple(aggregates)
+        plan = self._mango_stat_plan(domain, groupby, aggregates, order)
+        if plan is None:
             return None
-        stat_order = self._mango_stat_order(order, groupby, stat_groupby)
-        if stat_order is None:
-            return None
-        tz_name = self._mango_stat_tz()
-        if tz_name is None or (dated and self.env.context.get("tz", "UTC") != tz_name):
-            return None
-        tz = pytz.timezone(tz_name)
-        stat_domain = _translate(domain, tz)
-        rules = _translate(self.env["ir.rule"]._compute_domain(self._name, "read"), tz)
-        if stat_domain is None or rules is None:
-            return None
+        stat_domain, stat_groupby, stat_order, by_status = plan
         self.check_access("read")
-        stat_domain = domains.AND(
-            [[] if part is TRUE else part for part in (stat_domain, rules)]
-        )
-        Stat = self.env["mango.call.stat"].sudo()
         stat_aggregates = [AGGREGATES[spec] for spec in aggregates]
-        rows = Stat._read_group(
-            stat_domain, stat_groupby, stat_aggregates, order=stat_order or None
+        if by_status:
+            stat_aggregates += [f"{status}_count:sum" for status in STATUS_SPLIT]
+        rows = (
+            self.env["mango.call.stat"]
+            .sudo()
+            ._read_group(
+                stat_domain, stat_groupby, stat_aggregates, order=stat_order or None
+            )
         )
+        result = self._mango_rows_from_stats(rows, groupby, aggregates, by_status)
         # The calls the statistics do not count (yet), by index.
         pending = super()._read_group(
             domains.AND(
@@ -218,36 +237,85 @@ class MangoCall(models.Model):
             groupby,
             aggregates,
         )
-        width = len(groupby)
+        if not _add_pending(result, pending, len(groupby), by_status):
+            return None
+        return [(*keys, *values) for keys, values in result]
+
+    def _mango_stat_plan(self, domain, groupby, aggregates, order):
+        """``(domain, groupby, order, by_status)`` of the statistics that
+        answer this grouping exactly, or None."""
+        # A status last (the default pivot: employee × week × status): each
+        # row of the statistics splits into its answered, failed and missed
+        # calls, in the order the log sorts statuses by (their keys).
+        by_status = bool(groupby) and groupby[-1] == "status"
+        keys_groupby = list(groupby[:-1] if by_status else groupby)
+        if (by_status and order) or any(spec not in AGGREGATES for spec in aggregates):
+            return None
+        stat_groupby, dated = [], False
+        for spec in keys_groupby:
+            name, _sep, part = spec.partition(":")
+            if name in KEYS and not part:
+                stat_groupby.append(KEYS[name])
+            elif name == "start_time" and part in DATE_GRANULARITIES:
+                stat_groupby.append(f"date:{part}")
+                dated = True
+            else:
+                return None
+        stat_order = self._mango_stat_order(order, keys_groupby, stat_groupby)
+        tz_name = self._mango_stat_tz()
+        if (
+            stat_order is None
+            or tz_name is None
+            or (dated and self.env.context.get("tz", "UTC") != tz_name)
+        ):
+            return None
+        tz = pytz.timezone(tz_name)
+        stat_domain = _translate(domain, tz)
+        rules = _translate(self.env["ir.rule"]._compute_domain(self._name, "read"), tz)
+        if stat_domain is None or rules is None:
+            return None
+        stat_domain = domains.AND(
+            [[] if part is TRUE else part for part in (stat_domain, rules)]
+        )
+        return stat_domain, stat_groupby, stat_order, by_status
+
+    def _mango_rows_from_stats(self, rows, groupby, aggregates, by_status):
+        """``[[keys, values]]`` of the log from the rows of the statistics."""
+        width = len(groupby) - by_status
         result = []
         for row in rows:
             keys = tuple(
                 datetime.combine(value, time.min)
-                if dated and spec.startswith("start_time")
+                if spec.startswith("start_time:")
                 else (
                     value.with_env(self.env)
                     if isinstance(value, models.BaseModel)
                     else value
                 )
-                for spec, value in zip(groupby, row[:width], strict=True)
+                for spec, value in zip(groupby[:width], row[:width], strict=True)
             )
-            values = [
-                (value or 0) if spec == "__count" else value
-                for spec, value in zip(aggregates, row[width:], strict=True)
-            ]
-            result.append([keys, values])
-        positions = {keys: index for index, (keys, _values) in enumerate(result)}
-        for row in pending:
-            keys = tuple(row[:width])
-            if not any(row[width:]):
-                continue  # the empty total of no pending call
-            if keys not in positions:
-                return None  # a group only unfinished calls have: the log
-            values = result[positions[keys]][1]
-            for index, value in enumerate(row[width:]):
-                if value:
-                    values[index] = (values[index] or 0) + value
-        return [(*keys, *values) for keys, values in result]
+            sums = row[width : width + len(aggregates)]
+            if not by_status:
+                values = [
+                    (value or 0) if spec == "__count" else value
+                    for spec, value in zip(aggregates, sums, strict=True)
+                ]
+                result.append([keys, values])
+                continue
+            counts = dict(
+                zip(STATUS_SPLIT, row[width + len(aggregates) :], strict=True)
+            )
+            for status in sorted(STATUS_SPLIT):
+                if not counts[status]:
+                    continue
+                values = []
+                for spec, value in zip(aggregates, sums, strict=True):
+                    if spec == "__count":
+                        values.append(counts[status])
+                    else:  # the talk time: only answered calls have one
+                        values.append(value if status == "answered" else 0.0)
+                result.append([(*keys, status), values])
+        return result
 
     def _mango_stat_order(self, order, groupby, stat_groupby):
         """``order`` in terms of the statistics ("" for none), or None."""
