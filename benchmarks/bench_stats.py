@@ -1,52 +1,50 @@
 #!/usr/bin/env python3
 """Call statistics benchmark: Odoo's read_group on the call log against the
-pre-aggregated reporting table, over one million calls, in one run.
+pre-aggregated statistics, over millions of calls, in one run.
 
 The script makes (or reuses) its own database with ``mango_telephony``
 installed (``odoo-bin -i mango_telephony --stop-after-init``, or a fast copy
 of an existing database with ``--template``), writes ``--calls`` calls
-(1,000,000 by default) into ``mango_call`` with SQL ``COPY`` — 2 years, 30
-employees, 3 lines, 60 % incoming / 35 % outgoing / 5 % internal, 75 %
-answered / 20 % missed / 5 % failed, 60 % of missed incoming calls called back
-— rebuilds ``mango_call_stat`` from them and times, as the admin user (record
-rules apply), warm, ``--runs`` times each:
+(1,000,000 by default) into ``mango_call`` with ``INSERT … SELECT`` over
+``generate_series`` — 2 years, 30 employees, 3 lines, 60 % incoming / 35 %
+outgoing / 5 % internal, 75 % answered / 20 % missed / 5 % failed, 60 % of
+missed incoming calls called back — rebuilds the statistics from them and
+times, as the admin user (record rules apply, Moscow time like the company),
+warm, ``--runs`` times each, printing the 1/5/15-minute load beside each
+figure:
 
-* ``baseline``: ``mango.call.read_group`` grouped by employee × week with
-  average wait and total talk: what a pivot on the call log does;
-* ``stat read_group``: the same grouping on ``mango.call.stat``
-  (``user_id`` × ``date:week``) with answered rate and averages, for the
-  admin's en_US, whose Sunday weeks only the day rows answer;
-* ``pivot``: the four read_groups of the "Call analysis" pivot (totals,
-  employees, periods, cells) by week for a language with Monday weeks
-  (answered from the weekly totals) and en_US (day rows), and by month; on
-  19.0, whose pivot asks the four groupings in one
-  ``formatted_read_grouping_sets`` call instead, that call too (extra rows);
+* ``baseline``: Odoo's own ``read_group`` on ``mango.call`` grouped by
+  employee × week (count, talk time), as without the statistics;
 * ``dashboard RPC <period>/<group>/<interval>``: ``mango.call.stat.
   mango_dashboard_data`` called the way the web client's RPC calls it
-  (``odoo.api.call_kw`` then the JSON encoding of the answer), with every
-  combination the dashboard asks for: today / this week / this month with a
-  daily series, all time with a monthly series, per employee and per line;
-  plus all time with a weekly series (the heaviest bucket the method accepts
-  that the dashboard could ask for). Each answer carries the rows, series and
-  totals: calls per direction, answered rate, average wait and talk, missed
-  calls not called back and the exact median time to call back;
-* ``refresh one day``: the incremental upkeep run by the fold hook when a call
-  of one (account, day) finishes (day rows, call-back delays, its week and
-  month).
+  (``call_kw`` then the JSON encoding of the answer), with every combination
+  the dashboard asks for, plus all time with a weekly series. Target: each
+  median ≤ 50 ms;
+* the pivot and graph groupings the menus offer, on "Call analysis"
+  (``mango.call.stat``) and on the call log (``mango.call``): by week in a
+  language of each first day Odoo's languages use (en_US Sunday, ru_RU
+  Monday, ar_001 Saturday), by month and by employee; a pivot is its
+  read_groups (totals, rows, columns, cells), the call log's default one by
+  employee × week × status too; on 19.0, the pivots as one
+  ``formatted_read_grouping_sets`` call as well. Target: each ≤ 150 ms;
+* ``refresh per finished call``: what the fold of one finished call costs the
+  statistics (its marker, then its day, weeks and month recomputed), on this
+  database and, with ``--compare-calls N``, on a second one of N calls
+  (``<db>_small``): flat with the table size.
 
-Prints medians (ms) and the baseline/dashboard ratio. Target: the slowest
-dashboard RPC median ≤ 150 ms. The run ends with a check of the figures
-against the call log itself: call count, and the exact median time to call
-back computed from ``mango_call`` by ``percentile_cont``.
+The run ends with a check of the figures against the call log itself: call
+count, and the exact median time to call back computed from ``mango_call`` by
+``percentile_cont``.
 
 The HTTP layer (werkzeug, session) is not timed: it is the same for every
-RPC and not the subject of the target.
+request and not the subject of the targets.
 
 Usage::
 
-    python3 benchmarks/bench_stats.py [--calls 1000000] [--runs 7]
-        [--db browser_bench_stats] [--template browser_main] [--reuse-db]
-        [--keep-db] [--odoo ODOO_BIN]
+    python3 benchmarks/bench_stats.py [--calls 1000000] [--compare-calls N]
+        [--runs 7] [--baseline-runs 3] [--db browser_bench_stats]
+        [--template browser_main] [--reuse-db] [--keep-db] [--skip-rebuild]
+        [--prepare-only] [--odoo ODOO_BIN]
 
 ``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
 run the script with the virtualenv of the series to measure.

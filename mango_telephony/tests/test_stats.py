@@ -762,6 +762,17 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                         domain, groupby, measure_specs, None
                     )
                 )
+        # A day waiting for its refresh: the log answers until it is refreshed.
+        self.env["mango.call.stat.dirty"]._mango_mark(
+            {(self.mango_account.id, date(2026, 2, 2))}
+        )
+        self.assertIsNone(
+            log._mango_read_group_from_stats([], ["employee_user_id"], measures, None)
+        )
+        mango_refresh_statistics(self.env)
+        self.assertIsNotNone(
+            log._mango_read_group_from_stats([], ["employee_user_id"], measures, None)
+        )
         # A telephony user's rules (their own calls) are not the statistics'.
         own = self.env["mango.call"].with_user(self.agent_101)
         self.assertIsNone(
