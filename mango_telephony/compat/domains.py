@@ -19,6 +19,10 @@ if ODOO_19:
         for condition in Domain(domain).iter_conditions():
             yield condition.field_expr, condition.operator, condition.value
 
+    def normalized(domain):
+        """``domain`` as a prefix list with every operator explicit."""
+        return list(Domain(domain))
+
 else:
     from odoo.osv import expression
 
@@ -31,3 +35,7 @@ else:
         for leaf in expression.normalize_domain(domain):
             if isinstance(leaf, (list, tuple)) and isinstance(leaf[0], str):
                 yield tuple(leaf)
+
+    def normalized(domain):
+        """``domain`` as a prefix list with every operator explicit."""
+        return expression.normalize_domain(domain)

@@ -10,24 +10,37 @@ way.
 """
 
 import logging
+import random
+import time as _time
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
+import psycopg2
 import pytz
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError
+from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from odoo.tools import SQL, get_lang
 
 from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 
 from ..compat import domains
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
-from .mango_call_stat_rollup import GRANULARITIES, mango_derive_once
+from .mango_call_stat_rollup import (
+    GRANULARITIES,
+    WEEK_GRANULARITIES,
+    mango_derive_once,
+    period_after,
+    period_bucket_sql,
+    period_start,
+)
 
 _logger = logging.getLogger(__name__)
 
 STAT_KEYS = "mango.call.stat.keys"
+# Tries of a refresh that meets a serialization failure or a deadlock.
+REFRESH_ATTEMPTS = 5
 DEFAULT_TZ = MOSCOW_TZ_NAME
 # ratio field -> (numerator, denominator, factor): recomputed for every group from
 # the summed counters, since an average of per-row ratios would be wrong.
@@ -326,10 +339,11 @@ class MangoCallStat(models.Model):
             answer)
         """
         granularity = None if having else _period_granularity(groupby)
-        # The ORM's weeks start on the language's first day; the weekly totals
-        # start on Monday.
-        if granularity == "week" and int(get_lang(self.env).week_start) != 1:
-            granularity = None
+        # The ORM's weeks start on the language's first day: the weekly totals
+        # starting that day answer (a language starting its weeks on another
+        # day than Odoo's own languages do is answered from the day rows).
+        if granularity == "week":
+            granularity = WEEK_GRANULARITIES.get(str(get_lang(self.env).week_start))
         plans = _period_plans(aggregates)
         order = _period_order(order, groupby)
         if (
@@ -390,8 +404,7 @@ class MangoCallStat(models.Model):
                 return False
             if operator in (">", "<="):
                 bound += timedelta(days=1)
-            starts = bound.weekday() == 0 if granularity == "week" else bound.day == 1
-            if not starts:
+            if period_start(granularity, bound) != bound:
                 return False
         return True
 
@@ -483,7 +496,7 @@ class MangoCallStat(models.Model):
 
     def _mango_period_insert_sql(self, granularity, where):
         """Weeks or months summed from the day rows matching ``where``."""
-        bucket = SQL("date_trunc(%s, s.date)::date", granularity)
+        bucket = period_bucket_sql(granularity, SQL("s.date"))
         directions = [
             SQL(
                 "COALESCE(sum(s.call_count) FILTER (WHERE s.direction = %s), 0)",
@@ -517,10 +530,8 @@ class MangoCallStat(models.Model):
         """Rewrite the weeks and months of one account that contain ``days``
         from its day rows (already current in this transaction)."""
         cr = self.env.cr
-        for granularity, starts in (
-            ("week", sorted({day - timedelta(days=day.weekday()) for day in days})),
-            ("month", sorted({day.replace(day=1) for day in days})),
-        ):
+        for granularity, _label in GRANULARITIES:
+            starts = sorted({period_start(granularity, day) for day in days})
             cr.execute(
                 SQL(
                     "DELETE FROM mango_call_stat_period WHERE account_id = %s "
@@ -530,96 +541,177 @@ class MangoCallStat(models.Model):
                     tuple(starts),
                 )
             )
-            if granularity == "week":
-                high = starts[-1] + timedelta(days=7)
-            else:
-                high = (starts[-1] + timedelta(days=31)).replace(day=1)
             where = SQL(
-                """s.account_id = %s AND s.date >= %s AND s.date < %s
-                   AND date_trunc(%s, s.date)::date IN %s""",
+                "s.account_id = %s AND s.date >= %s AND s.date < %s AND %s IN %s",
                 account_id,
                 starts[0],
-                high,
-                granularity,
+                period_after(granularity, starts[-1]),
+                period_bucket_sql(granularity, SQL("s.date")),
                 tuple(starts),
             )
             cr.execute(self._mango_period_insert_sql(granularity, where))
 
-    @api.model
-    def _mango_refresh(self, keys):
-        """Recompute the rows of the given (account id, local date) pairs, and
-        the call-back delays, weeks and months derived from them.
-
-        Each (account, day) is locked for the transaction, so two workers
-        finishing calls of the same day take turns instead of double-counting.
-        """
+    @staticmethod
+    def _mango_keys_by_account(keys):
         by_account = defaultdict(set)
         for account_id, day in keys:
             if account_id and day:
                 by_account[account_id].add(day)
-        if not by_account:
-            return
-        self.env["mango.call"].flush_model()
-        cr = self.env.cr
-        for account_id in sorted(by_account):
-            account = self.env["mango.account"].sudo().browse(account_id)
-            tz_name = _stat_tz(account.company_id)
-            tz = pytz.timezone(tz_name)
-            days = sorted(by_account[account_id])
-            for day in days:
-                cr.execute(
-                    SQL(
-                        "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                        f"mango.call.stat:{account_id}:{day}",
-                    )
-                )
-            # Days of one week or month finished by two workers at once: the
-            # week and month rows are rewritten by one of them at a time.
-            periods = sorted(
-                {f"week:{day - timedelta(days=day.weekday())}" for day in days}
-            ) + sorted({f"month:{day.replace(day=1)}" for day in days})
-            for period in periods:
-                cr.execute(
-                    SQL(
-                        "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                        f"mango.call.stat:{account_id}:{period}",
-                    )
-                )
-            for table in ("mango_call_stat", "mango_call_stat_callback"):
-                cr.execute(
-                    SQL(
-                        "DELETE FROM %s WHERE account_id = %s AND date IN %s",
-                        SQL.identifier(table),
-                        account_id,
-                        tuple(days),
-                    )
-                )
-            # UTC bounds let the index on start_time do the work; the local date
-            # then picks the exact days.
-            low = tz.localize(datetime.combine(days[0], time.min)).astimezone(pytz.UTC)
-            high = tz.localize(
-                datetime.combine(days[-1] + timedelta(days=1), time.min)
-            ).astimezone(pytz.UTC)
-            where = SQL(
-                """c.account_id = %s AND c.start_time >= %s AND c.start_time < %s
-                   AND (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %s)::date IN %s""",
-                account_id,
-                low.replace(tzinfo=None),
-                high.replace(tzinfo=None),
-                tz_name,
-                tuple(days),
+        return by_account
+
+    def _mango_lock_days(self, account_id, days):
+        """Take the transaction locks of ``days`` of one account and of the
+        weeks and months holding them, always in the same order (days, then
+        periods, sorted), so that two refreshes take turns and never deadlock."""
+        names = [f"{account_id}:{day}" for day in sorted(days)]
+        # Days of one week or month refreshed by two workers at once: the week
+        # and month rows are rewritten by one of them at a time.
+        for granularity, _label in GRANULARITIES:
+            names += sorted(
+                {
+                    f"{account_id}:{granularity}:{period_start(granularity, day)}"
+                    for day in days
+                }
             )
-            cr.execute(self._mango_write_days_sql(where, tz_name))
-            self._mango_refresh_periods(account_id, days)
+        for name in names:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                    f"mango.call.stat:{name}",
+                )
+            )
+
+    def _mango_recompute_days(self, account_id, days):
+        """Rewrite the day rows, delays, weeks and months of ``days`` of one
+        account from its calls (the caller holds the days' locks)."""
+        cr = self.env.cr
+        days = sorted(days)
+        account = self.env["mango.account"].sudo().browse(account_id)
+        tz_name = _stat_tz(account.company_id)
+        tz = pytz.timezone(tz_name)
+        for table in ("mango_call_stat", "mango_call_stat_callback"):
+            cr.execute(
+                SQL(
+                    "DELETE FROM %s WHERE account_id = %s AND date IN %s",
+                    SQL.identifier(table),
+                    account_id,
+                    tuple(days),
+                )
+            )
+        # UTC bounds let the index on start_time do the work; the local date
+        # then picks the exact days.
+        low = tz.localize(datetime.combine(days[0], time.min)).astimezone(pytz.UTC)
+        high = tz.localize(
+            datetime.combine(days[-1] + timedelta(days=1), time.min)
+        ).astimezone(pytz.UTC)
+        where = SQL(
+            """c.account_id = %s AND c.start_time >= %s AND c.start_time < %s
+               AND (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %s)::date IN %s""",
+            account_id,
+            low.replace(tzinfo=None),
+            high.replace(tzinfo=None),
+            tz_name,
+            tuple(days),
+        )
+        cr.execute(self._mango_write_days_sql(where, tz_name))
+        self._mango_refresh_periods(account_id, days)
+
+    def _mango_invalidate_tables(self):
         self.invalidate_model()
         self.env["mango.call.stat.period"].invalidate_model()
         self.env["mango.call.stat.callback"].invalidate_model()
 
     @api.model
-    def _mango_refresh_pending(self):
-        """Pre-commit: refresh the days of the calls finished in this transaction."""
-        keys = self.env.cr.precommit.data.pop(STAT_KEYS, set())
-        self._mango_refresh(keys)
+    def _mango_refresh(self, keys):
+        """Recompute the rows of the given (account id, local date) pairs, and
+        the call-back delays, weeks and months derived from them, in the
+        current transaction (idempotent: a row is rewritten, never incremented).
+
+        Exact only when the transaction reads what was committed before its
+        locks (READ COMMITTED); the fold goes through
+        ``_mango_refresh_marked`` in a transaction of its own.
+        """
+        self.env["mango.call"].flush_model()
+        for account_id, days in sorted(self._mango_keys_by_account(keys).items()):
+            self._mango_lock_days(account_id, days)
+            self._mango_recompute_days(account_id, days)
+        self._mango_invalidate_tables()
+
+    @api.model
+    def _mango_refresh_marked(self, keys=None):
+        """Consume the markers (``mango.call.stat.dirty``) of ``keys`` — all of
+        them when None — and recompute their days, in the current transaction.
+
+        The markers are taken under the days' locks: a marker this transaction
+        sees was committed together with its calls, so (in READ COMMITTED)
+        the recomputation that follows reads those calls. Markers another
+        refresh has consumed meanwhile are skipped, their days are current.
+
+        :return: the (account id, date) pairs recomputed
+        """
+        cr = self.env.cr
+        self.env["mango.call"].flush_model()
+        if keys is None:
+            cr.execute(
+                SQL("SELECT DISTINCT account_id, date FROM mango_call_stat_dirty")
+            )
+            keys = cr.fetchall()
+        done = set()
+        for account_id, days in sorted(self._mango_keys_by_account(keys).items()):
+            self._mango_lock_days(account_id, days)
+            cr.execute(
+                SQL(
+                    "DELETE FROM mango_call_stat_dirty "
+                    "WHERE account_id = %s AND date IN %s RETURNING date",
+                    account_id,
+                    tuple(sorted(days)),
+                )
+            )
+            marked = {day for (day,) in cr.fetchall()}
+            if marked:
+                self._mango_recompute_days(account_id, marked)
+                done.update((account_id, day) for day in marked)
+        self._mango_invalidate_tables()
+        return done
+
+    @api.model
+    def _mango_refresh_marked_now(self, keys=None):
+        """Run ``_mango_refresh_marked`` in a transaction of its own, READ
+        COMMITTED so that its reads follow its locks, retried on a
+        serialization failure or a deadlock. A refresh that still fails
+        leaves its markers for the cron.
+
+        :return: whether the refresh committed
+        """
+        for attempt in range(1, REFRESH_ATTEMPTS + 1):
+            try:
+                with self.env.registry.cursor() as cr:
+                    cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["mango.call.stat"]._mango_refresh_marked(keys)
+                return True
+            except psycopg2.Error as error:
+                if (
+                    error.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY
+                    or attempt == REFRESH_ATTEMPTS
+                ):
+                    _logger.warning(
+                        "Call statistics refresh failed, left to the cron: %s", error
+                    )
+                    return False
+                _time.sleep(random.uniform(0.0, 0.05 * 2**attempt))
+            except Exception:
+                # Called after a commit: an error here must not reach the
+                # worker whose work is already saved; the markers stay.
+                _logger.exception("Call statistics refresh failed, left to the cron")
+                return False
+        return False
+
+    @api.model
+    def _mango_cron_refresh_marked(self):
+        """Cron: refresh the days whose markers are still there (a refresh that
+        failed after its fold, a process stopped between the two)."""
+        self._mango_refresh_marked_now()
 
     @api.model
     def _mango_rebuild(self):
@@ -642,9 +734,7 @@ class MangoCallStat(models.Model):
             cr.execute(self._mango_write_days_sql(where, tz_name))
         for granularity, _label in GRANULARITIES:
             cr.execute(self._mango_period_insert_sql(granularity, SQL("TRUE")))
-        self.invalidate_model()
-        self.env["mango.call.stat.period"].invalidate_model()
-        self.env["mango.call.stat.callback"].invalidate_model()
+        self._mango_invalidate_tables()
         return True
 
     @api.model
@@ -1035,8 +1125,9 @@ class MangoCall(models.Model):
     _inherit = "mango.call"
 
     def _mango_step_refresh_statistics(self, previous):
-        """Queue the days (and periods) of finished calls for a statistics
-        refresh at commit."""
+        """Mark the days of finished calls for a statistics refresh: the
+        markers commit with the calls, the refresh runs right after the commit
+        in a transaction of its own (see ``mango_call_stat_dirty.py``)."""
         finished = self.filtered(
             lambda c: (
                 c.status in FINISHED_STATUSES
@@ -1049,10 +1140,12 @@ class MangoCall(models.Model):
             called_back = self.sudo().search([("callback_call_id", "in", finished.ids)])
             Stat = self.env["mango.call.stat"].sudo()
             keys = Stat._mango_keys_of_calls(finished | called_back)
-            # Refreshed once per transaction: a worker batch (or a replay) of many
-            # calls of one day recomputes that day once, not once per call.
-            data = self.env.cr.precommit.data
-            if STAT_KEYS not in data:
-                data[STAT_KEYS] = set()
-                self.env.cr.precommit.add(Stat._mango_refresh_pending)
-            data[STAT_KEYS].update(keys)
+            # Marked and refreshed once per transaction: a worker batch (or a
+            # replay) of many calls of one day recomputes that day once.
+            cr = self.env.cr
+            if STAT_KEYS not in cr.precommit.data:
+                pending = cr.precommit.data[STAT_KEYS] = set()
+                Dirty = self.env["mango.call.stat.dirty"].sudo()
+                cr.precommit.add(lambda: Dirty._mango_mark(pending))
+                cr.postcommit.add(lambda: Stat._mango_refresh_marked_now(pending))
+            cr.precommit.data[STAT_KEYS].update(keys)

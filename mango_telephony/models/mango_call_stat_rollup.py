@@ -3,7 +3,10 @@ years of calls without giving up exact figures.
 
 * ``mango.call.stat.period``: the day rows summed per week and per month, with
   the direction folded into columns. "All time" then reads a few thousand rows
-  instead of one per employee, line, direction and day.
+  instead of one per employee, line, direction and day. A pivot by week groups
+  in the weeks of the user's language, which start on Monday, Sunday or
+  Saturday (every ``week_start`` Odoo's languages use), so the weeks are kept
+  for each of the three.
 * ``mango.call.stat.callback``: one row per missed call that was called back,
   with its delay. The exact median is the middle entry of an index ordered by
   delay, so it is read by skipping along the index instead of sorting every
@@ -15,18 +18,61 @@ directly: the dashboard applies the record rules of ``mango.call.stat`` to them
 (see ``mango.call.stat._mango_rules_for``), so there is one set of rules.
 """
 
+from datetime import timedelta
+
 from odoo import fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import table_exists
 
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 
-GRANULARITIES = [("week", "Week"), ("month", "Month")]
+GRANULARITIES = [
+    ("week", "Week (from Monday)"),
+    ("week_sunday", "Week (from Sunday)"),
+    ("week_saturday", "Week (from Saturday)"),
+    ("month", "Month"),
+]
+# res.lang.week_start (ISO day number of a week's first day) -> the weekly
+# totals in those weeks. Odoo's own languages use these three.
+WEEK_GRANULARITIES = {"1": "week", "7": "week_sunday", "6": "week_saturday"}
+WEEK_STARTS = {value: int(key) for key, value in WEEK_GRANULARITIES.items()}
+
+
+def period_start(granularity, day):
+    """First day of the week or month of ``granularity`` holding ``day``."""
+    if granularity == "month":
+        return day.replace(day=1)
+    return day - timedelta(days=(day.isoweekday() - WEEK_STARTS[granularity]) % 7)
+
+
+def period_after(granularity, start):
+    """First day of the period following the one starting on ``start``."""
+    if granularity == "month":
+        return (start + timedelta(days=31)).replace(day=1)
+    return start + timedelta(days=7)
+
+
+def period_bucket_sql(granularity, column):
+    """SQL of the first day of ``column``'s period, the way Odoo's read_group
+    computes ``date:week`` for a language starting its weeks that day."""
+    if granularity == "month":
+        return SQL("date_trunc('month', %s)::date", column)
+    # Odoo: days_offset = first_week_day and 7 - first_week_day (0 = Monday).
+    first_week_day = WEEK_STARTS[granularity] - 1
+    offset = f"-{first_week_day and 7 - first_week_day} DAY"
+    return SQL(
+        "(date_trunc('week', %s::timestamp - INTERVAL %s) + INTERVAL %s)::date",
+        column,
+        offset,
+        offset,
+    )
 
 
 def mango_derive_once(env):
     """Fill the delays, weeks and months of a database upgraded from the
-    version without them: it has day rows but nothing derived yet.
+    version without them: it has day rows but nothing derived yet. A database
+    from 1.2.0 has Monday weeks and months only: the other weeks are summed
+    from its day rows.
 
     Called from the ``init`` of the three models, whose order Odoo does not
     fix: only the last one finds every table.
@@ -49,6 +95,21 @@ def mango_derive_once(env):
     )
     if cr.fetchone()[0]:
         env["mango.call.stat"].sudo()._mango_rebuild()
+        return
+    cr.execute(SQL("SELECT EXISTS (SELECT 1 FROM mango_call_stat)"))
+    if not cr.fetchone()[0]:
+        return
+    Stat = env["mango.call.stat"].sudo()
+    for granularity, _label in GRANULARITIES:
+        cr.execute(
+            SQL(
+                "SELECT EXISTS (SELECT 1 FROM mango_call_stat_period "
+                "WHERE granularity = %s)",
+                granularity,
+            )
+        )
+        if not cr.fetchone()[0]:
+            cr.execute(Stat._mango_period_insert_sql(granularity, SQL("TRUE")))
 
 
 class MangoCallStatPeriod(models.Model):
@@ -67,7 +128,8 @@ class MangoCallStatPeriod(models.Model):
     date = fields.Date(
         required=True,
         readonly=True,
-        help="First day of the week (Monday) or of the month.",
+        help="First day of the week (a Monday, Sunday or Saturday, after the "
+        "granularity) or of the month.",
     )
     account_id = fields.Many2one(
         "mango.account", required=True, readonly=True, ondelete="cascade", index=True

@@ -11,6 +11,7 @@ from . import test_reconciliation
 from . import test_click_to_call
 from . import test_incoming_card
 from . import test_stats
+from . import test_stats_concurrency
 from . import test_ui_tours
 from . import test_click_everywhere
 from . import test_translations

@@ -69,6 +69,15 @@ def keep_request_timeouts(test):
     test.patch(type(test), "_request_handler", classmethod(handler))
 
 
+def mango_refresh_statistics(env):
+    """What the fold's commit does to the statistics, on the test's cursor: its
+    pre-commit marks the days of the finished calls, and the refresh that
+    production runs after the commit in a transaction of its own (a test
+    cursor neither commits nor runs post-commit hooks) consumes them."""
+    env.cr.precommit.run()
+    return env["mango.call.stat"].sudo()._mango_refresh_marked()
+
+
 def mango_load_languages(env, codes=("ru_RU", "fi_FI"), modules=("mango_telephony",)):
     """Activate ``codes`` with the shipped translations of ``modules``: what a
     Russian or Finnish user of a real database reads (a test database has none)."""

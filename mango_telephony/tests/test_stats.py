@@ -7,12 +7,15 @@ from unittest.mock import patch
 from odoo import Command, models
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import get_lang
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
-from odoo.addons.mango_telephony.models import mango_call_stat
+from odoo.addons.mango_telephony.models import (
+    mango_call_stat,
+    mango_call_stat_rollup,
+)
 
 from .calls_common import MangoCallsMixin
+from .common import mango_refresh_statistics
 
 KEY_FIELDS = ("date", "account_id", "user_id", "line_number", "direction")
 VALUE_FIELDS = (
@@ -60,7 +63,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
     def snapshot(self):
         """Day rows, call-back delays, weeks and months, in a stable order."""
         # The table is refreshed when the worker's transaction commits.
-        self.env.cr.precommit.run()
+        mango_refresh_statistics(self.env)
         self.env.invalidate_all()
         cr = self.env.cr
         cr.execute(
@@ -86,7 +89,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         result = self.mango_sim.play(scenario, wait=False, **options)
         self.mango_ingest([(e["path"], e["payload"]) for e in result["planned"]])
         self.mango_process_all()
-        self.env.cr.precommit.run()
+        mango_refresh_statistics(self.env)
         return self.mango_call(result["entry_id"])
 
     def make_call(self, user, start, status, direction="incoming", **values):
@@ -122,8 +125,8 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         days, _delays, periods = incremental
         self.assertTrue(days)
         self.assertEqual(sum(row[5] for row in days), 3)
-        # Each call is in exactly one week and one month.
-        self.assertEqual(sum(sum(row[5:8]) for row in periods), 6)
+        # Each call is in exactly one week of each first day, and one month.
+        self.assertEqual(sum(sum(row[5:8]) for row in periods), 3 * 4)
         self.Stat._mango_rebuild()
         self.assertEqual(self.snapshot(), incremental)
 
@@ -463,13 +466,6 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
     def test_pivot_groupings_from_weeks_and_months(self):
         self.make_history()
         stats = self.Stat.with_user(self.supervisor)
-        # Sunday weeks (en_US) are not the Monday weeks of the totals.
-        self.assertIsNone(
-            stats._mango_read_group_periods(
-                [], ["date:week"], ["__count"], (), 0, None, None
-            )
-        )
-        self.env["res.lang"]._lang_get(get_lang(stats.env).code).week_start = "1"
         measures = [
             "call_count:sum",
             "answered_rate:avg",
@@ -562,8 +558,9 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                     [[]] * len(grouping_sets),
                     "every grouping is offered to the totals first",
                 )
-        # What only the day rows can answer.
+        # What only the day rows can answer (en_US: weeks from Sunday).
         for domain, groupby in (
+            ([("date", ">=", "2026-02-02")], ["date:week"]),
             ([], ["date:day"]),
             ([], ["direction"]),
             ([], ["user_id", "date:week", "date:month"]),
@@ -586,3 +583,211 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             [], ["call_count:sum"], ["user_id"]
         )
         self.assertEqual([g["user_id"][0] for g in own], [self.agent_101.id])
+
+    def test_weeks_of_every_language(self):
+        """Sunday (en_US), Monday (ru_RU) and Saturday (ar_001) weeks are each
+        answered from weekly totals, with the figures the day rows give."""
+        self.make_history()
+        measures = ["__count", "call_count:sum", "answered_rate:avg", "avg_wait:avg"]
+        Lang = self.env["res.lang"]
+        for code, week_start, first_day in (
+            ("en_US", "7", "2026-02-01"),
+            ("ru_RU", "1", "2026-02-02"),
+            ("ar_001", "6", "2026-01-31"),
+        ):
+            Lang._activate_lang(code)
+            self.assertEqual(Lang._lang_get(code).week_start, week_start)
+            stats = self.Stat.with_user(self.supervisor).with_context(lang=code)
+            for domain, groupby in (
+                ([], ["user_id", "date:week"]),
+                ([], ["date:week"]),
+                ([("date", ">=", first_day)], ["line_number", "date:week"]),
+            ):
+                with self.subTest(lang=code, domain=domain, groupby=groupby):
+                    answered = stats._mango_read_group_periods(
+                        domain, groupby, measures, (), 0, None, None
+                    )
+                    self.assertIsNotNone(answered, "served from the weekly totals")
+                    with patch.object(
+                        type(self.Stat),
+                        "_mango_read_group_periods",
+                        lambda self, *args: None,
+                    ):
+                        from_days = stats._read_group(domain, groupby, measures)
+                    self.assertEqual(answered, from_days)
+                    self.assertEqual(
+                        stats._read_group(domain, groupby, measures), from_days
+                    )
+                    self.assertGreater(len(from_days), 1)
+            # The call log itself counts the same calls per week (company and
+            # user both in Moscow time).
+            calls = (
+                self.env["mango.call"]
+                .with_context(lang=code, tz="Europe/Moscow")
+                ._read_group(
+                    [("account_id", "=", self.mango_account.id)],
+                    ["start_time:week"],
+                    ["__count"],
+                )
+            )
+            weekly = stats._read_group([], ["date:week"], ["call_count:sum"])
+            self.assertEqual(
+                [(week.date(), count) for week, count in calls],
+                [(week, count) for week, count in weekly],
+            )
+        # A first day no language of Odoo uses: the day rows answer.
+        Lang._lang_get("en_US").week_start = "3"
+        stats = self.Stat.with_user(self.supervisor).with_context(lang="en_US")
+        self.assertIsNone(
+            stats._mango_read_group_periods(
+                [], ["date:week"], ["__count"], (), 0, None, None
+            )
+        )
+        self.assertTrue(stats._read_group([], ["date:week"], ["call_count:sum"]))
+
+    def test_call_log_pivot_from_the_statistics(self):
+        """The call log's pivot and graph by employee, line, week and month
+        give the log's own figures, read from the statistics, in each
+        language's weeks; a ringing call is added from the log."""
+        calls = self.make_history()
+        # Not counted by the statistics: in progress, and without a start.
+        self.make_call(self.agent_101, datetime(2026, 2, 10, 9, 0), "ringing")
+        self.env.flush_all()
+        self.assertEqual(len(calls), 40)
+        Lang = self.env["res.lang"]
+        measures = ["__count", "talk_duration:sum"]
+        groupings = (
+            ["employee_user_id", "start_time:week"],
+            ["start_time:week"],
+            ["employee_user_id"],
+            ["line_number", "start_time:month"],
+            ["start_time:quarter", "employee_user_id"],
+            [],
+            # The call log's default pivot: employee × week × status.
+            ["employee_user_id", "start_time:week", "status"],
+            ["start_time:week", "status"],
+            ["status"],
+        )
+        for code in ("en_US", "ru_RU", "ar_001"):
+            Lang._activate_lang(code)
+            log = (
+                self.env["mango.call"]
+                .with_user(self.supervisor)
+                .with_context(lang=code, tz="Europe/Moscow")
+            )
+            first_day = datetime.combine(
+                date(2026, 2, 2)
+                - timedelta(days=(7 - int(Lang._lang_get(code).week_start) + 1) % 7),
+                datetime.min.time(),
+            ) - timedelta(hours=3)  # local midnight, in UTC
+            for domain in (
+                [("account_id", "=", self.mango_account.id)],
+                [("start_time", ">=", first_day)],
+                [("employee_user_id", "=", self.agent_101.id)],
+            ):
+                for groupby in groupings:
+                    with self.subTest(lang=code, domain=domain, groupby=groupby):
+                        answered = log._mango_read_group_from_stats(
+                            domain, groupby, measures, None
+                        )
+                        self.assertIsNotNone(answered, "served from the statistics")
+                        with patch.object(
+                            type(log),
+                            "_mango_read_group_from_stats",
+                            lambda self, *args: None,
+                        ):
+                            from_log = log._read_group(domain, groupby, measures)
+                        self.assertEqual(answered, from_log)
+                        self.assertEqual(
+                            log._read_group(domain, groupby, measures), from_log
+                        )
+            if hasattr(models.BaseModel, "_read_grouping_sets"):  # Odoo 19.0
+                # The pivot's groupings in one call, the way 19.0 asks them.
+                grouping_sets = [
+                    [],
+                    ["employee_user_id"],
+                    ["start_time:week", "status"],
+                    ["employee_user_id", "start_time:week", "status"],
+                ]
+                fast = log._read_grouping_sets([], grouping_sets, measures)
+                with patch.object(
+                    type(log), "_mango_read_group_from_stats", lambda self, *args: None
+                ):
+                    slow = log._read_grouping_sets([], grouping_sets, measures)
+                self.assertEqual(fast, slow)
+            graph = log.read_group(
+                [], ["talk_duration:sum"], ["start_time:month", "employee_user_id"]
+            )
+            self.assertTrue(graph)
+        log = self.env["mango.call"].with_user(self.supervisor)
+        unstarted = self.make_call(
+            self.agent_102, datetime(2026, 2, 11, 9, 0), "missed"
+        )
+        unstarted.start_time = False
+        self.env.flush_all()
+        log = log.with_context(tz="Europe/Moscow")
+        answered = log._mango_read_group_from_stats(
+            [], ["employee_user_id"], measures, None
+        )
+        self.assertEqual(
+            answered, log._read_group([], ["employee_user_id"], measures, order="")
+        )
+        with patch.object(
+            type(log), "_mango_read_group_from_stats", lambda self, *args: None
+        ):
+            self.assertEqual(
+                answered, log._read_group([], ["employee_user_id"], measures)
+            )
+        # A week only the call without a start is in: the log answers.
+        self.assertIsNone(
+            log._mango_read_group_from_stats([], ["start_time:week"], measures, None)
+        )
+        # What only the log answers: another time zone, a status, an average,
+        # a bound that is not a midnight of the company.
+        for context, domain, groupby, measure_specs in (
+            ({"tz": "Europe/Helsinki"}, [], ["start_time:week"], ["__count"]),
+            ({"tz": "Europe/Moscow"}, [("status", "=", "missed")], [], ["__count"]),
+            ({"tz": "Europe/Moscow"}, [], ["status", "employee_user_id"], ["__count"]),
+            ({"tz": "Europe/Moscow"}, [], [], ["wait_duration:avg"]),
+            (
+                {"tz": "Europe/Moscow"},
+                [("start_time", ">=", datetime(2026, 2, 2, 0, 0))],
+                [],
+                ["__count"],
+            ),
+        ):
+            with self.subTest(context=context, domain=domain, groupby=groupby):
+                self.assertIsNone(
+                    log.with_context(**context)._mango_read_group_from_stats(
+                        domain, groupby, measure_specs, None
+                    )
+                )
+        # A day waiting for its refresh: the log answers until it is refreshed.
+        self.env["mango.call.stat.dirty"]._mango_mark(
+            {(self.mango_account.id, date(2026, 2, 2))}
+        )
+        self.assertIsNone(
+            log._mango_read_group_from_stats([], ["employee_user_id"], measures, None)
+        )
+        mango_refresh_statistics(self.env)
+        self.assertIsNotNone(
+            log._mango_read_group_from_stats([], ["employee_user_id"], measures, None)
+        )
+        # A telephony user's rules (their own calls) are not the statistics'.
+        own = self.env["mango.call"].with_user(self.agent_101)
+        self.assertIsNone(
+            own._mango_read_group_from_stats(
+                [], ["employee_user_id"], ["__count"], None
+            )
+        )
+
+    def test_upgrade_from_1_2_0_sums_the_new_weeks(self):
+        """A database from 1.2.0 has Monday weeks and months only: the update
+        sums the Sunday and Saturday weeks from its day rows."""
+        self.make_history()
+        full = self.snapshot()
+        self.env.cr.execute(
+            "DELETE FROM mango_call_stat_period WHERE granularity LIKE 'week_%'"
+        )
+        mango_call_stat_rollup.mango_derive_once(self.env)
+        self.assertEqual(self.snapshot(), full)
