@@ -218,25 +218,30 @@ class ExistingState:
                 sip_logins=(sip_login,) if sip_login else (),
             )
 
-    def active_links(self, seen):
+    def active_links(self, registries):
         """(number of active links, ``LinkedRecord`` of the active links whose anchor
-        is not in ``seen``): what the departure check needs, nothing more."""
+        the run has not seen, per its ``registries``): what the departure check
+        needs, nothing more; the anchors seen stay in the database."""
+        self.env.flush_all()
+        active = SQL(
+            """FROM mango_ldap_link l
+          LEFT JOIN res_users u ON u.id = l.user_id
+              WHERE l.directory_id = %s AND l.state = 'active'
+                AND (u.id IS NULL OR u.active)""",
+            self.directory.id,
+        )
+        self.env.cr.execute(SQL("SELECT count(*) %s", active))
+        count = self.env.cr.fetchone()[0]
         rows = self._link_cursor_rows(
             SQL(
                 """SELECT l.anchor, l.user_id, l.employee_id, l.pbx_user_id,
-                          l.pbx_state, l.dn
-                     FROM mango_ldap_link l
-                LEFT JOIN res_users u ON u.id = l.user_id
-                    WHERE l.directory_id = %s AND l.state = 'active'
-                      AND (u.id IS NULL OR u.active)""",
-                self.directory.id,
+                          l.pbx_state, l.dn %s AND %s""",
+                active,
+                registries.unseen_condition(SQL.identifier("l", "anchor")),
             )
         )
-        count, absent = 0, []
+        absent = []
         for anchor, user_id, employee_id, pbx_user_id, pbx_state, dn in rows:
-            count += 1
-            if anchor in seen:
-                continue
             absent.append(
                 core.LinkedRecord(
                     anchor=anchor,

@@ -28,6 +28,7 @@ from .config import SyncConfig, reader_config
 from .existing import ExistingState
 from .journal import RunJournal
 from .preview import PlanPreview
+from .registries import DatabaseRegistries
 
 _logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class DirectorySync(
         self.line_vals = []
         self.approved = approved
         self.notify_user = run.create_uid if run else self.env.user
+        # the planner's cross-page memory, rows of this run (made by _execute)
+        self.registries = None
 
     @classmethod
     def queued(cls, run, commit=True):
@@ -220,6 +223,9 @@ class DirectorySync(
                 self._unlock()
                 raise
         finally:
+            if self.registries is not None:
+                self.registries.clear()
+                self.registries = None
             if self.commit:
                 self._commit()
         self._unlock()
@@ -263,6 +269,8 @@ class DirectorySync(
         if not self.dry_run:
             self._release_extensions()
         self._start_counts()
+        self.registries = DatabaseRegistries(self.env.cr, run.id)
+        self.registries.clear()  # what runs that died left behind
         with core.DirectoryReader(config) as reader:
             pbx_users = self.pbx_users()
             pbx_by_id = {str(u.user_id): u for u in pbx_users}
@@ -316,7 +324,7 @@ class DirectorySync(
                     claims,
                 )
             run.write({"entries_seen": result.count, "mode": result.mode})
-            active_count, absent = self.active_links(planner.seen)
+            active_count, absent = self.active_links(planner.registries)
             final = planner.finish(
                 absent, complete=result.complete, active_linked=active_count
             )
@@ -463,6 +471,7 @@ class DirectorySync(
             settings,
             mode=result.mode,
             linked=self.registry_records(pbx_by_id),
+            registries=self.registries,
             pbx_users=pbx_users,
             odoo_users=odoo_users,
             filter_changed=filter_changed,
