@@ -1475,6 +1475,7 @@ class PagedPlanner:
         planner.set_confirmations(confirmations)
         plan = self._fresh_plan(complete=bool(complete))
         planner.finish(absent, active_linked)
+        planner.reg.page_done()
         return plan
 
 
