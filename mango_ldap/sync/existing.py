@@ -171,14 +171,14 @@ class ExistingState:
         return records
 
     def _link_cursor_rows(self, query):
-        """Rows of a query over the directory's links, fetched a slice at a time."""
+        """Rows of a query over the directory's links, fetched a slice at a time
+        from a server-side cursor of the run's transaction: neither the worker nor
+        the client library holds them all, and the queries made while they are
+        consumed (the registries' writes) do not disturb them."""
         self.env.flush_all()
-        cr = self.env.cr
-        cr.execute(query)
-        while True:
-            rows = cr.fetchmany(2000)
-            if not rows:
-                return
+        with self.env.cr._cnx.cursor(name=f"mango_ldap_links_{id(query)}") as rows:
+            rows.itersize = 2000
+            rows.execute(query.code, query.params)
             yield from rows
 
     def registry_records(self, pbx_by_id):

@@ -49,7 +49,9 @@ class DatabaseRegistries(Registries):
     database, behind a cache of the current page's keys."""
 
     def __init__(self, cr, run_id):
-        self.cr = cr
+        # a cursor of its own on the run's connection (same transaction): its
+        # queries never replace the results the run's cursor is reading
+        self.cr = cr._cnx.cursor()
         self.run_id = run_id
         self._known = {}  # (kind, key) -> value, None when absent
         self._known_owners = {}  # extension -> set of owners
@@ -62,12 +64,10 @@ class DatabaseRegistries(Registries):
         """Delete this run's rows (the run is over) and any left by runs that died."""
         self._forget()
         self.cr.execute(
-            SQL(
-                f"""DELETE FROM {TABLE} r WHERE r.run_id = %s OR r.run_id IN (
-                        SELECT id FROM mango_ldap_sync_run
-                         WHERE state NOT IN ('queued', 'running'))""",
-                self.run_id,
-            )
+            f"""DELETE FROM {TABLE} r WHERE r.run_id = %s OR r.run_id IN (
+                    SELECT id FROM mango_ldap_sync_run
+                     WHERE state NOT IN ('queued', 'running'))""",
+            [self.run_id],
         )
 
     def _forget(self):
@@ -87,13 +87,9 @@ class DatabaseRegistries(Registries):
             return
         found = {}
         self.cr.execute(
-            SQL(
-                f"SELECT key, owner FROM {TABLE}"
-                " WHERE run_id = %s AND kind = %s AND key = ANY(%s)",
-                self.run_id,
-                kind,
-                wanted,
-            )
+            f"SELECT key, owner FROM {TABLE}"
+            " WHERE run_id = %s AND kind = %s AND key = ANY(%s)",
+            [self.run_id, kind, wanted],
         )
         for key, owner in self.cr.fetchall():
             found.setdefault(key, []).append(owner)
@@ -124,11 +120,8 @@ class DatabaseRegistries(Registries):
     def seen_count(self):
         self._write()
         self.cr.execute(
-            SQL(
-                f"SELECT count(*) FROM {TABLE} WHERE run_id = %s AND kind = %s",
-                self.run_id,
-                SEEN,
-            )
+            f"SELECT count(*) FROM {TABLE} WHERE run_id = %s AND kind = %s",
+            [self.run_id, SEEN],
         )
         return self.cr.fetchone()[0]
 
@@ -211,7 +204,7 @@ class DatabaseRegistries(Registries):
         insert = f"INSERT INTO {TABLE} (run_id, kind, key, owner) VALUES %s"
         if drops:
             execute_values(
-                cr._obj,
+                cr,
                 f"DELETE FROM {TABLE} r USING (VALUES %s) AS d(kind, key)"
                 " WHERE r.run_id = {} AND r.kind = d.kind AND r.key = d.key".format(
                     int(run_id)
@@ -221,7 +214,7 @@ class DatabaseRegistries(Registries):
             )
         if sets:
             execute_values(
-                cr._obj,
+                cr,
                 insert + f" ON CONFLICT (run_id, kind, key) WHERE kind <> '{EXTENSION}'"
                 " DO UPDATE SET owner = EXCLUDED.owner",
                 sets,
@@ -229,7 +222,7 @@ class DatabaseRegistries(Registries):
             )
         if defaults:
             execute_values(
-                cr._obj,
+                cr,
                 insert + f" ON CONFLICT (run_id, kind, key) WHERE kind <> '{EXTENSION}'"
                 " DO NOTHING",
                 defaults,
@@ -237,7 +230,7 @@ class DatabaseRegistries(Registries):
             )
         if owners:
             execute_values(
-                cr._obj,
+                cr,
                 insert + " ON CONFLICT (run_id, kind, key, owner)"
                 f" WHERE kind = '{EXTENSION}' DO NOTHING",
                 owners,
