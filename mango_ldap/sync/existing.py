@@ -310,10 +310,15 @@ class ExistingState:
             )
         )
         linked_ids = {user_id for (user_id,) in self.env.cr.fetchall()}
+        # the linked users stay out of the read (after a first import: all of them)
         rows = (
             self.env["res.users"]
             .with_context(active_test=False)
-            .search_read([("share", "=", False)], cols, load=None)
+            .search_read(
+                [("share", "=", False), ("id", "not in", list(linked_ids))],
+                cols,
+                load=None,
+            )
         )
         employees = {}
         if self.directory.link_existing != "none":
