@@ -44,6 +44,18 @@ def create_table(cr):
     )
 
 
+def _index_condition(kind, alias=None):
+    """The condition of the partial unique index that holds ``kind``, spelled out
+    so that PostgreSQL sees the index applies (it does not infer it from
+    ``kind = 'a'``)."""
+    column = f"{alias}.kind" if alias else "kind"
+    return (
+        f"{column} = '{EXTENSION}'"
+        if kind == EXTENSION
+        else f"{column} <> '{EXTENSION}'"
+    )
+
+
 class DatabaseRegistries(Registries):
     """:class:`~mango_office.directory.registries.Registries` of one run in the
     database, behind a cache of the current page's keys."""
@@ -70,6 +82,13 @@ class DatabaseRegistries(Registries):
             [self.run_id],
         )
 
+    def analyze(self):
+        """Statistics of the table as it is now. Its rows come and go by the
+        hundred thousand within a run: with last hour's statistics PostgreSQL
+        would read a run's keys one by one instead of through the index."""
+        self._write()
+        self.cr.execute(f"ANALYZE {TABLE}")
+
     def _forget(self):
         self._known.clear()
         self._known_owners.clear()
@@ -88,7 +107,8 @@ class DatabaseRegistries(Registries):
         found = {}
         self.cr.execute(
             f"SELECT key, owner FROM {TABLE}"
-            " WHERE run_id = %s AND kind = %s AND key = ANY(%s)",
+            f" WHERE run_id = %s AND kind = %s AND {_index_condition(kind)}"
+            " AND key = ANY(%s)",
             [self.run_id, kind, wanted],
         )
         for key, owner in self.cr.fetchall():
@@ -128,9 +148,11 @@ class DatabaseRegistries(Registries):
     def unseen_condition(self, anchor_column):
         """SQL true for a row whose anchor this run has not planned."""
         self._write()
+        self.analyze()
         return SQL(
             f"NOT EXISTS (SELECT 1 FROM {TABLE} seen WHERE seen.run_id = %s"
-            " AND seen.kind = %s AND seen.key = %s)",
+            f" AND seen.kind = %s AND {_index_condition(SEEN, 'seen')}"
+            " AND seen.key = %s)",
             self.run_id,
             SEEN,
             anchor_column,

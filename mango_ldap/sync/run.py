@@ -303,6 +303,9 @@ class DirectorySync(
                         claims,
                     )
                     claims = None
+                    self.registries.analyze()  # filled from every link
+                elif result.pages % 25 == 0:
+                    self.registries.analyze()  # a first import fills them page by page
                 dns = {entry.anchor: entry.dn for entry in page}
                 linked = self.linked_records(pbx_by_id, anchors=list(dns))
                 page_plan = planner.plan_page(
