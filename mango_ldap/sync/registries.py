@@ -82,6 +82,9 @@ class DatabaseRegistries(Registries):
             [self.run_id],
         )
 
+    def close(self):
+        self.cr.close()
+
     def analyze(self):
         """Statistics of the table as it is now. Its rows come and go by the
         hundred thousand within a run: with last hour's statistics PostgreSQL

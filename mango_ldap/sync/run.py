@@ -225,6 +225,7 @@ class DirectorySync(
         finally:
             if self.registries is not None:
                 self.registries.clear()
+                self.registries.close()
                 self.registries = None
             if self.commit:
                 self._commit()
