@@ -258,10 +258,11 @@ class DirectorySync(
         """Read, plan and apply one LDAP page at a time, then decide departures.
 
         Memory does not grow with the directory: a page's entries, its plan and
-        its records are dropped before the next page is read. What crosses pages
-        is small: the planner's registries and the anchors seen (departures are
-        only decided once the read is complete), counters, and the references to
-        people (managers) resolved when everybody exists."""
+        its records are dropped before the next page is read. The planner's
+        registries and the anchors seen (departures are only decided once the read
+        is complete) cross pages as rows of the run (``registries.py``); in memory
+        stay counters, the linked accounts the directory disabled, and the
+        references to people (managers) resolved when everybody exists."""
         d = self.directory
         run = self.run
         start = time.monotonic()

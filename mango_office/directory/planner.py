@@ -1380,7 +1380,9 @@ class PagedPlanner:
 
     Across pages it keeps only what decides between people: the registries of taken
     logins, extensions and SIP logins (filled once from every linked record), the
-    anchors seen so far, and the linked accounts the directory disabled. Departures
+    anchors seen so far (all of them behind ``registries``, see :mod:`.registries`:
+    in the database for a sync, so that its memory does not grow with the
+    directory), and the linked accounts the directory disabled. Departures
     are decided by :meth:`finish`, after the read ended, exactly as
     :func:`build_plan` decides them.
 
