@@ -267,8 +267,9 @@ def make_directory(env, ldap_env, user_filter=None, account=None, pbx=False):
     directory.write(
         {
             "extension_policy": "range",
-            "extension_range_from": 1000,
-            "extension_range_to": 99999,
+            # room for 100,000 people and more (1000-99999 left 1,000 without one)
+            "extension_range_from": 10000,
+            "extension_range_to": 299999,
             "role_mapping_ids": [
                 Command.create(
                     {
