@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 
 from odoo.addons.mango_telephony.compat.groups import users_of
 
+from ..sync.registries import create_table
 from .extension_conflicts import ConflictWording
 
 LINE_ACTIONS = [
@@ -39,6 +40,10 @@ class MangoLdapSyncRun(models.Model):
     _name = "mango.ldap.sync.run"
     _description = "Directory sync run"
     _order = "id desc"
+
+    def init(self):
+        # the planner's cross-page registries of each run (sync/registries.py)
+        create_table(self.env.cr)
 
     directory_id = fields.Many2one(
         "mango.ldap.directory", required=True, ondelete="cascade", index=True

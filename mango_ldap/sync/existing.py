@@ -171,14 +171,14 @@ class ExistingState:
         return records
 
     def _link_cursor_rows(self, query):
-        """Rows of a query over the directory's links, fetched a slice at a time."""
+        """Rows of a query over the directory's links, fetched a slice at a time
+        from a server-side cursor of the run's transaction: neither the worker nor
+        the client library holds them all, and the queries made while they are
+        consumed (the registries' writes) do not disturb them."""
         self.env.flush_all()
-        cr = self.env.cr
-        cr.execute(query)
-        while True:
-            rows = cr.fetchmany(2000)
-            if not rows:
-                return
+        with self.env.cr._cnx.cursor(name=f"mango_ldap_links_{id(query)}") as rows:
+            rows.itersize = 2000
+            rows.execute(query.code, query.params)
             yield from rows
 
     def registry_records(self, pbx_by_id):
@@ -218,25 +218,30 @@ class ExistingState:
                 sip_logins=(sip_login,) if sip_login else (),
             )
 
-    def active_links(self, seen):
+    def active_links(self, registries):
         """(number of active links, ``LinkedRecord`` of the active links whose anchor
-        is not in ``seen``): what the departure check needs, nothing more."""
+        the run has not seen, per its ``registries``): what the departure check
+        needs, nothing more; the anchors seen stay in the database."""
+        self.env.flush_all()
+        active = SQL(
+            """FROM mango_ldap_link l
+          LEFT JOIN res_users u ON u.id = l.user_id
+              WHERE l.directory_id = %s AND l.state = 'active'
+                AND (u.id IS NULL OR u.active)""",
+            self.directory.id,
+        )
+        self.env.cr.execute(SQL("SELECT count(*) %s", active))
+        count = self.env.cr.fetchone()[0]
         rows = self._link_cursor_rows(
             SQL(
                 """SELECT l.anchor, l.user_id, l.employee_id, l.pbx_user_id,
-                          l.pbx_state, l.dn
-                     FROM mango_ldap_link l
-                LEFT JOIN res_users u ON u.id = l.user_id
-                    WHERE l.directory_id = %s AND l.state = 'active'
-                      AND (u.id IS NULL OR u.active)""",
-                self.directory.id,
+                          l.pbx_state, l.dn %s AND %s""",
+                active,
+                registries.unseen_condition(SQL.identifier("l", "anchor")),
             )
         )
-        count, absent = 0, []
+        absent = []
         for anchor, user_id, employee_id, pbx_user_id, pbx_state, dn in rows:
-            count += 1
-            if anchor in seen:
-                continue
             absent.append(
                 core.LinkedRecord(
                     anchor=anchor,
@@ -305,10 +310,15 @@ class ExistingState:
             )
         )
         linked_ids = {user_id for (user_id,) in self.env.cr.fetchall()}
+        # the linked users stay out of the read (after a first import: all of them)
         rows = (
             self.env["res.users"]
             .with_context(active_test=False)
-            .search_read([("share", "=", False)], cols, load=None)
+            .search_read(
+                [("share", "=", False), ("id", "not in", list(linked_ids))],
+                cols,
+                load=None,
+            )
         )
         employees = {}
         if self.directory.link_existing != "none":

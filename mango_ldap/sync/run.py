@@ -29,6 +29,7 @@ from .config import SyncConfig, reader_config
 from .existing import ExistingState
 from .journal import RunJournal
 from .preview import PlanPreview
+from .registries import DatabaseRegistries
 
 _logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class DirectorySync(
         self.line_vals = []
         self.approved = approved
         self.notify_user = run.create_uid if run else self.env.user
+        # the planner's cross-page memory, rows of this run (made by _execute)
+        self.registries = None
 
     @classmethod
     def queued(cls, run, commit=True):
@@ -237,6 +240,10 @@ class DirectorySync(
                 self._unlock()
                 raise
         finally:
+            if self.registries is not None:
+                self.registries.clear()
+                self.registries.close()
+                self.registries = None
             if self.commit:
                 self._commit()
         self._unlock()
@@ -268,10 +275,11 @@ class DirectorySync(
         """Read, plan and apply one LDAP page at a time, then decide departures.
 
         Memory does not grow with the directory: a page's entries, its plan and
-        its records are dropped before the next page is read. What crosses pages
-        is small: the planner's registries and the anchors seen (departures are
-        only decided once the read is complete), counters, and the references to
-        people (managers) resolved when everybody exists."""
+        its records are dropped before the next page is read. The planner's
+        registries and the anchors seen (departures are only decided once the read
+        is complete) cross pages as rows of the run (``registries.py``); in memory
+        stay counters, the linked accounts the directory disabled, and the
+        references to people (managers) resolved when everybody exists."""
         d = self.directory
         run = self.run
         start = time.monotonic()
@@ -280,6 +288,8 @@ class DirectorySync(
         if not self.dry_run:
             self._release_extensions()
         self._start_counts()
+        self.registries = DatabaseRegistries(self.env.cr, run.id)
+        self.registries.clear()  # what runs that died left behind
         with core.DirectoryReader(config) as reader:
             pbx_users = self.pbx_users()
             pbx_by_id = {str(u.user_id): u for u in pbx_users}
@@ -312,6 +322,9 @@ class DirectorySync(
                         claims,
                     )
                     claims = None
+                    self.registries.analyze()  # filled from every link
+                elif result.pages % 25 == 0:
+                    self.registries.analyze()  # a first import fills them page by page
                 dns = {entry.anchor: entry.dn for entry in page}
                 linked = self.linked_records(pbx_by_id, anchors=list(dns))
                 page_plan = planner.plan_page(
@@ -333,7 +346,7 @@ class DirectorySync(
                     claims,
                 )
             run.write({"entries_seen": result.count, "mode": result.mode})
-            active_count, absent = self.active_links(planner.seen)
+            active_count, absent = self.active_links(planner.registries)
             final = planner.finish(
                 absent, complete=result.complete, active_linked=active_count
             )
@@ -480,6 +493,7 @@ class DirectorySync(
             settings,
             mode=result.mode,
             linked=self.registry_records(pbx_by_id),
+            registries=self.registries,
             pbx_users=pbx_users,
             odoo_users=odoo_users,
             filter_changed=filter_changed,

@@ -2,6 +2,7 @@ from . import test_sync_openldap
 from . import test_sync_samba
 from . import test_translations
 from . import test_sync_progress
+from . import test_sync_registries
 from . import test_bulk_subscriptions
 from . import test_samba_drill
 from . import test_identifier_fields

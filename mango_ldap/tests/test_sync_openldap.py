@@ -408,6 +408,52 @@ class TestOpenLdapSync(MangoLdapCase):
         after = self.run_sync()
         self.assertEqual(after.state, "done", after.message)
 
+    def test_interrupted_first_import_resumes(self):
+        """A first import that stops between two pages leaves no registry rows
+        behind; the next run starts its registries from what the first one applied
+        (the people of its pages are linked, their logins and numbers taken) and
+        ends with everybody once, with distinct logins, extensions and SIP logins."""
+        self.directory.page_size = 5
+        server = self.server
+
+        def interrupting(self_sync, callback):
+            def on_page(pages, entries):
+                callback(pages, entries)
+                if pages == 2:
+                    server.pause()
+
+            return on_page
+
+        self.addCleanup(server.resume)
+        with patch.object(DirectorySync, "_on_page", interrupting):
+            stopped = self.run_sync()
+        server.resume()
+        self.assertIn(stopped.state, ("partial", "failed"))
+        applied = self.links()
+        self.assertTrue(applied)
+        self.env.cr.execute(
+            "SELECT count(*) FROM mango_ldap_run_registry WHERE run_id = %s",
+            [stopped.id],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        before = {link.anchor: (link.login, link.extension) for link in applied}
+        after = self.run_sync()
+        self.assertEqual(after.state, "done", after.message)
+        links = self.links()
+        self.assertEqual(len(links), after.entries_seen)
+        self.assertEqual(after.created_count, len(links) - len(applied))
+        # who was linked keeps login and number; nobody takes them
+        for link in links.filtered(lambda rec: rec.anchor in before):
+            self.assertEqual((link.login, link.extension), before[link.anchor])
+        for field in ("login", "extension", "sip_login"):
+            values = [v for v in links.mapped(field) if v]
+            self.assertEqual(len(values), len(set(values)), field)
+        self.env.cr.execute(
+            "SELECT count(*) FROM mango_ldap_run_registry WHERE run_id IN %s",
+            [(stopped.id, after.id)],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
     def test_unreachable_directory_fails_cleanly(self):
         self.run_sync()
         self.server.pause()

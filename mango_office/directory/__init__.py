@@ -88,6 +88,8 @@ Where each part lives (this file only re-exports them, so that
 - :mod:`.transforms`: attribute values → one field value;
 - :mod:`.claims`: extension claims, settled once a run;
 - :mod:`.planner`: ``build_plan``, ``PagedPlanner``, ``read_and_plan``;
+- :mod:`.registries`: what the planner remembers across pages (``Registries``,
+  ``MemoryRegistries``; the database one lives in ``mango_ldap``);
 - :mod:`.errors`, :mod:`.config`, :mod:`.tls`, :mod:`.reader`: reading with ldap3.
 """
 
@@ -143,6 +145,7 @@ from .planner import (
     read_and_plan,
 )
 from .presets import KINDS, PRESETS, DirectoryPreset
+from .registries import MemoryRegistries, Registries
 from .reader import (
     MATCHING_RULE_IN_CHAIN,
     ConnectionReport,
@@ -165,6 +168,8 @@ from .settings import (
 from .transforms import apply_transforms
 
 __all__ = [
+    "MemoryRegistries",
+    "Registries",
     "KINDS",
     "MATCHING_RULE_IN_CHAIN",
     "PBX_FIELDS",

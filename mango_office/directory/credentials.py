@@ -99,7 +99,7 @@ def sip_login_for(login, extension, taken=()):
     The person's own login reads best in a softphone; the extension makes it unique and
     valid when the login is short, numeric or not transliterable.
     """
-    if not isinstance(taken, _SipTaken):
+    if not (isinstance(taken, _SipTaken) or getattr(taken, "normalised", False)):
         taken = {t.lower().split("@")[0] for t in taken}
     local = re.split(r"[@\\]", login or "")[-1 if "\\" in (login or "") else 0]
     base = _ascii_slug(local)

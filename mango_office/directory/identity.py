@@ -21,6 +21,11 @@ _NEVER_EXPIRES = {0, 0x7FFFFFFFFFFFFFFF}
 _FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
 
 
+_CANONICAL = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII
+)
+
+
 def normalize_guid(value):
     """Canonical anchor: lower-case UUID text.
 
@@ -31,6 +36,9 @@ def normalize_guid(value):
     """
     if value is None:
         raise ValueError("empty directory identifier")
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        # already canonical (every anchor read back from Odoo): no UUID parse
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, (bytes, bytearray)):

@@ -17,7 +17,7 @@ from .claims import (
     collect_claims,
     conflict_message,
 )
-from .credentials import _SipTaken, generate_sip_password, sip_login_for
+from .credentials import generate_sip_password, sip_login_for
 from .entries import DirectoryEntry
 from .identity import ad_account_disabled, normalize_dn, normalize_guid
 from .plan import (
@@ -32,6 +32,7 @@ from .plan import (
     PlannedUpdate,
     RoleChange,
 )
+from .registries import EXTENSION, LOGIN, SEEN, SETTLED, MemoryRegistries
 from .settings import PBX_FIELDS
 from .transforms import _EntryError, _normalize_phone, apply_transforms
 from .values import _as_datetime, _clean
@@ -87,6 +88,7 @@ class _Planner:
         now,
         password_factory,
         reserved_extensions=None,
+        registries=None,
     ):
         if mode not in ("full", "delta"):
             raise ValueError("mode must be 'full' or 'delta'")
@@ -112,18 +114,16 @@ class _Planner:
             normalize_dn(g) for g in settings.pbx.require_groups
         )
 
-        # extension -> owner key, or a set of them when several claim it (rare: one
-        # string per person instead of a set keeps the registries small)
-        self.ext_owners = {}
-        self.login_owners = {}  # lower login -> owner key
-        self.linked_pbx_ids = {}  # PBX user id -> anchor of the person linked to it
+        # what crosses pages: taken extensions, logins, SIP logins, linked PBX users,
+        # settled claims, anchors seen (in the database for a real sync)
+        self.reg = registries if registries is not None else MemoryRegistries()
         self._ext_cursor = 0
         # extensions several people ask for, or that someone else holds: settled
         # once by register_claims, reported on every run by finish
         self.contests = {}
-        # extension -> the anchor register_claims gave it to: free for them even
-        # while an unlinked PBX user they are about to be linked to has it
-        self.settled = {}
+        # (registries' settled_anchor: extension -> the anchor register_claims gave
+        # it to: free for them even while an unlinked PBX user they are about to be
+        # linked to has it)
         lines = settings.extension_lines()
         claim_rule = settings.extension.rule or (
             lines[0].rule if lines else "create_only"
@@ -135,7 +135,6 @@ class _Planner:
             if settings.extension_from_directory and claim_rule != "always"
             else None
         )
-        self.sip_taken = _SipTaken()
         self.pbx_by_ext, self.pbx_by_email = {}, {}
         for user in self.pbx_users.values():
             if user.extension:
@@ -159,32 +158,30 @@ class _Planner:
     def _own_ext(self, ext, owner):
         if not ext:
             return
-        key = str(ext)
-        current = self.ext_owners.get(key)
-        if current is None:
-            self.ext_owners[key] = owner
-        elif isinstance(current, str):
-            if current != owner:
-                self.ext_owners[key] = {current, owner}
-        else:
-            current.add(owner)
+        self.reg.add_extension_owner(ext, owner)
 
     def _ext_owner_set(self, ext):
-        current = self.ext_owners.get(str(ext))
-        if current is None:
+        if not ext:
             return set()
-        return {current} if isinstance(current, str) else current
+        return self.reg.extension_owners(ext)
+
+    def _linked_anchor(self, pbx_user_id):
+        return self.reg.pbx_anchor(pbx_user_id) if pbx_user_id else None
+
+    def _take_sips(self, sip_logins):
+        for sip in sip_logins:
+            self.reg.take_sip(sip.lower().split("@")[0])
 
     def _register(self, linked):
         for ext, label in self.reserved_extensions.items():
             self._own_ext(_clean(ext), f"reserved:{label}")
         for user in self.pbx_users.values():
             self._own_ext(user.extension, f"pbx:{user.user_id}")
-            self.sip_taken.update(s.lower().split("@")[0] for s in user.sip_logins)
+            self._take_sips(user.sip_logins)
         for user in self.odoo_users:
             self._own_ext(_clean(user.extension), f"odoo:{user.user_id}")
             if user.login:
-                self.login_owners.setdefault(user.login.lower(), f"odoo:{user.user_id}")
+                self.reg.default_login_owner(user.login.lower(), f"odoo:{user.user_id}")
         for rec in linked:
             owner = f"anchor:{rec.anchor}"
             extension = _clean(rec.values.get("extension"))
@@ -195,10 +192,11 @@ class _Planner:
                 self._with_extension.add(rec.anchor)
             login = _clean(rec.values.get("user.login"))
             if login:
-                self.login_owners[_lower(login)] = owner
+                self.reg.set_login_owner(_lower(login), owner)
             if rec.pbx_user_id:
-                self.linked_pbx_ids[rec.pbx_user_id] = rec.anchor
-            self.sip_taken.update(s.lower().split("@")[0] for s in rec.sip_logins)
+                self.reg.link_pbx(rec.pbx_user_id, rec.anchor)
+            self._take_sips(rec.sip_logins)
+        self.reg.page_done()
 
     def _self_owners(self, anchor, rec=None, pbx_user_id=None):
         owners = {f"anchor:{anchor}"}
@@ -219,8 +217,9 @@ class _Planner:
         a person (anchor; ``known`` claims add name, login and DN), a PBX user not
         linked to anyone, an Odoo user outside the directory, or a PBX group."""
         kind, _sep, key = owner.partition(":")
-        if kind == "pbx" and key in self.linked_pbx_ids:
-            kind, key = "anchor", self.linked_pbx_ids[key]
+        linked_anchor = self._linked_anchor(key) if kind == "pbx" else None
+        if linked_anchor is not None:
+            kind, key = "anchor", linked_anchor
         if kind == "anchor":
             claim = (known or {}).get(key)
             return claim.person() if claim else {"kind": "person", "anchor": key}
@@ -274,9 +273,14 @@ class _Planner:
             group = by_ext.setdefault(claim.extension, {})
             group.setdefault(claim.anchor, claim)  # overlapping bases: once
         self._with_extension = None
-        for ext in sorted(by_ext):
-            group = sorted(by_ext[ext].values(), key=lambda c: c.order)
-            self._settle(ext, group)
+        numbers = sorted(by_ext)
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start : start + 500]
+            self.reg.prefetch(EXTENSION, chunk)
+            for ext in chunk:
+                group = sorted(by_ext[ext].values(), key=lambda c: c.order)
+                self._settle(ext, group)
+            self.reg.page_done()
 
     def _settle(self, ext, group):
         anchors = {c.anchor: c for c in group}
@@ -284,8 +288,9 @@ class _Planner:
         pbx_matching = self.s.pbx.enabled and self.s.pbx.match_existing
         for owner in self._ext_owner_set(ext):
             kind, _sep, key = owner.partition(":")
-            if kind == "pbx" and key in self.linked_pbx_ids:
-                kind, key = "anchor", self.linked_pbx_ids[key]
+            linked_anchor = self._linked_anchor(key) if kind == "pbx" else None
+            if linked_anchor is not None:
+                kind, key = "anchor", linked_anchor
             if kind == "anchor":
                 if key in anchors:
                     holders.setdefault(key, "holder")
@@ -333,7 +338,7 @@ class _Planner:
                 else "guid_order"
             )
         self._own_ext(ext, f"anchor:{winner.anchor}")
-        self.settled[ext] = winner.anchor
+        self.reg.settle(ext, winner.anchor)
         if len(group) > 1:
             self.contests[ext] = _Contest(ext, group, winner.anchor, why)
 
@@ -490,7 +495,12 @@ class _Planner:
         # previous one stopped (linear over the range, not quadratic over 10k people).
         policy = self.s.extension
         number = max(self._ext_cursor, policy.range_start)
+        fetched = number
         while number <= policy.range_end:
+            if number >= fetched:
+                # the next numbers of the range in one look
+                fetched = min(number + 256, policy.range_end + 1)
+                self.reg.prefetch(EXTENSION, [str(n) for n in range(number, fetched)])
             if self._ext_free(str(number), owners):
                 self._ext_cursor = number + 1
                 return str(number)
@@ -531,7 +541,9 @@ class _Planner:
         ):
             return current, None
         if attr_ext:
-            if self.settled.get(attr_ext) == anchor or self._ext_free(attr_ext, owners):
+            if self.reg.settled_anchor(attr_ext) == anchor or self._ext_free(
+                attr_ext, owners
+            ):
                 return attr_ext, None
             if source == "attribute" or current:
                 details = {
@@ -597,7 +609,7 @@ class _Planner:
             or (contest.winner is None and holds_it)
         ):
             for user in self.pbx_by_ext.get(attr_ext, ()):
-                if user.user_id not in self.linked_pbx_ids:
+                if self._linked_anchor(user.user_id) is None:
                     return user, "extension"
         if email:
             # a PBX user whose number the directory gives someone else is theirs,
@@ -606,7 +618,7 @@ class _Planner:
             found = [
                 u
                 for u in self.pbx_by_email.get(email.lower(), ())
-                if u.user_id not in self.linked_pbx_ids
+                if self._linked_anchor(u.user_id) is None
                 and not any(
                     o.startswith("anchor:") and o != mine
                     for o in self._ext_owner_set(u.extension)
@@ -635,8 +647,8 @@ class _Planner:
                 "No SIP domain configured: SIP account not created",
             )
             return
-        sip_login = sip_login_for(login, extension, self.sip_taken)
-        self.sip_taken.add(sip_login)
+        sip_login = sip_login_for(login, extension, self.reg.sip_view())
+        self.reg.take_sip(sip_login)
         password = self.password_factory()
         self.plan.pbx.append(
             PbxOperation(
@@ -657,7 +669,7 @@ class _Planner:
     def provision_pbx(self, anchor, login, values, extension, mango_role, matched):
         """PBX operations for a person who has no PBX user linked yet."""
         if matched is not None:
-            self.linked_pbx_ids[matched.user_id] = anchor
+            self.reg.link_pbx(matched.user_id, anchor)
             self.plan.pbx.append(
                 PbxOperation(
                     "link",
@@ -723,7 +735,7 @@ class _Planner:
 
     def link_target(self, anchor, login, values):
         """(OdooUser to adopt or None, how, ok): ok False means the entry is held."""
-        owner = self.login_owners.get(login.lower())
+        owner = self.reg.login_owner(login.lower())
         if owner is not None:
             if owner.startswith("odoo:") and self.s.link_existing == "login":
                 user = next(u for u in self.odoo_users if f"odoo:{u.user_id}" == owner)
@@ -771,7 +783,7 @@ class _Planner:
         if not ok:
             return
         owner = f"anchor:{anchor}"
-        self.login_owners[_lower(login)] = owner
+        self.reg.set_login_owner(_lower(login), owner)
         roles, mango_role, _undecidable = self.desired_roles(entry)
 
         attr_ext = _norm(values.get("extension"))
@@ -906,7 +918,7 @@ class _Planner:
                 f"Protected user: login stays {current!r}",
             )
             return False
-        owner = self.login_owners.get(value.lower())
+        owner = self.reg.login_owner(value.lower())
         if owner not in (None, f"anchor:{anchor}"):
             self.hold(
                 anchor,
@@ -916,8 +928,8 @@ class _Planner:
             )
             return False
         if current:
-            self.login_owners.pop(str(current).lower(), None)
-        self.login_owners[_lower(value)] = f"anchor:{anchor}"
+            self.reg.forget_login(str(current).lower())
+        self.reg.set_login_owner(_lower(value), f"anchor:{anchor}")
         return True
 
     def pbx_changes(self, rec, live, changes, extension, mango_role):
@@ -1253,7 +1265,42 @@ class _Planner:
         registry values (see :class:`PagedPlanner`)."""
         self._register(linked)
         self.gone = []  # (record, reason) of linked accounts the directory disabled
-        self.seen = set()
+
+    def _prefetch_page(self, anchors, entries, linked):
+        """Tell the registries every key this page will ask about, so that a
+        database behind them answers a page in a few queries, not one per person.
+        Returns the anchors not planned yet, with their values."""
+        reg = self.reg
+        reg.prefetch(SEEN, anchors)
+        planned = []
+        logins, extensions = set(), set()
+        for anchor in anchors:
+            if reg.was_seen(anchor):
+                # overlapping search bases return a person twice
+                continue
+            values, sources = self.desired_values(entries[anchor])
+            planned.append((anchor, values, sources))
+            login, extension = (
+                _norm(values.get("user.login")),
+                _norm(values.get("extension")),
+            )
+            if isinstance(login, str):
+                logins.add(login)
+            if extension:
+                extensions.add(str(extension))
+            rec = linked.get(anchor)
+            if rec is not None:
+                login = _clean(rec.values.get("user.login"))
+                if login:
+                    logins.add(str(login))
+                for target in ("extension", "pbx.extension"):
+                    ext = _clean(rec.values.get(target))
+                    if ext:
+                        extensions.add(str(ext))
+        reg.prefetch(LOGIN, {login.lower() for login in logins})
+        reg.prefetch(EXTENSION, extensions)
+        reg.prefetch(SETTLED, extensions)
+        return planned
 
     def plan_page(self, entries, linked):
         """Plan the entries of one page into ``self.plan``; ``linked`` maps anchors to
@@ -1261,14 +1308,11 @@ class _Planner:
         ordered = sorted(a for a in entries if a in linked) + sorted(
             a for a in entries if a not in linked
         )
-        for anchor in ordered:
-            if anchor in self.seen:
-                # overlapping search bases return a person twice
+        for anchor, values, sources in self._prefetch_page(ordered, entries, linked):
+            if not self.reg.see(anchor):
                 continue
-            self.seen.add(anchor)
             entry = entries[anchor]
             rec = linked.get(anchor)
-            values, sources = self.desired_values(entry)
             gone = (
                 entry.disabled_reason
                 or ("disabled" if entry.disabled else None)
@@ -1311,10 +1355,10 @@ class _Planner:
             departures.extend(
                 (rec, None)
                 for rec in absent
-                if rec.active and rec.anchor not in self.seen
+                if rec.active and not self.reg.was_seen(rec.anchor)
             )
         departures.sort(key=lambda item: item[0].anchor)
-        self.departures(departures, active_linked, len(self.seen))
+        self.departures(departures, active_linked, self.reg.seen_count())
         self.report_contests()
 
     def run(self, entries, linked, claims=None):
@@ -1336,7 +1380,9 @@ class PagedPlanner:
 
     Across pages it keeps only what decides between people: the registries of taken
     logins, extensions and SIP logins (filled once from every linked record), the
-    anchors seen so far, and the linked accounts the directory disabled. Departures
+    anchors seen so far (all of them behind ``registries``, see :mod:`.registries`:
+    in the database for a sync, so that its memory does not grow with the
+    directory), and the linked accounts the directory disabled. Departures
     are decided by :meth:`finish`, after the read ended, exactly as
     :func:`build_plan` decides them.
 
@@ -1370,6 +1416,7 @@ class PagedPlanner:
         password_factory=None,
         reserved_extensions=None,
         claims=None,
+        registries=None,
     ):
         self.mode = mode
         self._planner = _Planner(
@@ -1385,15 +1432,16 @@ class PagedPlanner:
             now=now,
             password_factory=password_factory,
             reserved_extensions=reserved_extensions,
+            registries=registries,
         )
         self._planner.begin(linked)
         # the extensions the whole scope asks for, settled before the first page
         self._planner.register_claims(claims)
 
     @property
-    def seen(self):
-        """Anchors planned so far (a frozen view would copy 10,000 strings a page)."""
-        return self._planner.seen
+    def registries(self):
+        """What the planner remembers across pages, the anchors seen among it."""
+        return self._planner.reg
 
     def _fresh_plan(self, complete=True):
         planner = self._planner
@@ -1414,6 +1462,7 @@ class PagedPlanner:
         )
         plan = self._fresh_plan()
         planner.plan_page(_coerce_entries(entries), linked_map)
+        planner.reg.page_done()
         return plan
 
     def finish(self, absent=(), *, complete, active_linked, confirmations=None):
@@ -1428,6 +1477,7 @@ class PagedPlanner:
         planner.set_confirmations(confirmations)
         plan = self._fresh_plan(complete=bool(complete))
         planner.finish(absent, active_linked)
+        planner.reg.page_done()
         return plan
 
 

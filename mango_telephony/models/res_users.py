@@ -59,19 +59,37 @@ class ResUsers(models.Model):
         :rtype: mango.account, sudoed (empty when the company has none)
         """
         self.ensure_one()
-        company = (
+        return (
+            self.env["mango.account"]
+            .sudo()
+            ._mango_account_for_company(self._mango_extension_company())
+        )
+
+    def _mango_extension_company(self):
+        """The company they work in now, or their main company."""
+        self.ensure_one()
+        return (
             self.env.company
             if self.env.company in self.sudo().company_ids
             else self.sudo().company_id
         )
-        return self.env["mango.account"].sudo()._mango_account_for_company(company)
 
     @api.depends(
         "mango_account_user_ids.extension", "mango_account_user_ids.account_id"
     )
     @api.depends_context("company")
     def _compute_mango_extension(self):
-        accounts = {user: user._mango_extension_account() for user in self}
+        # one account search per company, not per user: reading the field of
+        # 100,000 users (the directory sync) would otherwise search 100,000 times
+        by_company = {}
+        accounts = {}
+        for user in self:
+            company = user._mango_extension_company()
+            if company not in by_company:
+                by_company[company] = (
+                    self.env["mango.account"].sudo()._mango_account_for_company(company)
+                )
+            accounts[user] = by_company[company]
         mappings = (
             self.env["mango.account.user"]
             .sudo()

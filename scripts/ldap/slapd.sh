@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throw-away OpenLDAP for tests and demos: private temp dir, loopback high ports, our own CA.
 #
-#   scripts/ldap/slapd.sh start [--users N] [--empty]   prints "export NAME=value" lines (also in $DIR/env.sh)
+#   scripts/ldap/slapd.sh start [--users N] [--empty] [--bulk]
+#                                                       prints "export NAME=value" lines (also in $DIR/env.sh)
 #   scripts/ldap/slapd.sh stop DIR                      kills slapd, removes DIR
 #   scripts/ldap/slapd.sh pause DIR | resume DIR        stop / restart the daemon, keeping the data (outage tests)
 #
@@ -13,6 +14,8 @@
 #   - service account cn=odoo-sync,ou=services with size limit 100 (below the sample directory size):
 #     an unpaged search gets sizeLimitExceeded, a paged one gets everything (like AD's MaxPageSize)
 #   - sample directory from scripts/ldap/sample_directory.py, loaded online so the overlays run
+#   --bulk (benchmarks of 100,000 people): the sample is loaded offline by slapadd, its memberOf
+#     back-links written by the generator instead of the overlay, and slapd listens on 127.0.0.1 only
 # Runs as any user; installs the Debian packages first when missing and root.
 set -euo pipefail
 # Debian keeps slapd, slapadd, samba and friends in sbin, which a non-login
@@ -64,10 +67,12 @@ esac
 
 USERS=250
 LOAD_SAMPLE=1
+BULK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) USERS=$2; shift 2 ;;
     --empty) LOAD_SAMPLE=0; shift ;;
+    --bulk) BULK=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -102,7 +107,11 @@ chmod 600 certs/*.key
 
 PORT=$(free_port); SPORT=$(free_port)
 LDAPI_URI="ldapi://$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$BASE/ldapi")"
-echo "ldap://127.0.0.1:$PORT/ ldaps://127.0.0.1:$SPORT/ ldaps://127.0.0.2:$SPORT/ $LDAPI_URI" > urls
+if [ "$BULK" = 1 ]; then
+  echo "ldap://127.0.0.1:$PORT/ ldaps://127.0.0.1:$SPORT/ $LDAPI_URI" > urls
+else
+  echo "ldap://127.0.0.1:$PORT/ ldaps://127.0.0.1:$SPORT/ ldaps://127.0.0.2:$SPORT/ $LDAPI_URI" > urls
+fi
 DC=$(echo "$SUFFIX" | sed 's/^dc=\([^,]*\).*/\1/')
 
 cat > config.ldif <<LDIF
@@ -153,7 +162,7 @@ olcSuffix: $SUFFIX
 olcRootDN: $ROOTDN
 olcRootPW: $(slappasswd -s "$ROOTPW")
 olcDbDirectory: $BASE/db
-olcDbMaxSize: 268435456
+olcDbMaxSize: $([ "$BULK" = 1 ] && echo 4294967296 || echo 268435456)
 olcDbIndex: objectClass eq
 olcDbIndex: uid,cn,mail,sn,givenName eq,sub
 olcDbIndex: entryUUID,entryCSN eq
@@ -199,10 +208,8 @@ export LDAP_CA_FILE=$BASE/certs/ca.pem
 export LDAP_WRONG_CA_FILE=$BASE/certs/other-ca.pem
 ENV
 chmod 600 env.sh
-start_daemon "$BASE"
 
-# ---- base tree + service account + sample people, online (overlays only run online) ----
-{
+base_tree() {
   cat <<LDIF
 dn: $SUFFIX
 objectClass: dcObject
@@ -229,8 +236,25 @@ cn: odoo-sync
 userPassword: $(slappasswd -s "$SVC_PW")
 
 LDIF
-  [ "$LOAD_SAMPLE" = 1 ] && python3 "$HERE/sample_directory.py" --base "$SUFFIX" --users "$USERS"
-} | ldapadd -x -H "ldap://127.0.0.1:$PORT" -D "$ROOTDN" -w "$ROOTPW" >/dev/null
+}
+
+if [ "$BULK" = 1 ]; then
+  # ---- offline: one slapadd of everything (memberOf written by the generator) ----
+  {
+    base_tree
+    [ "$LOAD_SAMPLE" = 1 ] && python3 "$HERE/sample_directory.py" --base "$SUFFIX" --users "$USERS" --member-of
+  } > data.ldif
+  slapadd -q -n1 -F slapd.d -l data.ldif >/dev/null
+  rm -f data.ldif
+  start_daemon "$BASE"
+else
+  start_daemon "$BASE"
+  # ---- base tree + service account + sample people, online (overlays only run online) ----
+  {
+    base_tree
+    [ "$LOAD_SAMPLE" = 1 ] && python3 "$HERE/sample_directory.py" --base "$SUFFIX" --users "$USERS"
+  } | ldapadd -x -H "ldap://127.0.0.1:$PORT" -D "$ROOTDN" -w "$ROOTPW" >/dev/null
+fi
 
 trap - EXIT
 cat env.sh
