@@ -353,8 +353,9 @@ def callers(size, count, rng):
             index = rng.randrange(size)
             digits = national(number_owner(index))
             kind = "known"
-        spelling = rng.choice((f"7{digits}", f"+7{digits}", f"8{digits}"))
-        samples.append((spelling, index, kind))
+        form = rng.choice(("7…", "+7…", "8…"))
+        spelling = {"7…": f"7{digits}", "+7…": f"+7{digits}", "8…": f"8{digits}"}[form]
+        samples.append((spelling, index, f"{kind} {form}"))
     return samples
 
 
@@ -393,6 +394,17 @@ def percentiles(samples):
     return statistics.median(ordered), pick(0.95)
 
 
+def check_answers(answers, first):
+    """What each timed lookup returned is the partner it had to find."""
+    for key, number, index, found in answers:
+        if key == "select1":
+            continue
+        match = None if index is None else expected_match(index, True)
+        wanted = None if match is None else first + match
+        if (found or None) != wanted:
+            raise SystemExit(f"{number} ({key}): found {found}, expected {wanted}")
+
+
 def check_lookups(samples, first, company, lookups):
     """Every lookup finds what it must, on every path, before anything is timed."""
     for number, index, _kind in samples:
@@ -408,20 +420,30 @@ def check_lookups(samples, first, company, lookups):
 
 
 def time_interleaved(samples, series):
-    """Each caller through every series in turn: the same moment for all."""
+    """The series in turn, one sample each: the same moment for all.
+
+    Each series takes its callers from its own stretch of ``samples``: a
+    lookup right after another of the same number would find its index pages
+    warm and look faster than it is.
+    """
     timings = {key: [] for key in series}
     by_kind = {}
-    for number, _index, _kind in samples[:50]:  # warm up plans and caches
+    answers = []
+    for number, _index, _kind in samples[-50:]:  # warm up plans and caches
         for function in series.values():
             function(number)
-    for number, _index, kind in samples:
-        for key, function in series.items():
+    count = len(samples) // len(series)
+    for position in range(count):
+        for offset, (key, function) in enumerate(series.items()):
+            number, index, kind = samples[offset * count + position]
             begin = time.perf_counter()
-            function(number)
+            found = function(number)
             elapsed = (time.perf_counter() - begin) * 1000
+            answers.append((key, number, index, getattr(found, "id", None)))
             timings[key].append(elapsed)
             by_kind.setdefault((key, kind), []).append(elapsed)
-    return {key: (values, load_average()) for key, values in timings.items()}, by_kind
+    results = {key: (values, load_average()) for key, values in timings.items()}
+    return results, by_kind, answers
 
 
 def time_baselines(args, samples, Partner, cr):
@@ -475,8 +497,11 @@ def measure(args, size, first, env, cr):
     company = env.company
     as_user = Partner.with_user(salesperson(env))
     as_root = Partner.sudo()
-    samples = callers(size, args.samples, random.Random(size))
-    check_lookups(samples, first, company, (as_root, as_user))
+    # Checked first on other callers: the timed ones must not be warmed up.
+    check_lookups(
+        callers(size, 300, random.Random(-size)), first, company, (as_root, as_user)
+    )
+    samples = callers(size, 3 * args.samples, random.Random(size))  # 3 series
     env.invalidate_all()
 
     def select_one(number):
@@ -489,18 +514,50 @@ def measure(args, size, first, env, cr):
     def user(number):
         return as_user._mango_find_by_phone(number, company)
 
-    results, by_kind = time_interleaved(
+    results, by_kind, answers = time_interleaved(
         samples, {"select1": select_one, "superuser": superuser, "user": user}
     )
+    check_answers(answers, first)
     results.update(time_baselines(args, samples, Partner, cr))
+    known = next(number for number, index, _kind in samples if index is not None)
+    results["plans"] = explain(cr, phones.normalize(known, "RU"), company.id)
     cr.rollback()
     return results, by_kind
+
+
+def explain(cr, number, company_id):
+    """The lookup's plan at this size, as PostgreSQL runs it: the statement of
+    ``mango_partners_by_phone`` with the caller's number, then the call itself."""
+    query = """
+        SELECT partner.id, partner.commercial_partner_id,
+               partner.company_id, partner.partner_share
+          FROM res_partner partner
+         WHERE (partner.mango_phone_e164 = %(number)s
+                OR partner.mango_mobile_e164 = %(number)s)
+           AND partner.active
+           AND (%(company)s IS NULL OR partner.company_id IS NULL
+                OR partner.company_id = %(company)s)
+         ORDER BY partner.id
+         LIMIT 20"""
+    plans = []
+    for statement in (
+        query,
+        "SELECT * FROM mango_partners_by_phone(%(number)s, %(company)s)",
+    ):
+        cr.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + statement,
+            {"number": number, "company": company_id},
+        )
+        plans.append("\n".join(row[0] for row in cr.fetchall()))
+    return plans
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument(
+        "--samples", type=int, default=2000, help="callers timed per series"
+    )
     parser.add_argument("--baseline-samples", type=int, default=100)
     parser.add_argument(
         "--oca-samples",
@@ -595,7 +652,7 @@ def main():
     )
     header = (
         f"{'partners':>10} | {'lookup':<44} | {'p50 ms':>8} | {'p95 ms':>8} | "
-        f"{'p95 / SELECT 1':>14} | {'load':>14}"
+        f"{'p50 / SELECT 1':>14} | {'p95 / SELECT 1':>14} | {'load':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -608,23 +665,29 @@ def main():
     }
     verdicts = []
     for size, results, by_kind in rows:
-        floor_p95 = percentiles(results["select1"][0])[1]
+        floor_p50, floor_p95 = percentiles(results["select1"][0])
         for key, label in labels.items():
             timings, load = results[key]
             p50, p95 = percentiles(timings)
             print(
                 f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
-                f"{p95 / floor_p95:>13.2f}x | {load:>14}"
+                f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | {load:>14}"
             )
         for key in ("superuser", "user"):
-            for kind in ("known", "unknown", "extension"):
+            for kind in sorted({kind for _key, kind in by_kind}):
                 p50, p95 = percentiles(by_kind[(key, kind)])
                 label = f"  {key}, {kind} callers"
                 print(
                     f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
-                    f"{p95 / floor_p95:>13.2f}x | {results[key][1]:>14}"
+                    f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | "
+                    f"{results[key][1]:>14}"
                 )
         verdicts.append((size, floor_p95, results))
+    size, _floor_p95, results = verdicts[-1]
+    for plan in results["plans"]:
+        print()
+        print(f"EXPLAIN (ANALYZE, BUFFERS) at {size:,} partners, a known caller:")
+        print(plan)
     print()
     status = 0
     size, floor_p95, results = verdicts[-1]

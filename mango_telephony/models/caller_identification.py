@@ -16,12 +16,12 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
-from odoo.tools.query import Query
 
 from mango_office import phones
 from mango_office.rules import FINISHED_STATUSES
 
 from ..compat.contact_phones import mobile_of
+from ..compat.record_cache import cache_fetched
 
 _logger = logging.getLogger(__name__)
 
@@ -50,6 +50,33 @@ def mango_e164(number, region):
     if not normalized or not normalized.startswith("+"):
         return False
     return normalized
+
+
+def pick_caller(found):
+    """The one partner a number stands for, among ``found``.
+
+    :param found: ``[(partner id, its commercial partner id)]``, oldest first
+    :return: a partner id, or None when ``found`` is empty
+
+    When several contacts share the number, a company named by the number
+    itself beats a family of contacts, which beats a single contact; then the
+    oldest wins. A family found without its company (a switchboard of contacts)
+    stands for the company; a single contact for itself.
+    """
+    if len(found) <= 1:
+        return found[0][0] if found else None
+    families = {}
+    for partner, commercial in found:
+        families.setdefault(commercial, []).append(partner)
+
+    def rank(item):
+        commercial, members = item
+        return (commercial not in members, -len(members), commercial)
+
+    commercial, members = min(families.items(), key=rank)
+    if len(members) == 1 and commercial not in members:
+        return members[0]
+    return commercial
 
 
 class MangoPhoneMixin(models.AbstractModel):
@@ -146,7 +173,8 @@ class ResPartner(models.Model):
     #: same round trip: what picking among several needs (the commercial
     #: partner) and what the record rules every internal user has on contacts
     #: read (the multi-company rule: company, shared or not). A rule reading
-    #: other fields still applies: the ORM fetches what it lacks.
+    #: other fields still applies: the ORM fetches what it lacks. In the order
+    #: mango_partners_by_phone() returns them, after the id.
     _mango_lookup_columns = ("commercial_partner_id", "company_id", "partner_share")
 
     def init(self):
@@ -200,7 +228,8 @@ class ResPartner(models.Model):
         if not e164:
             return self.browse()
         self.flush_model(
-            ["mango_phone_e164", "mango_mobile_e164", "active", "company_id"]
+            ["mango_phone_e164", "mango_mobile_e164", "active"]
+            + list(self._mango_lookup_columns)
         )
         # One round trip: plain SQL on the two indexed columns, through a
         # PL/pgSQL function (it keeps its plan for the connection's life;
@@ -208,41 +237,26 @@ class ResPartner(models.Model):
         # executing it, the ORM's domain parsing ten times more), returning with
         # each partner what the pick and the record rules read, straight into
         # the cache. The rules then apply in memory to the few rows found.
-        found = self.sudo()._fetch_query(
-            Query(
-                self.env,
-                self._table,
-                SQL(
-                    "mango_partners_by_phone(%s, %s)",
-                    e164,
-                    company.id if company else None,
-                ),
-            ),
-            [self._fields[name] for name in self._mango_lookup_columns],
+        self.env.cr.execute(
+            SQL(
+                "SELECT * FROM mango_partners_by_phone(%s, %s)",
+                e164,
+                company.id if company else None,
+            )
         )
-        partners = self.browse(found._ids)
-        if partners and not self.env.su:
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return self.browse()
+        ids, *columns = zip(*rows, strict=True)
+        partners = self.browse(ids)
+        for name, values in zip(self._mango_lookup_columns, columns, strict=True):
+            cache_fetched(partners, self._fields[name], values)
+        if not self.env.su:
             partners = partners._filtered_access("read")
-        return self._mango_pick_partner(partners)
-
-    def _mango_pick_partner(self, partners):
-        if len(partners) <= 1:
-            return partners
-        groups = {}
-        for partner in partners:
-            groups.setdefault(partner.commercial_partner_id, self.browse())
-            groups[partner.commercial_partner_id] |= partner
-
-        def rank(item):
-            commercial, members = item
-            # A company named by the number itself beats a family of contacts,
-            # which beats a single contact; then the oldest record wins.
-            return (commercial not in members, -len(members), commercial.id)
-
-        commercial, members = min(groups.items(), key=rank)
-        if len(members) == 1 and commercial not in members:
-            return members
-        return commercial
+        commercial_of = dict(zip(ids, columns[0], strict=True))
+        return self.browse(
+            pick_caller([(id_, commercial_of[id_]) for id_ in partners._ids])
+        )
 
     @api.model
     def _mango_identify_call(self, call, number, found):
