@@ -35,7 +35,7 @@ printed beside every figure.
 Usage::
 
     python3 benchmarks/bench_phone_lookup.py [--sizes 10000,100000,1000000]
-        [--samples 2000] [--baseline-samples 100] [--oca-samples 20]
+        [--samples 2000] [--baseline-samples 100] [--oca-samples 5]
         [--db mango_bench_phone] [--odoo ODOO_BIN] [--keep-db] [--reuse-db]
 
 ``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
@@ -562,7 +562,7 @@ def main():
     parser.add_argument(
         "--oca-samples",
         type=int,
-        default=20,
+        default=5,
         help="OCA's unanchored ilike reads the whole table: fewer samples",
     )
     parser.add_argument("--db", default="mango_bench_phone")
