@@ -73,6 +73,22 @@ def _parse(text, default_region):
     return None, False
 
 
+def _is_russian_trunk_form(text, default_region):
+    """``8`` + ten digits, read in Russia: the trunk prefix before a national
+    number. Not ``810…`` (Russia's old international prefix) nor ``80…`` (no
+    Russian number starts with 0)."""
+    compact = _SEPARATORS.sub("", text)
+    return (
+        (default_region or "RU").upper() == "RU"
+        and len(compact) == 11
+        and compact.isascii()
+        and compact.isdigit()
+        and compact[0] == "8"
+        and compact[1] != "0"
+        and not compact.startswith("810")
+    )
+
+
 def normalize(number, default_region="RU"):
     """``+E164`` for a phone number, the lowercased URI for ``sip:``, else None."""
     text = _text(number)
@@ -91,6 +107,16 @@ def normalize(number, default_region="RU"):
         # possible +7 number, so the parse below would return exactly this, at
         # ten times the cost.
         return "+" + compact
+    if _is_russian_trunk_form(text, default_region):
+        # "8 916 …" typed on a Russian PBX: what the parse below returns for a
+        # valid number (it strips the trunk prefix 8), at a tenth of the cost.
+        # Otherwise the parse decides (an invalid number may still be foreign).
+        national = _SEPARATORS.sub("", text)[1:]
+        candidate = phonenumbers.PhoneNumber(
+            country_code=7, national_number=int(national)
+        )
+        if phonenumbers.is_valid_number(candidate):
+            return "+7" + national
     parsed, _ = _parse(text, default_region)
     if parsed is None:
         return None

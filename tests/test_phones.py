@@ -1,5 +1,8 @@
 """Phone normalisation (E.164) and Mango's own number form."""
 
+import random
+
+import phonenumbers
 import pytest
 
 from mango_office import phones
@@ -134,3 +137,20 @@ def test_display():
 )
 def test_mango_international_form_of_foreign_numbers(raw, region, expected):
     assert phones.normalize(raw, region) == expected
+
+
+def test_russian_trunk_form_shortcut_agrees_with_the_parse():
+    # "8…" numbers skip the full parse when valid; whatever the shortcut
+    # returns must be what the parse returns, for every prefix a caller may
+    # type (valid, invalid, 810 international, 80… and foreign-looking ones).
+    rng = random.Random(8)
+    numbers = [f"8{prefix:03d}{rng.randrange(10**7):07d}" for prefix in range(1000)]
+    numbers += [f"8 ({n[1:4]}) {n[4:7]}-{n[7:9]}-{n[9:]}" for n in numbers[::7]]
+    for number in numbers:
+        parsed, _ = phones._parse(number, "RU")
+        expected = (
+            None
+            if parsed is None
+            else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        )
+        assert phones.normalize(number, "RU") == expected, number

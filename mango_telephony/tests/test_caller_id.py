@@ -211,3 +211,35 @@ class TestCallerIdentification(MangoFollowupCase):
             Partner.sudo()._mango_find_by_phone("79164445566", self.env.company),
             "the company given narrows the search",
         )
+
+    def test_a_rule_on_a_field_the_lookup_does_not_return_still_applies(self):
+        # The lookup brings back with each partner only the fields of the usual
+        # multi-company rule; any other rule must still hide what it hides.
+        secret = self.env["res.partner"].create(
+            {"name": "Secret", "phone": "+7 916 333-22-11", "ref": "secret"}
+        )
+        self.env["ir.rule"].create(
+            {
+                "name": "Telephony users do not see secret contacts",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "groups": [(4, self.env.ref("mango_telephony.group_mango_user").id)],
+                "domain_force": "[('ref', '!=', 'secret')]",
+                "perm_read": True,
+            }
+        )
+        Partner = self.env["res.partner"]
+        # Found once as superuser first: its fields are in the cache then.
+        self.assertEqual(Partner.sudo()._mango_find_by_phone("79163332211"), secret)
+        as_user = Partner.with_user(self.salesperson)
+        self.assertFalse(as_user._mango_find_by_phone("79163332211"))
+        self.assertEqual(as_user._mango_find_by_phone("79161112233"), self.lonely)
+
+    def test_shared_number_found_in_one_round_trip(self):
+        # The company and its contacts share the number: the pick needs each
+        # one's commercial partner, which comes back with the rows found.
+        Partner = self.env["res.partner"].with_user(self.salesperson)
+        Partner._mango_find_by_phone("74957654321")  # rules, companies: cached
+        Partner.invalidate_model()
+        with self.assertQueryCount(1):
+            found = Partner._mango_find_by_phone("74957654321")
+        self.assertEqual(found, self.company_partner)
