@@ -251,8 +251,19 @@ class MangoCall(models.Model):
         # calls, in the order the log sorts statuses by (their keys).
         by_status = bool(groupby) and groupby[-1] == "status"
         keys_groupby = list(groupby[:-1] if by_status else groupby)
-        if (by_status and order) or any(spec not in AGGREGATES for spec in aggregates):
+        if any(spec not in AGGREGATES for spec in aggregates):
             return None
+        if by_status and order:
+            # Only the groupings' own order (read_group's default): by the
+            # keys, then the status.
+            terms = [term.split() for term in order.split(",") if term.strip()]
+            if [words[0] for words in terms] != list(groupby[: len(terms)]) or any(
+                len(words) > 1 and words[1].lower() != "asc" for words in terms
+            ):
+                return None
+            order = ", ".join(
+                " ".join(words) for words in terms if words[0] != "status"
+            )
         stat_groupby, dated = [], False
         for spec in keys_groupby:
             name, _sep, part = spec.partition(":")

@@ -698,6 +698,12 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                         ):
                             from_log = log._read_group(domain, groupby, measures)
                         self.assertEqual(answered, from_log)
+                        # read_group orders by the groupings themselves.
+                        self.assertIsNotNone(
+                            log._mango_read_group_from_stats(
+                                domain, groupby, measures, ",".join(groupby)
+                            )
+                        )
                         self.assertEqual(
                             log._read_group(domain, groupby, measures), from_log
                         )
