@@ -6,6 +6,7 @@ Everything is normalised to E.164 (``+74951234567``) so a caller can be matched
 to a partner, and turned back into Mango's form when a command is sent.
 """
 
+import functools
 import re
 
 import phonenumbers
@@ -94,6 +95,15 @@ def normalize(number, default_region="RU"):
     text = _text(number)
     if not text:
         return None
+    return _normalize_text(text, default_region)
+
+
+# One call's number is normalised several times while it is identified (the
+# call's own number, then each identifiable model asks), and a busy line calls
+# again: the result depends on the text and the region alone (phonenumbers'
+# metadata is fixed), so remembering the last few thousand is exact, and bounded.
+@functools.lru_cache(maxsize=4096)
+def _normalize_text(text, default_region):
     if text.lower().startswith(("sip:", "sips:")):
         return text.lower() if _SIP_RE.match(text) else None
     compact = _SEPARATORS.sub("", text).removeprefix("+")
