@@ -325,7 +325,10 @@ class MangoEvent(models.Model):
                 """,
                 processable=processable,
                 limit=limit,
-            )
+            ),
+            # Losing a race here is expected with several workers and handled
+            # by the caller: not an error for the log.
+            log_exceptions=False,
         )
         return self.browse(sorted(r[0] for r in self.env.cr.fetchall()))
 

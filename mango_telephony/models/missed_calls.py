@@ -162,7 +162,10 @@ class MangoCall(models.Model):
                 """,
                 self.account_id.id,
                 number,
-            )
+            ),
+            # A serialization failure is how a stale snapshot learns it lost
+            # the number to another worker; the fold is retried, nothing to log.
+            log_exceptions=False,
         )
 
     def _mango_step_follow_missed_call(self, previous):
