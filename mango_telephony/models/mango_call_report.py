@@ -33,7 +33,7 @@ from mango_office.rules import FINISHED_STATUSES
 
 from ..compat import domains
 from .mango_call import STATUSES
-from .mango_call_stat import _stat_tz
+from .mango_call_stat import _orders_within, _stat_tz
 
 # call log key -> statistics key
 KEYS = {
@@ -160,16 +160,7 @@ class MangoCall(models.Model):
     def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
         # Odoo 19.0's pivot reads its groupings in one call: each one the
         # statistics answer is read from them, the others from the log at once.
-        all_specs = {spec for grouping in grouping_sets for spec in grouping}
-        order_terms = [term.split() for term in (order or "").split(",")]
-
-        def order_within(specs):
-            return ", ".join(
-                " ".join(words)
-                for words in order_terms
-                if words and (words[0] not in all_specs or words[0] in specs)
-            )
-
+        order_within = _orders_within(order, grouping_sets)
         answers = [
             self._mango_read_group_from_stats(
                 domain, grouping, aggregates, order_within(grouping)

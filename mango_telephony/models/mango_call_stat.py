@@ -191,6 +191,27 @@ def _period_order(order, groupby):
     return ", ".join(terms)
 
 
+def _orders_within(order, grouping_sets):
+    """How to order each of ``grouping_sets`` read together: ``order`` without
+    the terms on the other groupings' fields (the web client orders every
+    grouping by all of them; a grouping's rows do not vary on the fields it
+    lacks, which the ORM and the totals refuse to sort by).
+
+    :return: ``order_within(specs)``, the order for a grouping of ``specs``
+    """
+    all_specs = {spec for grouping in grouping_sets for spec in grouping}
+    order_terms = [term.split() for term in (order or "").split(",")]
+
+    def order_within(specs):
+        return ", ".join(
+            " ".join(words)
+            for words in order_terms
+            if words and (words[0] not in all_specs or words[0] in specs)
+        )
+
+    return order_within
+
+
 class MangoCallStat(models.Model):
     _name = "mango.call.stat"
     _description = "Call statistics"
@@ -285,20 +306,8 @@ class MangoCallStat(models.Model):
         # Odoo 19.0's pivot reads all its groupings at once through this method
         # rather than _read_group: each grouping the weekly or monthly totals
         # answer is read from them, the others from the day rows in one query,
-        # with the same care for the ratios.
-        # The web client orders every grouping by all the groupings' fields; a
-        # grouping's rows do not vary on the fields it lacks, which the totals
-        # (and the ORM, for fewer groupings) refuse to sort by.
-        all_specs = {spec for grouping in grouping_sets for spec in grouping}
-        order_terms = [term.split() for term in (order or "").split(",")]
-
-        def order_within(specs):
-            return ", ".join(
-                " ".join(words)
-                for words in order_terms
-                if words and (words[0] not in all_specs or words[0] in specs)
-            )
-
+        # with the same care for the ratios (each in its own order: _orders_within).
+        order_within = _orders_within(order, grouping_sets)
         answers = [
             self._mango_read_group_periods(
                 domain, grouping, aggregates, (), 0, None, order_within(grouping)
