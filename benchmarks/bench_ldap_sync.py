@@ -92,11 +92,16 @@ def db_exists(name):
 
 
 def ensure_template(name, odoo_bin):
-    # A template left by an earlier checkout is brought up to this code's schema.
-    action = "-u" if db_exists(name) else "-i"
+    # A template left by an earlier checkout is brought up to this code's
+    # schema: updating only mango_ldap would leave the models its dependency
+    # gained since then without their tables.
+    if db_exists(name):
+        action, modules = "-u", "mango_telephony,mango_ldap"
+    else:
+        action, modules = "-i", "mango_ldap"
     log(
         f"{'updating' if action == '-u' else 'building'} template database {name}"
-        f" (odoo-bin {action} mango_ldap)"
+        f" (odoo-bin {action} {modules})"
     )
     subprocess.run(
         [
@@ -106,7 +111,7 @@ def ensure_template(name, odoo_bin):
             "-d",
             name,
             action,
-            "mango_ldap",
+            modules,
             *without_demo_options(odoo_bin),
             "--stop-after-init",
             "--log-level=warn",
