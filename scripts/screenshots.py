@@ -3,7 +3,7 @@
 
     python3 scripts/screenshots.py [--url http://localhost:8069]
         [--sim-control http://127.0.0.1:8070/_sim] [--out docs/screenshots] [--only NAME ...]
-        [--lang ru_RU]
+        [--lang ru_RU] [--view-as LOGIN --view-password PASSWORD]
 
 Drives /usr/bin/chromium over the DevTools protocol (websocket-client), logged in as
 admin through /web/session/authenticate, at 1280×800 (``*_mobile`` shots: a 390×844
@@ -22,7 +22,12 @@ website_widget_after_hours, and the same on a phone (``_mobile``, where full mod
 starts collapsed: website_widget_open_mobile shows the panel opened).
 
 ``--lang`` shows the backend and the website in another language (installed and
-added to the website if needed; the admin's own language is restored at the end).
+added to the website if needed; the viewer's own language is restored at the end).
+
+``--view-as`` shows the backend as another user (a salesperson with the
+Telephony user role, say) while the admin prepares the data: what that user's
+rights let them see is what is captured, and the incoming call rings that
+user's extension.
 The widget shots change the demo widget for a moment (mode, a short countdown,
 office hours around the clock or none, roomy limits) and put it back.
 """
@@ -264,6 +269,13 @@ class Shots:
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.odoo = Odoo(self.url, args.db, args.login, args.password)
+        # The browser's session: the admin's, or the user the shots are taken as.
+        self.viewer = (
+            Odoo(self.url, self.odoo.db, args.view_as, args.view_password)
+            if args.view_as
+            else self.odoo
+        )
+        self.viewer_login = args.view_as or args.login
         self.lang = args.lang
         self.url_code = ""
         self._restore_lang = None
@@ -272,7 +284,7 @@ class Shots:
         self.browser = Chromium(args.chromium)
 
     def _use_language(self, code):
-        """The admin reads the backend in ``code``; the website offers it."""
+        """The viewer reads the backend in ``code``; the website offers it."""
         odoo = self.odoo
         langs = odoo.call(
             "res.lang",
@@ -301,7 +313,7 @@ class Shots:
         user = odoo.call(
             "res.users",
             "search_read",
-            [("login", "=", self.args.login)],
+            [("login", "=", self.viewer_login)],
             fields=["lang"],
         )[0]
         self._restore_lang = (user["id"], user["lang"])
@@ -317,7 +329,7 @@ class Shots:
                 self.odoo.call("res.users", "write", [user_id], {"lang": lang})
 
     def login(self):
-        self.browser.set_cookie(self.url, "session_id", self.odoo.session_id)
+        self.browser.set_cookie(self.url, "session_id", self.viewer.session_id)
 
     def action_url(self, xmlid, res_id=None):
         if not self.odoo.xmlid_exists(xmlid):
@@ -360,8 +372,8 @@ class Shots:
         self.backend(url, ".o_list_view .o_data_row")
 
     def shot_pbx_commands(self):
-        # One click-to-call of the admin's, so that the outbox is not empty.
-        self.odoo.call("res.users", "mango_click_to_call", "+79161234567")
+        # One click-to-call of the viewer's, so that the outbox is not empty.
+        self.viewer.call("res.users", "mango_click_to_call", "+79161234567")
         url = self.action_url("mango_telephony.mango_command_action")
         self.backend(url, ".o_list_view .o_data_row")
 
@@ -400,7 +412,7 @@ class Shots:
         entry = requests.post(
             f"{control}/scenarios/incoming_answered",
             json={
-                "extension": "101",
+                "extension": self.viewer_extension(),
                 # A demo customer the background calls never use: one card only.
                 "from_number": "79036415590",
                 "live": True,
@@ -425,6 +437,18 @@ class Shots:
         finally:
             self._finish_call(control, entry)
         return True
+
+    def viewer_extension(self):
+        """The extension whose calls the viewer's cards show."""
+        user = self.odoo.call(
+            "res.users",
+            "search_read",
+            [("login", "=", self.viewer_login)],
+            fields=["mango_extension"],
+        )
+        if not user or not user[0]["mango_extension"]:
+            raise Skip(f"{self.viewer_login} has no extension: no card to show")
+        return user[0]["mango_extension"]
 
     def _finish_call(self, control, entry):
         for action in ("answer", "hangup"):
@@ -743,6 +767,12 @@ def main(argv=None):
     parser.add_argument("--db", help="database (default: the server's first)")
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
+    parser.add_argument(
+        "--view-as",
+        metavar="LOGIN",
+        help="take the backend shots as this user (--login prepares the data)",
+    )
+    parser.add_argument("--view-password")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument(
         "--chromium", default=shutil.which("chromium") or "/usr/bin/chromium"
