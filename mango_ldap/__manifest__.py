@@ -10,6 +10,7 @@
     "license": "LGPL-3",
     "depends": ["mango_telephony", "hr", "auth_ldap"],
     "external_dependencies": {"python": ["ldap3"]},
+    "uninstall_hook": "uninstall_hook",
     "data": [
         "security/mango_ldap_security.xml",
         "security/ir.model.access.csv",

@@ -14,10 +14,8 @@ from . import controllers  # noqa: E402
 
 
 def uninstall_hook(env):
-    # The caller-lookup function (res.partner.init) reads columns that uninstalling
-    # drops: it must not outlive them.
-    env.cr.execute(
-        "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer)"
-    )
-    # The shared rate limiter's tables are created by SQL, so the ORM leaves them.
+    """Drop what the module created in SQL rather than through the ORM, which
+    removes only its own tables and columns."""
+    env["res.partner"]._mango_drop_lookup_function()
+    env["mango.call"]._mango_drop_number_table()
     env["mango.rate.limit"]._mango_drop_tables()

@@ -22,6 +22,11 @@ TABLE = "mango_ldap_run_registry"
 _WRITE_EVERY = 5000
 
 
+def drop_table(cr):
+    """Uninstalling: the table is created by SQL, so the ORM leaves it."""
+    cr.execute(SQL(f"DROP TABLE IF EXISTS {TABLE}"))
+
+
 def create_table(cr):
     """The table and its two unique keys: one owner per key for logins, PBX users,
     settled claims, SIP logins and anchors; a set of owners per extension."""

@@ -10,3 +10,4 @@ from . import test_directory_setup
 from . import test_ui_directory
 from . import test_click_everywhere
 from . import test_queued_runs
+from . import test_uninstall

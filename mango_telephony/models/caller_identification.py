@@ -213,6 +213,16 @@ class ResPartner(models.Model):
         )
         return result
 
+    def _mango_drop_lookup_function(self):
+        """Uninstalling: the function reads the columns the ORM drops, so it
+        must not outlive them (nor its predecessor's name)."""
+        self.env.cr.execute(
+            SQL(
+                "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer);"
+                "DROP FUNCTION IF EXISTS mango_partners_by_phone(varchar, integer);"
+            )
+        )
+
     @api.model
     def _mango_find_by_phone(self, number, company=None):
         """The contact calling from ``number``, or an empty recordset.

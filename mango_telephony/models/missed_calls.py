@@ -131,6 +131,10 @@ class MangoCall(models.Model):
             """
         )
 
+    def _mango_drop_number_table(self):
+        """Uninstalling: the table is created by SQL, so the ORM leaves it."""
+        self.env.cr.execute("DROP TABLE IF EXISTS mango_missed_call_number")
+
     def _mango_hold_number(self, number):
         """Serialise the call-back bookkeeping of ``number`` on this call's
         account with every other worker (see the module's docstring).

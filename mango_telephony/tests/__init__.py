@@ -25,3 +25,4 @@ from . import test_post_fold
 from . import test_pbx_commands
 from . import test_shared_rate_limit
 from . import test_concurrent_workers
+from . import test_uninstall
