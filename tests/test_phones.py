@@ -1,6 +1,7 @@
 """Phone normalisation (E.164) and Mango's own number form."""
 
 import random
+import re
 
 import phonenumbers
 import pytest
@@ -154,3 +155,109 @@ def test_russian_trunk_form_shortcut_agrees_with_the_parse():
             else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         )
         assert phones.normalize(number, "RU") == expected, number
+
+
+def _ascii_digits(text):
+    return re.sub(r"[^0-9]", "", text)
+
+
+def _spellings(region):
+    """Ways people write their region's example numbers."""
+    for number_type in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+    ):
+        example = phonenumbers.example_number_for_type(region, number_type)
+        if example is None:
+            continue
+        e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        for number_format in (
+            phonenumbers.PhoneNumberFormat.NATIONAL,
+            phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            phonenumbers.PhoneNumberFormat.E164,
+        ):
+            text = phonenumbers.format_number(example, number_format)
+            yield e164, text
+            yield e164, phones.digits(text)
+            yield e164, text.replace(" ", "-")
+            yield e164, text.replace(" ", "\u00a0")
+            yield e164, f"{text} доб. 101"
+            yield e164, f"{text} ext. 7"
+            yield e164, f"{text} x12"
+        # A mobile as dialled within its country (Argentina: 0 + area + 15 + number).
+        yield (
+            e164,
+            phonenumbers.format_number_for_mobile_dialing(
+                example, region, with_formatting=True
+            ),
+        )
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_every_spelling_shows_the_search_tail_or_needs_parsing(region):
+    checked = 0
+    for e164, text in _spellings(region):
+        if phones.needs_parsing(text) or phones.normalize(text, region) != e164:
+            continue
+        tail = phones.search_tail(e164)
+        assert tail, e164
+        assert tail in _ascii_digits(text), (region, text, e164, tail)
+        assert re.search(phones.tail_pattern(e164), text), (region, text, e164)
+        checked += 1
+    if region == "AR":
+        assert checked
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "e164"),
+    [
+        # A 4-digit area code, "15", a 6-digit subscriber number: seven digits
+        # from the end would straddle the "15".
+        ("02966 15-42-3456", "AR", "+5492966423456"),
+        ("0351 15-512-3456", "AR", "+5493515123456"),
+        ("8 (495) 123-45-67", "RU", "+74951234567"),
+        ("810 358 40 123 4567", "RU", "+358401234567"),
+        ("+358 (0)40 123 4567", "FI", "+358401234567"),
+    ],
+)
+def test_search_tail_of_spellings_people_use(text, region, e164):
+    assert phones.normalize(text, region) == e164
+    assert not phones.needs_parsing(text)
+    assert phones.search_tail(e164) in _ascii_digits(text)
+    assert re.search(phones.tail_pattern(e164), text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "8 800 FLOWERS",  # letters dial digits
+        "+7 495 123-45-67 ext. 7 FLOWERS",
+        "８ ４９５ １２３４５６７",  # full-width
+        "٠٤٩٥١٢٣٤٥٦٧",  # Arabic-Indic
+        "8 495 123 45 6⁷",  # a superscript is a digit to phonenumbers
+        "+7 495 123-45-67 ext 1 x 2",  # a second extension word
+        "8 800 XXX-12-34",
+    ],
+)
+def test_texts_whose_digits_may_hide(text):
+    assert phones.needs_parsing(text)
+
+
+def test_search_tail_of_non_numbers():
+    assert phones.search_tail("sip:user@example.com") is None
+    assert phones.search_tail(None) is None
+    assert phones.search_tail("+") is None
+    assert phones.search_tail("+74951234567") == "234567"
+    assert (
+        phones.tail_pattern("+74951234567")
+        == "2[^0-9]*3[^0-9]*4[^0-9]*5[^0-9]*6[^0-9]*7"
+    )
+    assert phones.tail_pattern("sip:101@example.com") is None
+    for text in (
+        "+7 (495) 123-45-67",
+        "+7 495 123-45-67 доб. 101",
+        "+7 495 123-45-67 EXT 101",
+        "+7\u00a0495\u00a0123\u201345\u201367 x7",
+    ):
+        assert not phones.needs_parsing(text), text

@@ -2,6 +2,8 @@ from odoo.tests import tagged
 
 from odoo.addons.mango_telephony.compat.contact_phones import MOBILE_INPUT
 
+from mango_office import phones
+
 from .followup_common import MangoFollowupCase
 
 
@@ -243,3 +245,62 @@ class TestCallerIdentification(MangoFollowupCase):
         with self.assertQueryCount(1):
             found = Partner._mango_find_by_phone("74957654321")
         self.assertEqual(found, self.company_partner)
+
+
+@tagged("post_install", "-at_install")
+class TestEmployeeCaller(MangoFollowupCase):
+    """Employees' phones are narrowed in SQL before they are normalised: the
+    narrowing must never drop the employee a full comparison finds."""
+
+    SPELLINGS = (
+        "8 (495) {a}{b}-{c}",
+        "+7 495 {a} {b} {c}",
+        "7495{a}{b}{c}",
+        "+7 (495) {a}-{b}-{c} доб. 101",
+        "+7 495 {a} {b} {c} ext. 7",
+        "8\u00a0495\u00a0{a}\u00a0{b}\u00a0{c}",
+        "+7\t495\t{a}{b}{c}",
+        "８ ４９５ {a}{b}{c}",
+    )
+
+    def test_narrowed_lookup_finds_what_a_full_scan_finds(self):
+        if "hr.employee" not in self.env:
+            self.skipTest("hr is not installed")
+        call = self.mango_run("incoming_answered", from_number="79990000001")
+        Employee = self.env["hr.employee"]
+        employees = Employee
+        for index, spelling in enumerate(self.SPELLINGS):
+            a, b, c = f"{300 + index}", f"{10 + index}", f"{20 + index}"
+            field = "work_phone" if index % 2 else "mobile_phone"
+            employees |= Employee.create(
+                {"name": f"Colleague {index}", field: spelling.format(a=a, b=b, c=c)}
+            )
+        # Digits that are not ASCII digits: letters that dial them, another
+        # script's.
+        employees |= Employee.create({"name": "Vanity", "work_phone": "8 800 FLOWERS"})
+        employees |= Employee.create(
+            {"name": "Full width", "work_phone": "８ (４９５) ３０９-１９-２９"}
+        )
+        region = (call.company_id.country_id.code or "RU").upper()
+        numbers = {
+            phones.normalize(phone, region)
+            for employee in employees
+            for phone in (employee.work_phone, employee.mobile_phone)
+        } - {None}
+        numbers |= {"+74950000000", "+79990000002", "sip:101@example.com"}
+        self.assertGreater(len(numbers), len(self.SPELLINGS))
+
+        def full_scan(number):
+            for employee in Employee.sudo().search([], order="id"):
+                for candidate in (employee.mobile_phone, employee.work_phone):
+                    if candidate and phones.normalize(candidate, region) == number:
+                        return employee.work_contact_id or employee.user_id.partner_id
+            return self.env["res.partner"]
+
+        found = 0
+        for number in sorted(numbers):
+            with self.subTest(number=number):
+                expected = full_scan(number)
+                self.assertEqual(call._mango_find_employee_contact(number), expected)
+                found += bool(expected)
+        self.assertGreaterEqual(found, len(self.SPELLINGS))
