@@ -27,3 +27,4 @@ from . import mango_call_stat_dirty
 from . import mango_call_report
 from . import mango_refused_event
 from . import mango_rate_limit
+from . import mango_call_stat_time_zone

@@ -26,3 +26,4 @@ from . import test_pbx_commands
 from . import test_shared_rate_limit
 from . import test_concurrent_workers
 from . import test_uninstall
+from . import test_stats_time_zone
