@@ -14,10 +14,10 @@ from . import controllers  # noqa: E402
 
 
 def uninstall_hook(env):
-    # The caller-lookup function (res.partner.init) reads columns that uninstalling
-    # drops: it must not outlive them.
-    env.cr.execute(
-        "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer)"
-    )
+    # The caller lookup's keys, their triggers and functions (res.partner.init)
+    # read columns that uninstalling drops: they must not outlive them.
+    from .models.partner_phone_keys import drop_partner_phone_keys
+
+    drop_partner_phone_keys(env.cr)
     # The shared rate limiter's tables are created by SQL, so the ORM leaves them.
     env["mango.rate.limit"]._mango_drop_tables()
