@@ -562,8 +562,113 @@ def measure(args, size, first, env, cr):
     results.update(time_baselines(args, samples, Partner, cr))
     known = next(number for number, index, _kind in samples if index is not None)
     results["plans"] = explain(cr, phones.normalize(known, "RU"), company.id)
+    results["phases"] = time_phases(
+        callers(size, args.samples, random.Random(size + 1)), company, as_root, as_user
+    )
+    results["server"] = time_server(
+        cr, callers(size, args.samples, random.Random(size + 2)), company.id
+    )
     cr.rollback()
     return results, by_kind
+
+
+def time_phases(samples, company, as_root, as_user):
+    """Where a lookup's time goes, phase by phase, on callers of their own.
+
+    The steps of ``res.partner._mango_find_by_phone``, one by one with a clock
+    between them (kept in step with it by hand: a profile, not a second
+    implementation; its answers are not checked here but in the timed series),
+    and a ``SELECT 1`` before each caller.
+    """
+    from odoo.tools import SQL
+
+    from odoo.addons.mango_telephony.compat.record_cache import cache_fetched
+    from odoo.addons.mango_telephony.models.caller_identification import pick_caller
+
+    timings = {}
+
+    def clock(key, begin):
+        now = time.perf_counter()
+        timings.setdefault(key, []).append((now - begin) * 1000)
+        return now
+
+    columns = as_root._mango_lookup_columns
+    for position, (number, _index, _kind) in enumerate(samples):
+        Partner = as_user if position % 2 else as_root
+        path = "card" if position % 2 else "fold"
+        cr = Partner.env.cr
+        begin = time.perf_counter()
+        cr.execute("SELECT 1")
+        cr.fetchall()
+        begin = clock("SELECT 1 round trip", begin)
+        key = phones.e164_key(Partner._mango_normalize(number, company))
+        begin = clock(f"{path}: normalise (+ key)", begin)
+        if key is None:
+            continue
+        Partner.flush_model(
+            ["mango_phone_e164", "mango_mobile_e164", "active", *columns]
+        )
+        begin = clock(f"{path}: flush_model", begin)
+        cr.execute(
+            SQL("SELECT * FROM mango_partners_by_phone(%s, %s)", key, company.id)
+        )
+        begin = clock(f"{path}: execute (round trip + server)", begin)
+        rows = cr.fetchall()
+        begin = clock(f"{path}: fetchall", begin)
+        if not rows:
+            continue
+        ids, *values = zip(*rows, strict=True)
+        if Partner.env.su:
+            Partner.browse(pick_caller(list(zip(ids, values[0], strict=True))))
+            clock(f"{path}: pick", begin)
+            continue
+        partners = Partner.browse(ids)
+        for name, column in zip(columns, values, strict=True):
+            cache_fetched(partners, Partner._fields[name], column)
+        begin = clock(f"{path}: record cache fill", begin)
+        partners = partners._filtered_access("read")
+        begin = clock(f"{path}: record rules (_filtered_access)", begin)
+        commercial_of = dict(zip(ids, values[0], strict=True))
+        Partner.browse(pick_caller([(i, commercial_of[i]) for i in partners._ids]))
+        clock(f"{path}: pick", begin)
+    return {key: (values, load_average()) for key, values in timings.items()}
+
+
+def time_server(cr, samples, company_id):
+    """The lookup's time inside PostgreSQL, from EXPLAIN (ANALYZE, BUFFERS) of
+    the call and of the statement it runs, and the pages each one touched
+    (shared hits, and reads: pages found outside shared_buffers)."""
+    statements = {
+        "server: mango_partners_by_phone() call": (
+            "SELECT * FROM mango_partners_by_phone(%(key)s, %(company)s)"
+        ),
+        "server: its statement (index-only scan)": """
+            SELECT partner_id, commercial_partner_id, company_id, partner_share
+              FROM mango_partner_phone
+             WHERE number = %(key)s AND (company_id IS NULL OR company_id = %(company)s)
+             ORDER BY partner_id LIMIT 20""",
+    }
+    timings = {}
+    pages = {}
+    for position, (number, _index, _kind) in enumerate(samples):
+        key = phones.e164_key(phones.normalize(number, "RU"))
+        if key is None:
+            continue
+        label, statement = list(statements.items())[position % 2]
+        cr.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement,
+            {"key": key, "company": company_id},
+        )
+        plan = cr.fetchone()[0][0]
+        timings.setdefault(label, []).append(plan["Execution Time"])
+        node = plan["Plan"]
+        pages.setdefault(label, []).append(
+            (node.get("Shared Hit Blocks", 0), node.get("Shared Read Blocks", 0))
+        )
+    return {
+        label: (values, load_average(), pages[label])
+        for label, values in timings.items()
+    }
 
 
 def explain(cr, number, company_id):
@@ -721,6 +826,32 @@ def main():
                     f"{results[key][1]:>14}"
                 )
         verdicts.append((size, floor_p95, results))
+        print()
+        print(
+            f"Phases at {size:,} partners (ms; fold = superuser, card = "
+            "salesperson; ratios against the SELECT 1 of this table)"
+        )
+        phases = results["phases"]
+        floor_p50, floor_p95 = percentiles(phases["SELECT 1 round trip"][0])
+        # The floor, then each path's steps in the order they run (a stable
+        # sort keeps the steps of a path in their order).
+        order = {"SELECT 1 round trip": 0, "fold": 1, "card": 2}
+        for label in sorted(phases, key=lambda label: order[label.split(":")[0]]):
+            timings, load = phases[label]
+            p50, p95 = percentiles(timings)
+            print(
+                f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
+                f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | {load:>14}"
+            )
+        for label, (timings, load, pages) in results["server"].items():
+            p50, p95 = percentiles(timings)
+            hits = statistics.mean(hit for hit, _read in pages)
+            reads = statistics.mean(read for _hit, read in pages)
+            print(
+                f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
+                f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | {load:>14}"
+                f" | pages: {hits:.1f} hit, {reads:.2f} read"
+            )
     size, _floor_p95, results = verdicts[-1]
     for plan in results["plans"]:
         print()
