@@ -43,6 +43,7 @@ run the script with the virtualenv of the series to measure.
 """
 
 import argparse
+import ast
 import os
 import random
 import statistics
@@ -80,10 +81,45 @@ def load_average():
 def create_database(args):
     if args.reuse_db and database_exists(args.db):
         log(f"reusing {args.db} and the partners an earlier run loaded")
+        update_if_older(args)
         return
     subprocess.run(["dropdb", "--if-exists", args.db], check=True)
     log(f"creating {args.db} (contacts + mango_telephony, no demo data)")
     install_without_demo(args.odoo, args.db, "contacts,mango_telephony", http_port=0)
+
+
+def update_if_older(args):
+    """Update mango_telephony in a reused database made by an older version (its
+    update builds what the lookup reads, e.g. the phone keys, from the rows)."""
+    manifest = ROOT / "mango_telephony" / "__manifest__.py"
+    wanted = ast.literal_eval(manifest.read_text())["version"]
+    with psycopg2.connect(dbname=args.db) as conn, conn.cursor() as cr:
+        cr.execute(
+            "SELECT latest_version FROM ir_module_module WHERE name = 'mango_telephony'"
+        )
+        installed = cr.fetchone()[0]
+    conn.close()
+    if installed.split(".", 2)[-1] == wanted:
+        return
+    log(f"updating mango_telephony {installed} -> {wanted} in {args.db}")
+    begin = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            args.odoo,
+            f"--addons-path={addons_path(args.odoo)}",
+            "-d",
+            args.db,
+            "-u",
+            "mango_telephony",
+            "--stop-after-init",
+            "--log-level=warn",
+            "--http-port=0",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    log(f"updated in {time.monotonic() - begin:.0f} s (load {load_average()})")
 
 
 # ----------------------------------------------------------------------
@@ -249,11 +285,16 @@ def insert_partners(conn, start, stop, other_company_id):
         for name, definition in indexes:
             log(f"building {name}")
             cr.execute(definition)
+        # Replica mode skipped the triggers that keep the phone keys: all of
+        # them again, in one INSERT … SELECT and a bulk index build.
+        log("filling the phone keys (mango_partner_phone_refill)")
+        cr.execute("SELECT mango_partner_phone_refill()")
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cr:
         # The visibility map lets index-only scans skip the heap.
         cr.execute("VACUUM ANALYZE res_partner")
+        cr.execute("VACUUM ANALYZE mango_partner_phone")
     conn.autocommit = False
 
 
@@ -521,32 +562,134 @@ def measure(args, size, first, env, cr):
     results.update(time_baselines(args, samples, Partner, cr))
     known = next(number for number, index, _kind in samples if index is not None)
     results["plans"] = explain(cr, phones.normalize(known, "RU"), company.id)
+    results["phases"] = time_phases(
+        callers(size, args.samples, random.Random(size + 1)), company, as_root, as_user
+    )
+    results["server"] = time_server(
+        cr, callers(size, args.samples, random.Random(size + 2)), company.id
+    )
     cr.rollback()
     return results, by_kind
+
+
+def time_phases(samples, company, as_root, as_user):
+    """Where a lookup's time goes, phase by phase, on callers of their own.
+
+    The steps of ``res.partner._mango_find_by_phone``, one by one with a clock
+    between them (kept in step with it by hand: a profile, not a second
+    implementation; its answers are not checked here but in the timed series),
+    and a ``SELECT 1`` before each caller.
+    """
+    from odoo.tools import SQL
+
+    from odoo.addons.mango_telephony.compat.record_cache import cache_fetched
+    from odoo.addons.mango_telephony.models.caller_identification import pick_caller
+
+    timings = {}
+
+    def clock(key, begin):
+        now = time.perf_counter()
+        timings.setdefault(key, []).append((now - begin) * 1000)
+        return now
+
+    columns = as_root._mango_lookup_columns
+    for position, (number, _index, _kind) in enumerate(samples):
+        Partner = as_user if position % 2 else as_root
+        path = "card" if position % 2 else "fold"
+        cr = Partner.env.cr
+        begin = time.perf_counter()
+        cr.execute("SELECT 1")
+        cr.fetchall()
+        begin = clock("SELECT 1 round trip", begin)
+        key = phones.e164_key(Partner._mango_normalize(number, company))
+        begin = clock(f"{path}: normalise (+ key)", begin)
+        if key is None:
+            continue
+        Partner.flush_model(
+            ["mango_phone_e164", "mango_mobile_e164", "active", *columns]
+        )
+        begin = clock(f"{path}: flush_model", begin)
+        cr.execute(
+            SQL("SELECT * FROM mango_partners_by_phone(%s, %s)", key, company.id)
+        )
+        begin = clock(f"{path}: execute (round trip + server)", begin)
+        rows = cr.fetchall()
+        begin = clock(f"{path}: fetchall", begin)
+        if not rows:
+            continue
+        ids, *values = zip(*rows, strict=True)
+        if Partner.env.su:
+            Partner.browse(pick_caller(list(zip(ids, values[0], strict=True))))
+            clock(f"{path}: pick", begin)
+            continue
+        partners = Partner.browse(ids)
+        for name, column in zip(columns, values, strict=True):
+            cache_fetched(partners, Partner._fields[name], column)
+        begin = clock(f"{path}: record cache fill", begin)
+        partners = partners._filtered_access("read")
+        begin = clock(f"{path}: record rules (_filtered_access)", begin)
+        commercial_of = dict(zip(ids, values[0], strict=True))
+        Partner.browse(pick_caller([(i, commercial_of[i]) for i in partners._ids]))
+        clock(f"{path}: pick", begin)
+    return {key: (values, load_average()) for key, values in timings.items()}
+
+
+def time_server(cr, samples, company_id):
+    """The lookup's time inside PostgreSQL, from EXPLAIN (ANALYZE, BUFFERS) of
+    the call and of the statement it runs, and the pages each one touched
+    (shared hits, and reads: pages found outside shared_buffers)."""
+    statements = {
+        "server: mango_partners_by_phone() call": (
+            "SELECT * FROM mango_partners_by_phone(%(key)s, %(company)s)"
+        ),
+        "server: its statement (index-only scan)": """
+            SELECT partner_id, commercial_partner_id, company_id, partner_share
+              FROM mango_partner_phone
+             WHERE number = %(key)s AND (company_id IS NULL OR company_id = %(company)s)
+             ORDER BY partner_id LIMIT 20""",
+    }
+    timings = {}
+    pages = {}
+    for position, (number, _index, _kind) in enumerate(samples):
+        key = phones.e164_key(phones.normalize(number, "RU"))
+        if key is None:
+            continue
+        label, statement = list(statements.items())[position % 2]
+        cr.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement,
+            {"key": key, "company": company_id},
+        )
+        plan = cr.fetchone()[0][0]
+        timings.setdefault(label, []).append(plan["Execution Time"])
+        node = plan["Plan"]
+        pages.setdefault(label, []).append(
+            (node.get("Shared Hit Blocks", 0), node.get("Shared Read Blocks", 0))
+        )
+    return {
+        label: (values, load_average(), pages[label])
+        for label, values in timings.items()
+    }
 
 
 def explain(cr, number, company_id):
     """The lookup's plan at this size, as PostgreSQL runs it: the statement of
     ``mango_partners_by_phone`` with the caller's number, then the call itself."""
     query = """
-        SELECT partner.id, partner.commercial_partner_id,
-               partner.company_id, partner.partner_share
-          FROM res_partner partner
-         WHERE (partner.mango_phone_e164 = %(number)s
-                OR partner.mango_mobile_e164 = %(number)s)
-           AND partner.active
-           AND (%(company)s IS NULL OR partner.company_id IS NULL
-                OR partner.company_id = %(company)s)
-         ORDER BY partner.id
+        SELECT keys.partner_id, keys.commercial_partner_id,
+               keys.company_id, keys.partner_share
+          FROM mango_partner_phone keys
+         WHERE keys.number = %(key)s
+           AND (keys.company_id IS NULL OR keys.company_id = %(company)s)
+         ORDER BY keys.partner_id
          LIMIT 20"""
     plans = []
     for statement in (
         query,
-        "SELECT * FROM mango_partners_by_phone(%(number)s, %(company)s)",
+        "SELECT * FROM mango_partners_by_phone(%(key)s, %(company)s)",
     ):
         cr.execute(
             "EXPLAIN (ANALYZE, BUFFERS) " + statement,
-            {"number": number, "company": company_id},
+            {"key": phones.e164_key(number), "company": company_id},
         )
         plans.append("\n".join(row[0] for row in cr.fetchall()))
     return plans
@@ -683,6 +826,32 @@ def main():
                     f"{results[key][1]:>14}"
                 )
         verdicts.append((size, floor_p95, results))
+        print()
+        print(
+            f"Phases at {size:,} partners (ms; fold = superuser, card = "
+            "salesperson; ratios against the SELECT 1 of this table)"
+        )
+        phases = results["phases"]
+        floor_p50, floor_p95 = percentiles(phases["SELECT 1 round trip"][0])
+        # The floor, then each path's steps in the order they run (a stable
+        # sort keeps the steps of a path in their order).
+        order = {"SELECT 1 round trip": 0, "fold": 1, "card": 2}
+        for label in sorted(phases, key=lambda label: order[label.split(":")[0]]):
+            timings, load = phases[label]
+            p50, p95 = percentiles(timings)
+            print(
+                f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
+                f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | {load:>14}"
+            )
+        for label, (timings, load, pages) in results["server"].items():
+            p50, p95 = percentiles(timings)
+            hits = statistics.mean(hit for hit, _read in pages)
+            reads = statistics.mean(read for _hit, read in pages)
+            print(
+                f"{size:>10,} | {label:<44} | {p50:>8.3f} | {p95:>8.3f} | "
+                f"{p50 / floor_p50:>13.2f}x | {p95 / floor_p95:>13.2f}x | {load:>14}"
+                f" | pages: {hits:.1f} hit, {reads:.2f} read"
+            )
     size, _floor_p95, results = verdicts[-1]
     for plan in results["plans"]:
         print()

@@ -250,6 +250,24 @@ def tail_pattern(number):
     return "[^0-9]*".join(tail) if tail else None
 
 
+# "+" and up to 18 digits without a leading zero (E.164 allows 15; a country
+# code never starts with 0): read as a number, exactly one per such text, and
+# within PostgreSQL's bigint. The SQL twin is mango_phone_key() (res.partner).
+_E164_KEY = re.compile(r"\+[1-9][0-9]{0,17}", re.ASCII)
+
+
+def e164_key(e164):
+    """The digits of an E.164 number as an integer, or None if it has another
+    shape; two numbers have the same key exactly when they are the same text.
+
+    A bigint key makes the caller lookup's index denser than one on text (an
+    8-byte key instead of a 13-byte string with its length header).
+    """
+    if not isinstance(e164, str) or not _E164_KEY.fullmatch(e164):
+        return None
+    return int(e164[1:])
+
+
 def digits(number):
     """Only the digits of free text, for comparing against stored variants."""
     return re.sub(r"\D", "", _text(number))

@@ -16,6 +16,10 @@ from . import controllers  # noqa: E402
 def uninstall_hook(env):
     """Drop what the module created in SQL rather than through the ORM, which
     removes only its own tables and columns."""
-    env["res.partner"]._mango_drop_lookup_function()
+    # The caller lookup's keys, their triggers and functions read columns
+    # that uninstalling drops: they must not outlive them.
+    from .models.partner_phone_keys import drop_partner_phone_keys
+
+    drop_partner_phone_keys(env.cr)
     env["mango.call"]._mango_drop_number_table()
     env["mango.rate.limit"]._mango_drop_tables()

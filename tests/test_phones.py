@@ -5,6 +5,8 @@ import re
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mango_office import phones
 
@@ -155,6 +157,41 @@ def test_russian_trunk_form_shortcut_agrees_with_the_parse():
             else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         )
         assert phones.normalize(number, "RU") == expected, number
+
+
+# The caller lookup matches numbers by their integer key (res.partner's phone
+# keys): every E.164 text the normaliser produces must have one, and the key must
+# give the text back, or a contact would be missed or another one found.
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789 +()-.", max_size=20),
+        st.from_regex(r"\A(\+7|8|7)[0-9]{10}\Z"),
+        st.from_regex(r"\A\+[1-9][0-9]{6,14}\Z"),
+        st.text(max_size=20),
+    ),
+    st.sampled_from(["RU", "FI", "US", "DE"]),
+)
+@settings(max_examples=500, deadline=None)
+def test_every_normalised_number_has_a_key_that_gives_it_back(raw, region):
+    normalized = phones.normalize(raw, region)
+    key = phones.e164_key(normalized)
+    if normalized and normalized.startswith("+"):
+        assert key is not None
+        assert f"+{key}" == normalized
+    else:
+        assert key is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, False, "", "+", "+0123", "74951234567", "+7 495", "+7495１", "+" + "9" * 19],
+)
+def test_texts_that_are_not_e164_have_no_key(text):
+    assert phones.e164_key(text) is None
+
+
+def test_the_longest_key_fits_a_bigint():
+    assert phones.e164_key("+" + "9" * 18) < 2**63
 
 
 def _ascii_digits(text):

@@ -22,6 +22,7 @@ from mango_office.rules import FINISHED_STATUSES
 
 from ..compat.contact_phones import mobile_of
 from ..compat.record_cache import cache_fetched
+from .partner_phone_keys import ensure_partner_phone_keys
 
 _logger = logging.getLogger(__name__)
 
@@ -176,52 +177,14 @@ class ResPartner(models.Model):
     #: partner) and what the record rules every internal user has on contacts
     #: read (the multi-company rule: company, shared or not). A rule reading
     #: other fields still applies: the ORM fetches what it lacks. In the order
-    #: mango_partners_by_phone() returns them, after the id.
+    #: mango_partners_by_phone() returns them, after the id; the phone keys
+    #: table carries them (partner_phone_keys.py).
     _mango_lookup_columns = ("commercial_partner_id", "company_id", "partner_share")
 
     def init(self):
         result = super().init()
-        self.env.cr.execute(
-            SQL(
-                """
-            DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer);
-            CREATE OR REPLACE FUNCTION mango_partners_by_phone(
-                wanted_number varchar, wanted_company integer
-            ) RETURNS TABLE (
-                id integer,
-                commercial_partner_id integer,
-                company_id integer,
-                partner_share boolean
-            ) LANGUAGE plpgsql STABLE AS $mango$
-            BEGIN
-                RETURN QUERY
-                    SELECT partner.id, partner.commercial_partner_id,
-                           partner.company_id, partner.partner_share
-                      FROM res_partner partner
-                     WHERE (partner.mango_phone_e164 = wanted_number
-                            OR partner.mango_mobile_e164 = wanted_number)
-                       AND partner.active
-                       AND (wanted_company IS NULL
-                            OR partner.company_id IS NULL
-                            OR partner.company_id = wanted_company)
-                     ORDER BY partner.id
-                     LIMIT 20;
-            END
-            $mango$
-                """
-            )
-        )
+        ensure_partner_phone_keys(self.env.cr)
         return result
-
-    def _mango_drop_lookup_function(self):
-        """Uninstalling: the function reads the columns the ORM drops, so it
-        must not outlive them (nor its predecessor's name)."""
-        self.env.cr.execute(
-            SQL(
-                "DROP FUNCTION IF EXISTS mango_partner_ids_by_phone(varchar, integer);"
-                "DROP FUNCTION IF EXISTS mango_partners_by_phone(varchar, integer);"
-            )
-        )
 
     @api.model
     def _mango_find_by_phone(self, number, company=None):
@@ -236,23 +199,26 @@ class ResPartner(models.Model):
         :param company: res.company whose contacts are visible (default: current)
         :return: res.partner, at most one record
         """
-        e164 = self._mango_normalize(number, company)
-        if not e164:
+        # Every number the normaliser gives has a key; a text without one
+        # cannot be any contact's number either (partner_phone_keys.py).
+        key = phones.e164_key(self._mango_normalize(number, company))
+        if key is None:
             return self.browse()
+        # The triggers keep the keys as the rows are written: pending writes
+        # of the columns they read must reach the database first.
         self.flush_model(
             ["mango_phone_e164", "mango_mobile_e164", "active"]
             + list(self._mango_lookup_columns)
         )
-        # One round trip: plain SQL on the two indexed columns, through a
-        # PL/pgSQL function (it keeps its plan for the connection's life;
-        # planning the statement afresh for every event costs as much again as
-        # executing it, the ORM's domain parsing ten times more), returning with
-        # each partner what the pick and the record rules read, straight into
-        # the cache. The rules then apply in memory to the few rows found.
+        # One round trip, one index-only scan of the phone keys
+        # (partner_phone_keys.py), through a PL/pgSQL function that keeps its
+        # plan for the connection's life; it returns with each partner what
+        # the pick and the record rules read, straight into the cache. The
+        # rules then apply in memory to the few rows found.
         self.env.cr.execute(
             SQL(
                 "SELECT * FROM mango_partners_by_phone(%s, %s)",
-                e164,
+                key,
                 company.id if company else None,
             )
         )
