@@ -23,6 +23,27 @@ if ODOO_19:
         """``domain`` as a prefix list with every operator explicit."""
         return list(Domain(domain))
 
+    #: What ``read_group`` starts a group's ``__domain`` from when it has no
+    #: search domain.
+    GROUP_DOMAIN_START = Domain.TRUE
+
+    def group_domain_part(domain):
+        """``domain`` as ``read_group`` combines it into a group's domain."""
+        return Domain(domain)
+
+    def group_domain_and(domain, part):
+        """``domain`` and ``part`` (from ``group_domain_part``), the way
+        ``read_group`` adds each grouping's condition to a group's domain."""
+        return domain & part
+
+    def group_domain_done(domain):
+        """A group's domain as ``read_group`` returns it (a list)."""
+        return list(domain)
+
+    # What the web client's formatting (formatted_read_group…) makes of a
+    # group's conditions: their conjunction, as a list.
+    from odoo.addons.web.models.models import AND as group_extra_domain
+
 else:
     from odoo.osv import expression
 
@@ -39,3 +60,23 @@ else:
     def normalized(domain):
         """``domain`` as a prefix list with every operator explicit."""
         return expression.normalize_domain(domain)
+
+    #: What ``read_group`` starts a group's ``__domain`` from when it has no
+    #: search domain.
+    GROUP_DOMAIN_START = []
+
+    def group_domain_part(domain):
+        """``domain`` as ``read_group`` combines it into a group's domain."""
+        return domain
+
+    def group_domain_and(domain, part):
+        """``domain`` and ``part`` (from ``group_domain_part``), the way
+        ``read_group`` adds each grouping's condition to a group's domain."""
+        return expression.AND([domain, part])
+
+    def group_domain_done(domain):
+        """A group's domain as ``read_group`` returns it (a list)."""
+        return domain
+
+    # 18.0's web client formats groups with read_group only.
+    group_extra_domain = None

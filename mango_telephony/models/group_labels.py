@@ -1,0 +1,134 @@
+"""Group labels of the statistics' pivots, formatted once per value.
+
+Odoo formats every group of a ``read_group`` on its own: for a grouping by
+week it formats the label with babel, looks up the week's number in the
+language, computes the week's bounds in the user's time zone and builds the
+group's domain; for an employee it reads the display name through a sudo
+environment. That is a few hundred microseconds per group, and the pivots of
+the call log and of "Call analysis" over two years have thousands of groups
+(the call log's default one, employee × week × status, about ten thousand)
+but only about a hundred distinct weeks and a few dozen employees: the
+labels cost most of the second such a pivot took, the figures a fraction.
+
+Here Odoo's own formatting runs once per distinct value of each grouping and
+every group with that value gets its result, combined into the group's domain
+the way Odoo combines it (``compat.domains``): the answer is
+Odoo's, only its cost is per value. ``mango_call_report.py`` (the call log)
+and ``mango_call_stat.py`` ("Call analysis") call these from their overrides
+of the formatting hooks; nothing outside those two models is changed.
+"""
+
+from odoo import models
+
+from ..compat import domains
+
+
+def value_key(value):
+    """The key of a grouped value: values Odoo formats differently stay
+    apart even when Python finds them equal (False and 0, 1 and 1.0); a
+    record by its model and ids (hashing a record costs more)."""
+    if isinstance(value, models.BaseModel):
+        return type(value), value._ids
+    return type(value), value
+
+
+def format_rows_once_per_value(format_rows, fields, rows, groupby):
+    """``_read_group_format_result(rows, groupby)`` (``read_group``: 18.0's
+    pivot and graph) with ``format_rows``, Odoo's own, called on one row per
+    distinct value of each grouping rather than on every row.
+
+    :param format_rows: the model's ``super()._read_group_format_result``
+    :param fields: the model's ``_fields``
+    """
+    if not rows or any(
+        fields[spec.split(":")[0].split(".")[0]].type == "properties"
+        for spec in groupby
+    ):
+        format_rows(rows, groupby)  # properties: their own formatting
+        return
+    formatted = []
+    try:
+        for spec in groupby:
+            probes = {}
+            for row in rows:
+                key = value_key(row[spec])
+                if key not in probes:
+                    probes[key] = {
+                        spec: row[spec],
+                        "__domain": domains.GROUP_DOMAIN_START,
+                    }
+            formatted.append((spec, probes))
+    except TypeError:  # a value that cannot be a key: Odoo's way, row by row
+        format_rows(rows, groupby)
+        return
+    for spec, probes in formatted:
+        format_rows(list(probes.values()), [spec])
+        for probe in probes.values():
+            probe["__domain"] = domains.group_domain_part(probe["__domain"])
+    # A group's domain is its search domain and each grouping's condition in
+    # turn; the first ones are shared by many groups (an employee's, then
+    # an employee's week's), combined once each. The last is the group's
+    # own: a new list for each.
+    combined = {}
+    last = len(formatted) - 1
+    for row in rows:
+        domain = row["__domain"]
+        prefix = (id(domain),)
+        for index, (spec, probes) in enumerate(formatted):
+            key = value_key(row[spec])
+            probe = probes[key]
+            row[spec] = probe[spec]
+            if spec in probe.get("__range", ()):
+                bounds = probe["__range"][spec]
+                # A dict of its own per group, as Odoo gives.
+                row.setdefault("__range", {})[spec] = dict(bounds) if bounds else bounds
+            if index == last:
+                domain = domains.group_domain_and(domain, probe["__domain"])
+                continue
+            prefix = (*prefix, key)
+            if prefix not in combined:
+                combined[prefix] = domains.group_domain_and(domain, probe["__domain"])
+            domain = combined[prefix]
+        row["__domain"] = domains.group_domain_done(domain)
+
+
+def web_format_once_per_value(format_groups, groupby, aggregates, groups):
+    """19.0's ``_web_read_group_format(groupby, aggregates, groups)`` (the web
+    client's ``formatted_read_group`` and ``formatted_read_grouping_sets``)
+    with ``format_groups``, Odoo's own, called on one group per distinct value
+    of each grouping: the label and the condition of each value, parsed once,
+    then each group's conditions joined the way Odoo joins them
+    (``compat.domains.group_extra_domain``).
+
+    :param format_groups: the model's ``super()._web_read_group_format``
+    """
+    width = len(groupby)
+    distinct = []
+    try:
+        for index in range(width):
+            values = {}
+            for group in groups:
+                values.setdefault(value_key(group[index]), group[index])
+            distinct.append(values)
+    except TypeError:  # a value that cannot be a key: Odoo's way
+        return format_groups(groupby, aggregates, groups)
+    formatted = []
+    for spec, values in zip(groupby, distinct, strict=True):
+        answers = format_groups((spec,), (), [(value,) for value in values.values()])
+        formatted.append(
+            {
+                key: (answer[spec], domains.group_domain_part(answer["__extra_domain"]))
+                for key, answer in zip(values, answers, strict=True)
+            }
+        )
+    result = []
+    for group in groups:
+        row, parts = {}, []
+        for spec, value, answers in zip(groupby, group, formatted, strict=False):
+            row[spec], part = answers[value_key(value)]
+            parts.append(part)
+        row["__extra_domain"] = domains.group_extra_domain(parts)
+        for spec, value in zip(aggregates, group[width:], strict=True):
+            row[spec] = value
+        result.append(row)
+    return result
