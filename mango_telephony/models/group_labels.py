@@ -46,49 +46,58 @@ def format_rows_once_per_value(format_rows, fields, rows, groupby):
     ):
         format_rows(rows, groupby)  # properties: their own formatting
         return
-    formatted = []
+    columns = []  # (spec, each row's value key, the formatting of each value)
     try:
         for spec in groupby:
-            probes = {}
+            probes, keys = {}, []
             for row in rows:
                 key = value_key(row[spec])
+                keys.append(key)
                 if key not in probes:
                     probes[key] = {
                         spec: row[spec],
                         "__domain": domains.GROUP_DOMAIN_START,
                     }
-            formatted.append((spec, probes))
+            columns.append((spec, keys, probes))
     except TypeError:  # a value that cannot be a key: Odoo's way, row by row
         format_rows(rows, groupby)
         return
-    for spec, probes in formatted:
+    for spec, _keys, probes in columns:
         format_rows(list(probes.values()), [spec])
-        for probe in probes.values():
-            probe["__domain"] = domains.group_domain_part(probe["__domain"])
+        for key, probe in probes.items():
+            ranged = spec in probe.get("__range", ())
+            probes[key] = (
+                probe[spec],
+                ranged,
+                probe["__range"][spec] if ranged else None,
+                domains.group_domain_part(probe["__domain"]),
+            )
     # A group's domain is its search domain and each grouping's condition in
-    # turn; the first ones are shared by many groups (an employee's, then
-    # an employee's week's), combined once each. The last is the group's
-    # own: a new list for each.
-    combined = {}
-    last = len(formatted) - 1
-    for row in rows:
+    # turn; all but the last are shared by many groups (an employee's, then
+    # an employee's week's), joined once each; the last gives the group's
+    # own domain.
+    join = domains.group_domain_joiner()
+    joined = {}
+    last = len(columns) - 1
+    for position, row in enumerate(rows):
         domain = row["__domain"]
-        prefix = (id(domain),)
-        for index, (spec, probes) in enumerate(formatted):
-            key = value_key(row[spec])
-            probe = probes[key]
-            row[spec] = probe[spec]
-            if spec in probe.get("__range", ()):
-                bounds = probe["__range"][spec]
+        node = joined.get(id(domain))
+        if node is None:
+            node = joined[id(domain)] = {}
+        for index, (spec, keys, answers) in enumerate(columns):
+            key = keys[position]
+            label, ranged, bounds, part = answers[key]
+            row[spec] = label
+            if ranged:
                 # A dict of its own per group, as Odoo gives.
                 row.setdefault("__range", {})[spec] = dict(bounds) if bounds else bounds
             if index == last:
-                domain = domains.group_domain_and(domain, probe["__domain"])
-                continue
-            prefix = (*prefix, key)
-            if prefix not in combined:
-                combined[prefix] = domains.group_domain_and(domain, probe["__domain"])
-            domain = combined[prefix]
+                domain = join(domain, part)
+                break
+            entry = node.get(key)
+            if entry is None:
+                entry = node[key] = (join(domain, part), {})
+            domain, node = entry
         row["__domain"] = domains.group_domain_done(domain)
 
 
@@ -121,12 +130,27 @@ def web_format_once_per_value(format_groups, groupby, aggregates, groups):
                 for key, answer in zip(values, answers, strict=True)
             }
         )
+    # A group's domain is the conjunction of its conditions, which Odoo
+    # flattens: the conditions of all but its last grouping (an employee's
+    # week) are shared by many groups, joined once each.
+    join = domains.group_domain_joiner()
+    joined = {}
     result = []
     for group in groups:
         row, parts = {}, []
-        for spec, value, answers in zip(groupby, group, formatted, strict=False):
-            row[spec], part = answers[value_key(value)]
-            parts.append(part)
+        for index, (spec, value) in enumerate(zip(groupby, group, strict=False)):
+            key = value_key(value)
+            row[spec], part = formatted[index][key]
+            if index == 0:
+                prefix = (key,)
+                parts.append(part)
+            elif index < width - 1:
+                prefix = (*prefix, key)
+                if prefix not in joined:
+                    joined[prefix] = join(parts[0], part)
+                parts[0] = joined[prefix]
+            else:
+                parts.append(part)
         row["__extra_domain"] = domains.group_extra_domain(parts)
         for spec, value in zip(aggregates, group[width:], strict=True):
             row[spec] = value

@@ -104,8 +104,6 @@ def _add_pending(result, pending, width, by_status):
     """Add the rows of the calls the statistics do not count to ``result``
     (``[[keys, values]]``, in the log's order); False when one is in a group
     only they have, whose place the statistics cannot tell."""
-    if not pending:  # the usual case: every call counted
-        return True
     positions = {keys: index for index, (keys, _values) in enumerate(result)}
     for row in pending:
         keys = tuple(row[:width])
@@ -254,9 +252,14 @@ class MangoCall(models.Model):
             groupby,
             aggregates,
         )
-        if not _add_pending(result, pending, len(groupby), by_status):
+        width = len(groupby)
+        pending = [row for row in pending if any(row[width:])]
+        if not pending:  # the usual case: every call counted
+            return result
+        merged = [[row[:width], list(row[width:])] for row in result]
+        if not _add_pending(merged, pending, width, by_status):
             return None
-        return [(*keys, *values) for keys, values in result]
+        return [(*keys, *values) for keys, values in merged]
 
     def _mango_stat_plan(self, domain, groupby, aggregates, order):
         """``(domain, groupby, order, by_status)`` of the statistics that
@@ -313,10 +316,13 @@ class MangoCall(models.Model):
         return stat_domain, stat_groupby, stat_order, by_status
 
     def _mango_rows_from_stats(self, rows, groupby, aggregates, by_status):
-        """``[[keys, values]]`` of the log from the rows of the statistics."""
+        """The log's rows (``_read_group``'s tuples) from the rows of the
+        statistics."""
         width = len(groupby) - by_status
         result = []
         # Each employee, week… converted once: thousands of rows, few values.
+        # The rows are built as tuples at once: ten thousand rows of lists
+        # made the garbage collector's full passes a good part of the time.
         converted = {}
 
         def convert(spec, value):
@@ -326,6 +332,8 @@ class MangoCall(models.Model):
                 return value.with_env(self.env)
             return value
 
+        counted = [spec == "__count" for spec in aggregates]
+        statuses = sorted(STATUS_SPLIT)
         for row in rows:
             keys = []
             for spec, value in zip(groupby[:width], row[:width], strict=True):
@@ -333,28 +341,37 @@ class MangoCall(models.Model):
                 if key not in converted:
                     converted[key] = convert(spec, value)
                 keys.append(converted[key])
-            keys = tuple(keys)
             sums = row[width : width + len(aggregates)]
             if not by_status:
-                values = [
-                    (value or 0) if spec == "__count" else value
-                    for spec, value in zip(aggregates, sums, strict=True)
-                ]
-                result.append([keys, values])
+                result.append(
+                    (
+                        *keys,
+                        *(
+                            (value or 0) if count else value
+                            for count, value in zip(counted, sums, strict=True)
+                        ),
+                    )
+                )
                 continue
             counts = dict(
                 zip(STATUS_SPLIT, row[width + len(aggregates) :], strict=True)
             )
-            for status in sorted(STATUS_SPLIT):
+            for status in statuses:
                 if not counts[status]:
                     continue
-                values = []
-                for spec, value in zip(aggregates, sums, strict=True):
-                    if spec == "__count":
-                        values.append(counts[status])
-                    else:  # the talk time: only answered calls have one
-                        values.append(value if status == "answered" else 0.0)
-                result.append([(*keys, status), values])
+                # The talk time: only answered calls have one.
+                result.append(
+                    (
+                        *keys,
+                        status,
+                        *(
+                            counts[status]
+                            if count
+                            else (value if status == "answered" else 0.0)
+                            for count, value in zip(counted, sums, strict=True)
+                        ),
+                    )
+                )
         return result
 
     def _mango_stat_order(self, order, groupby, stat_groupby):

@@ -412,16 +412,21 @@ class MangoCallStat(models.Model):
                 in_env[value] = value.with_env(self.env)
             return in_env[value]
 
+        # Where each measure's sums are in a row: one list per row, not a
+        # dict and a list (the garbage collector's passes grow with them).
+        steps = [
+            (width + specs.index(plan[1]), None, None)
+            if plan[0] == "sum"
+            else (width + specs.index(plan[1]), width + specs.index(plan[2]), plan[3])
+            for plan in plans
+        ]
         for row in rows:
             values = [with_env(value) for value in row[:width]]
-            sums = dict(zip(specs, row[width:], strict=True))
-            for plan in plans:
-                if plan[0] == "sum":
-                    values.append(sums[plan[1]])
+            for first, second, factor in steps:
+                if second is None:
+                    values.append(row[first])
                 else:
-                    values.append(
-                        _ratio(sums[plan[1]] or 0, sums[plan[2]] or 0, plan[3])
-                    )
+                    values.append(_ratio(row[first] or 0, row[second] or 0, factor))
             result.append(tuple(values))
         return result
 

@@ -641,6 +641,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                     for domain, groupby in (
                         ([], [spec]),
                         ([], [person, spec]),
+                        ([(1, "=", 1)], [person, spec]),
                         (line, [spec, person]),
                         ([], [person, spec, by_status]),
                         (line, [by_status, spec]),
