@@ -46,23 +46,26 @@ def format_rows_once_per_value(format_rows, fields, rows, groupby):
     ):
         format_rows(rows, groupby)  # properties: their own formatting
         return
-    columns = []  # (spec, each row's value key, the formatting of each value)
+    # (spec, the formatting of each value). The keys are made again rather
+    # than kept per row: objects that live through the formatting of ten
+    # thousand groups bring the garbage collector's full passes, which cost
+    # more than the keys.
+    columns = []
     try:
         for spec in groupby:
-            probes, keys = {}, []
+            probes = {}
             for row in rows:
                 key = value_key(row[spec])
-                keys.append(key)
                 if key not in probes:
                     probes[key] = {
                         spec: row[spec],
                         "__domain": domains.GROUP_DOMAIN_START,
                     }
-            columns.append((spec, keys, probes))
+            columns.append((spec, probes))
     except TypeError:  # a value that cannot be a key: Odoo's way, row by row
         format_rows(rows, groupby)
         return
-    for spec, _keys, probes in columns:
+    for spec, probes in columns:
         format_rows(list(probes.values()), [spec])
         for key, probe in probes.items():
             ranged = spec in probe.get("__range", ())
@@ -79,13 +82,13 @@ def format_rows_once_per_value(format_rows, fields, rows, groupby):
     join = domains.group_domain_joiner()
     joined = {}
     last = len(columns) - 1
-    for position, row in enumerate(rows):
+    for row in rows:
         domain = row["__domain"]
         node = joined.get(id(domain))
         if node is None:
             node = joined[id(domain)] = {}
-        for index, (spec, keys, answers) in enumerate(columns):
-            key = keys[position]
+        for index, (spec, answers) in enumerate(columns):
+            key = value_key(row[spec])
             label, ranged, bounds, part = answers[key]
             row[spec] = label
             if ranged:
