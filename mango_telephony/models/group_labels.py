@@ -12,15 +12,70 @@ labels cost most of the second such a pivot took, the figures a fraction.
 
 Here Odoo's own formatting runs once per distinct value of each grouping and
 every group with that value gets its result, combined into the group's domain
-the way Odoo combines it (``compat.domains``): the answer is
-Odoo's, only its cost is per value. ``mango_call_report.py`` (the call log)
-and ``mango_call_stat.py`` ("Call analysis") call these from their overrides
-of the formatting hooks; nothing outside those two models is changed.
+the way Odoo combines it (``compat.domains``): the answer is Odoo's, only its
+cost is per value. A date grouping's formatting (label, bounds, condition)
+depends on nothing but the grouping, the language, the time zone and the
+value: it is kept across requests, so the hundred weeks every pivot shows are
+formatted once per worker, not once per request (an employee's name is not
+kept: it may change). ``mango_call_report.py`` (the call log) and
+``mango_call_stat.py`` ("Call analysis") call these from their overrides of
+the formatting hooks; nothing outside those two models is changed.
 """
 
 from odoo import models
+from odoo.models import READ_GROUP_TIME_GRANULARITY
+from odoo.tools import get_lang
 
 from ..compat import domains
+
+# The formatting of a date group by week, month… is a pure function of the
+# model, the grouping, the language, the time zone and the value: kept across
+# requests (the same hundred weeks on every pivot), up to this many values.
+# A record's display name is not kept: it may change.
+DATE_FORMATS_LIMIT = 20000
+_date_formats = {}
+
+
+def _date_formats_key(model, spec, kind):
+    """What a date grouping's formatting depends on besides the value, or
+    None when ``spec`` is not a date grouping by period."""
+    name, _sep, granularity = spec.partition(":")
+    field = model._fields.get(name)
+    if (
+        field is None
+        or field.type not in ("date", "datetime")
+        or granularity not in READ_GROUP_TIME_GRANULARITY
+    ):
+        return None
+    return (
+        kind,
+        model._name,
+        spec,
+        field.type,
+        get_lang(model.env).code,
+        model.env.context.get("tz"),
+    )
+
+
+def _known_date_formats(shared, values):
+    """The kept formatting of ``values`` (keys) of the grouping ``shared``."""
+    if shared is None:
+        return {}
+    known = {}
+    for key in values:
+        answer = _date_formats.get((shared, key))
+        if answer is not None:
+            known[key] = answer
+    return known
+
+
+def _keep_date_formats(shared, answers):
+    if shared is None:
+        return
+    if len(_date_formats) + len(answers) > DATE_FORMATS_LIMIT:
+        _date_formats.clear()
+    for key, answer in answers.items():
+        _date_formats[(shared, key)] = answer
 
 
 def value_key(value):
@@ -32,16 +87,17 @@ def value_key(value):
     return type(value), value
 
 
-def format_rows_once_per_value(format_rows, fields, rows, groupby):
+def format_rows_once_per_value(format_rows, model, rows, groupby):
     """``_read_group_format_result(rows, groupby)`` (``read_group``: 18.0's
     pivot and graph) with ``format_rows``, Odoo's own, called on one row per
-    distinct value of each grouping rather than on every row.
+    distinct value of each grouping rather than on every row (for a date
+    grouping, per value not formatted by an earlier request).
 
     :param format_rows: the model's ``super()._read_group_format_result``
-    :param fields: the model's ``_fields``
+    :param model: the model (``self``)
     """
     if not rows or any(
-        fields[spec.split(":")[0].split(".")[0]].type == "properties"
+        model._fields[spec.split(":")[0].split(".")[0]].type == "properties"
         for spec in groupby
     ):
         format_rows(rows, groupby)  # properties: their own formatting
@@ -66,15 +122,22 @@ def format_rows_once_per_value(format_rows, fields, rows, groupby):
         format_rows(rows, groupby)
         return
     for spec, probes in columns:
-        format_rows(list(probes.values()), [spec])
-        for key, probe in probes.items():
+        shared = _date_formats_key(model, spec, "read_group")
+        known = _known_date_formats(shared, probes)
+        new = {key: probe for key, probe in probes.items() if key not in known}
+        if new:
+            format_rows(list(new.values()), [spec])
+        for key, probe in new.items():
             ranged = spec in probe.get("__range", ())
-            probes[key] = (
+            new[key] = (
                 probe[spec],
                 ranged,
                 probe["__range"][spec] if ranged else None,
                 domains.group_domain_part(probe["__domain"]),
             )
+        _keep_date_formats(shared, new)
+        probes.update(known)
+        probes.update(new)
     # A group's domain is its search domain and each grouping's condition in
     # turn; all but the last are shared by many groups (an employee's, then
     # an employee's week's), joined once each; the last gives the group's
@@ -104,7 +167,7 @@ def format_rows_once_per_value(format_rows, fields, rows, groupby):
         row["__domain"] = domains.group_domain_done(domain)
 
 
-def web_format_once_per_value(format_groups, groupby, aggregates, groups):
+def web_format_once_per_value(format_groups, model, groupby, aggregates, groups):
     """19.0's ``_web_read_group_format(groupby, aggregates, groups)`` (the web
     client's ``formatted_read_group`` and ``formatted_read_grouping_sets``)
     with ``format_groups``, Odoo's own, called on one group per distinct value
@@ -113,6 +176,7 @@ def web_format_once_per_value(format_groups, groupby, aggregates, groups):
     (``compat.domains.group_extra_domain``).
 
     :param format_groups: the model's ``super()._web_read_group_format``
+    :param model: the model (``self``)
     """
     width = len(groupby)
     distinct = []
@@ -126,13 +190,16 @@ def web_format_once_per_value(format_groups, groupby, aggregates, groups):
         return format_groups(groupby, aggregates, groups)
     formatted = []
     for spec, values in zip(groupby, distinct, strict=True):
-        answers = format_groups((spec,), (), [(value,) for value in values.values()])
-        formatted.append(
-            {
-                key: (answer[spec], domains.group_domain_part(answer["__extra_domain"]))
-                for key, answer in zip(values, answers, strict=True)
-            }
-        )
+        shared = _date_formats_key(model, spec, "web")
+        known = _known_date_formats(shared, values)
+        new = [key for key in values if key not in known]
+        answers = format_groups((spec,), (), [(values[key],) for key in new])
+        new = {
+            key: (answer[spec], domains.group_domain_part(answer["__extra_domain"]))
+            for key, answer in zip(new, answers, strict=True)
+        }
+        _keep_date_formats(shared, new)
+        formatted.append(known | new)
     # A group's domain is the conjunction of its conditions, which Odoo
     # flattens: the conditions of all but its last grouping (an employee's
     # week) are shared by many groups, joined once each.

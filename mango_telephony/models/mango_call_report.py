@@ -194,7 +194,7 @@ class MangoCall(models.Model):
         # and domain, each employee's name, formatted once (group_labels.py),
         # Odoo's answer unchanged.
         format_rows_once_per_value(
-            super()._read_group_format_result, self._fields, rows_dict, lazy_groupby
+            super()._read_group_format_result, self, rows_dict, lazy_groupby
         )
 
     @api.model
@@ -205,7 +205,7 @@ class MangoCall(models.Model):
         if self._web_read_group_field_expand(groupby):
             return super()._web_read_group_format(groupby, aggregates, groups)
         return web_format_once_per_value(
-            super()._web_read_group_format, groupby, aggregates, groups
+            super()._web_read_group_format, self, groupby, aggregates, groups
         )
 
     @api.model

@@ -342,7 +342,7 @@ class MangoCallStat(models.Model):
         # weeks: each week's label, bounds and domain formatted once
         # (group_labels.py), Odoo's answer unchanged.
         format_rows_once_per_value(
-            super()._read_group_format_result, self._fields, rows_dict, lazy_groupby
+            super()._read_group_format_result, self, rows_dict, lazy_groupby
         )
 
     @api.model
@@ -353,7 +353,7 @@ class MangoCallStat(models.Model):
         if self._web_read_group_field_expand(groupby):
             return super()._web_read_group_format(groupby, aggregates, groups)
         return web_format_once_per_value(
-            super()._web_read_group_format, groupby, aggregates, groups
+            super()._web_read_group_format, self, groupby, aggregates, groups
         )
 
     def _mango_read_group_periods(
