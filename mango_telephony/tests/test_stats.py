@@ -10,6 +10,7 @@ from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import (
+    group_labels,
     mango_call_stat,
     mango_call_stat_rollup,
 )
@@ -583,6 +584,156 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             [], ["call_count:sum"], ["user_id"]
         )
         self.assertEqual([g["user_id"][0] for g in own], [self.agent_101.id])
+
+    def test_group_labels_are_odoos(self):
+        """Every group's label, bounds, domain, order and figures are Odoo's
+        own when each distinct value is formatted once (group_labels.py): by
+        day, week, month, quarter and year, alone, under an employee and over
+        a status, in Sunday, Monday and Saturday weeks, on "Call analysis"
+        and on the call log (from the statistics and from the log)."""
+        self.make_history()
+        # An employee nobody is, a call without a start: the empty values.
+        self.make_call(self.env["res.users"], datetime(2026, 2, 12, 9, 0), "missed")
+        unstarted = self.make_call(
+            self.agent_102, datetime(2026, 2, 11, 9, 0), "missed"
+        )
+        unstarted.start_time = False
+        self.env.flush_all()
+        self.Stat._mango_rebuild()
+        base = type(self.env["base"])
+        web_formatting = hasattr(base, "_web_read_group_format")  # Odoo 19.0
+        Lang = self.env["res.lang"]
+        line = [("line_number", "=", self.LINES[0])]
+        for code in ("en_US", "ru_RU", "ar_001"):
+            Lang._activate_lang(code)
+            for model, date_name, person, measures, context, by_status in (
+                (
+                    "mango.call.stat",
+                    "date",
+                    "user_id",
+                    ["call_count:sum", "answered_rate:avg", "talk_total:sum"],
+                    {},
+                    "direction",
+                ),
+                (
+                    "mango.call",
+                    "start_time",
+                    "employee_user_id",
+                    ["__count", "talk_duration:sum"],
+                    {"tz": "Europe/Moscow"},
+                    "status",
+                ),
+                (  # another time zone: read from the log
+                    "mango.call",
+                    "start_time",
+                    "employee_user_id",
+                    ["__count", "talk_duration:sum"],
+                    {"tz": "America/New_York"},
+                    "status",
+                ),
+            ):
+                records = (
+                    self.env[model]
+                    .with_user(self.supervisor)
+                    .with_context(lang=code, **context)
+                )
+                for granularity in ("day", "week", "month", "quarter", "year"):
+                    spec = f"{date_name}:{granularity}"
+                    for domain, groupby in (
+                        ([], [spec]),
+                        ([], [person, spec]),
+                        ([(1, "=", 1)], [person, spec]),
+                        (line, [spec, person]),
+                        ([], [person, spec, by_status]),
+                        (line, [by_status, spec]),
+                    ):
+                        with self.subTest(
+                            lang=code, model=model, context=context, groupby=groupby
+                        ):
+                            self.assert_groups_are_odoos(
+                                records, base, domain, groupby, measures
+                            )
+                if web_formatting:
+                    grouping_sets = [
+                        [],
+                        [person],
+                        [f"{date_name}:week"],
+                        [person, f"{date_name}:week", by_status],
+                    ]
+                    ours = records.formatted_read_grouping_sets(
+                        line, grouping_sets, measures
+                    )
+                    with patch.object(
+                        type(records),
+                        "_web_read_group_format",
+                        base._web_read_group_format,
+                    ):
+                        odoos = records.formatted_read_grouping_sets(
+                            line, grouping_sets, measures
+                        )
+                    self.assertEqual(ours, odoos)
+                    self.assertEqual(
+                        [[list(group) for group in groups] for groups in ours],
+                        [[list(group) for group in groups] for groups in odoos],
+                    )
+        # Odoo's formatting runs once per distinct value, not per group, and
+        # a week once per worker: the next request formats the employees only.
+        group_labels._date_formats.clear()
+        stats = self.Stat.with_user(self.supervisor).with_context(lang="en_US")
+        formatted = []
+        odoo_format = models.BaseModel._read_group_format_result
+
+        def counting(model, rows, groupby):
+            formatted.append((tuple(groupby), len(rows)))
+            return odoo_format(model, rows, groupby)
+
+        with patch.object(models.BaseModel, "_read_group_format_result", counting):
+            groups = stats.read_group(
+                [], ["call_count:sum"], ["user_id", "date:week"], lazy=False
+            )
+            again = stats.read_group(
+                [], ["call_count:sum"], ["user_id", "date:week"], lazy=False
+            )
+        weeks = {group["date:week"] for group in groups}
+        users = {group["user_id"] for group in groups}
+        self.assertGreater(len(groups), len(weeks))
+        self.assertEqual(
+            formatted,
+            [
+                (("user_id",), len(users)),
+                (("date:week",), len(weeks)),
+                (("user_id",), len(users)),
+            ],
+        )
+        self.assertEqual(again, groups)
+
+    def assert_groups_are_odoos(self, records, base, domain, groupby, measures):
+        """``read_group`` (and on 19.0 ``formatted_read_group``) of
+        ``records`` give what Odoo's own formatting gives, group by group."""
+        for lazy in (False, True):
+            ours = records.read_group(domain, measures, groupby, lazy=lazy)
+            with patch.object(
+                type(records),
+                "_read_group_format_result",
+                base._read_group_format_result,
+            ):
+                odoos = records.read_group(domain, measures, groupby, lazy=lazy)
+            self.assertTrue(ours)
+            self.assertEqual(ours, odoos)
+            self.assertEqual(
+                [list(group) for group in ours], [list(group) for group in odoos]
+            )
+        if hasattr(base, "_web_read_group_format"):  # Odoo 19.0
+            ours = records.formatted_read_group(domain, groupby, measures)
+            with patch.object(
+                type(records), "_web_read_group_format", base._web_read_group_format
+            ):
+                odoos = records.formatted_read_group(domain, groupby, measures)
+            self.assertTrue(ours)
+            self.assertEqual(ours, odoos)
+            self.assertEqual(
+                [list(group) for group in ours], [list(group) for group in odoos]
+            )
 
     def test_weeks_of_every_language(self):
         """Sunday (en_US), Monday (ru_RU) and Saturday (ar_001) weeks are each

@@ -1,0 +1,228 @@
+"""Group labels of the statistics' pivots, formatted once per value.
+
+Odoo formats every group of a ``read_group`` on its own: for a grouping by
+week it formats the label with babel, looks up the week's number in the
+language, computes the week's bounds in the user's time zone and builds the
+group's domain; for an employee it reads the display name through a sudo
+environment. That is a few hundred microseconds per group, and the pivots of
+the call log and of "Call analysis" over two years have thousands of groups
+(the call log's default one, employee × week × status, about ten thousand)
+but only about a hundred distinct weeks and a few dozen employees: the
+labels cost most of the second such a pivot took, the figures a fraction.
+
+Here Odoo's own formatting runs once per distinct value of each grouping and
+every group with that value gets its result, combined into the group's domain
+the way Odoo combines it (``compat.domains``): the answer is Odoo's, only its
+cost is per value. A date grouping's formatting (label, bounds, condition)
+depends on nothing but the grouping, the language, the time zone and the
+value: it is kept across requests, so the hundred weeks every pivot shows are
+formatted once per worker, not once per request (an employee's name is not
+kept: it may change). ``mango_call_report.py`` (the call log) and
+``mango_call_stat.py`` ("Call analysis") call these from their overrides of
+the formatting hooks; nothing outside those two models is changed.
+"""
+
+from odoo import models
+from odoo.models import READ_GROUP_TIME_GRANULARITY
+from odoo.tools import get_lang
+
+from ..compat import domains
+
+# The formatting of a date group by week, month… is a pure function of the
+# model, the grouping, the language, the time zone and the value: kept across
+# requests (the same hundred weeks on every pivot), up to this many values.
+# A record's display name is not kept: it may change.
+DATE_FORMATS_LIMIT = 20000
+_date_formats = {}
+
+
+def _date_formats_key(model, spec, kind):
+    """What a date grouping's formatting depends on besides the value, or
+    None when ``spec`` is not a date grouping by period."""
+    name, _sep, granularity = spec.partition(":")
+    field = model._fields.get(name)
+    if (
+        field is None
+        or field.type not in ("date", "datetime")
+        or granularity not in READ_GROUP_TIME_GRANULARITY
+    ):
+        return None
+    return (
+        kind,
+        model._name,
+        spec,
+        field.type,
+        get_lang(model.env).code,
+        model.env.context.get("tz"),
+    )
+
+
+def _known_date_formats(shared, values):
+    """The kept formatting of ``values`` (keys) of the grouping ``shared``."""
+    if shared is None:
+        return {}
+    known = {}
+    for key in values:
+        answer = _date_formats.get((shared, key))
+        if answer is not None:
+            known[key] = answer
+    return known
+
+
+def _keep_date_formats(shared, answers):
+    if shared is None:
+        return
+    if len(_date_formats) + len(answers) > DATE_FORMATS_LIMIT:
+        _date_formats.clear()
+    for key, answer in answers.items():
+        _date_formats[(shared, key)] = answer
+
+
+def value_key(value):
+    """The key of a grouped value: values Odoo formats differently stay
+    apart even when Python finds them equal (False and 0, 1 and 1.0); a
+    record by its model and ids (hashing a record costs more)."""
+    if isinstance(value, models.BaseModel):
+        return type(value), value._ids
+    return type(value), value
+
+
+def format_rows_once_per_value(format_rows, model, rows, groupby):
+    """``_read_group_format_result(rows, groupby)`` (``read_group``: 18.0's
+    pivot and graph) with ``format_rows``, Odoo's own, called on one row per
+    distinct value of each grouping rather than on every row (for a date
+    grouping, per value not formatted by an earlier request).
+
+    :param format_rows: the model's ``super()._read_group_format_result``
+    :param model: the model (``self``)
+    """
+    if not rows or any(
+        model._fields[spec.split(":")[0].split(".")[0]].type == "properties"
+        for spec in groupby
+    ):
+        format_rows(rows, groupby)  # properties: their own formatting
+        return
+    # (spec, the formatting of each value). The keys are made again rather
+    # than kept per row: objects that live through the formatting of ten
+    # thousand groups bring the garbage collector's full passes, which cost
+    # more than the keys.
+    columns = []
+    try:
+        for spec in groupby:
+            probes = {}
+            for row in rows:
+                key = value_key(row[spec])
+                if key not in probes:
+                    probes[key] = {
+                        spec: row[spec],
+                        "__domain": domains.GROUP_DOMAIN_START,
+                    }
+            columns.append((spec, probes))
+    except TypeError:  # a value that cannot be a key: Odoo's way, row by row
+        format_rows(rows, groupby)
+        return
+    for spec, probes in columns:
+        shared = _date_formats_key(model, spec, "read_group")
+        known = _known_date_formats(shared, probes)
+        new = {key: probe for key, probe in probes.items() if key not in known}
+        if new:
+            format_rows(list(new.values()), [spec])
+        for key, probe in new.items():
+            ranged = spec in probe.get("__range", ())
+            new[key] = (
+                probe[spec],
+                ranged,
+                probe["__range"][spec] if ranged else None,
+                domains.group_domain_part(probe["__domain"]),
+            )
+        _keep_date_formats(shared, new)
+        probes.update(known)
+        probes.update(new)
+    # A group's domain is its search domain and each grouping's condition in
+    # turn; all but the last are shared by many groups (an employee's, then
+    # an employee's week's), joined once each; the last gives the group's
+    # own domain.
+    join = domains.group_domain_joiner()
+    joined = {}
+    last = len(columns) - 1
+    for row in rows:
+        domain = row["__domain"]
+        node = joined.get(id(domain))
+        if node is None:
+            node = joined[id(domain)] = {}
+        for index, (spec, answers) in enumerate(columns):
+            key = value_key(row[spec])
+            label, ranged, bounds, part = answers[key]
+            row[spec] = label
+            if ranged:
+                # A dict of its own per group, as Odoo gives.
+                row.setdefault("__range", {})[spec] = dict(bounds) if bounds else bounds
+            if index == last:
+                domain = join(domain, part)
+                break
+            entry = node.get(key)
+            if entry is None:
+                entry = node[key] = (join(domain, part), {})
+            domain, node = entry
+        row["__domain"] = domains.group_domain_done(domain)
+
+
+def web_format_once_per_value(format_groups, model, groupby, aggregates, groups):
+    """19.0's ``_web_read_group_format(groupby, aggregates, groups)`` (the web
+    client's ``formatted_read_group`` and ``formatted_read_grouping_sets``)
+    with ``format_groups``, Odoo's own, called on one group per distinct value
+    of each grouping: the label and the condition of each value, parsed once,
+    then each group's conditions joined the way Odoo joins them
+    (``compat.domains.group_extra_domain``).
+
+    :param format_groups: the model's ``super()._web_read_group_format``
+    :param model: the model (``self``)
+    """
+    width = len(groupby)
+    distinct = []
+    try:
+        for index in range(width):
+            values = {}
+            for group in groups:
+                values.setdefault(value_key(group[index]), group[index])
+            distinct.append(values)
+    except TypeError:  # a value that cannot be a key: Odoo's way
+        return format_groups(groupby, aggregates, groups)
+    formatted = []
+    for spec, values in zip(groupby, distinct, strict=True):
+        shared = _date_formats_key(model, spec, "web")
+        known = _known_date_formats(shared, values)
+        new = [key for key in values if key not in known]
+        answers = format_groups((spec,), (), [(values[key],) for key in new])
+        new = {
+            key: (answer[spec], domains.group_domain_part(answer["__extra_domain"]))
+            for key, answer in zip(new, answers, strict=True)
+        }
+        _keep_date_formats(shared, new)
+        formatted.append(known | new)
+    # A group's domain is the conjunction of its conditions, which Odoo
+    # flattens: the conditions of all but its last grouping (an employee's
+    # week) are shared by many groups, joined once each.
+    join = domains.group_domain_joiner()
+    joined = {}
+    result = []
+    for group in groups:
+        row, parts = {}, []
+        for index, (spec, value) in enumerate(zip(groupby, group, strict=False)):
+            key = value_key(value)
+            row[spec], part = formatted[index][key]
+            if index == 0:
+                prefix = (key,)
+                parts.append(part)
+            elif index < width - 1:
+                prefix = (*prefix, key)
+                if prefix not in joined:
+                    joined[prefix] = join(parts[0], part)
+                parts[0] = joined[prefix]
+            else:
+                parts.append(part)
+        row["__extra_domain"] = domains.group_extra_domain(parts)
+        for spec, value in zip(aggregates, group[width:], strict=True):
+            row[spec] = value
+        result.append(row)
+    return result
