@@ -20,6 +20,14 @@ becomes the new contribution. A refresh that finds nothing changed changes
 nothing, so it stays idempotent, and the tables stay equal to a rebuild: a
 rebuild writes this ledger from the calls and sums the day rows from it.
 
+Why a ledger rather than deltas the fold would record: a delta computed in the
+fold's REPEATABLE READ snapshot, applied after its commit, is exact only if
+every fold's delta is applied once and in order; a refresh that reads the
+committed call under the call's lock and compares it with what is counted
+converges whatever happened before (a refresh lost with its process, two
+refreshes of one call, a call changed by another step or by a foreign key).
+The price is one row per finished call (about 160 bytes with its indexes).
+
 Counters are kept in the types of the day rows, the time totals as ``numeric``
 (the call's float seconds cast once): adding and subtracting them is exact in
 any order, so a day row reached by any sequence of deltas has the rebuild's
