@@ -606,13 +606,19 @@ class MangoCallStat(models.Model):
         zero; its ratios follow its new counters (the caller holds the day's
         lock).
 
+        One row only, should the key have two (a deleted employee's rows
+        emptied by the foreign key until the next rebuild merges them): the
+        sums stay exact.
+
         :return: +1 when the row appeared, -1 when it went, else 0
         """
         cr = self.env.cr
         where = _key_where(KEY_COLUMNS, key)
         cr.execute(
             SQL(
-                "UPDATE mango_call_stat SET %s, %s WHERE %s RETURNING id, call_count",
+                "UPDATE mango_call_stat SET %s, %s WHERE id = "
+                "(SELECT id FROM mango_call_stat WHERE %s ORDER BY id LIMIT 1) "
+                "RETURNING id, call_count",
                 SQL(", ").join(
                     SQL("%s = %s", SQL.identifier(name), _plus(name, value))
                     for name, value in zip(COUNTERS, delta, strict=True)
@@ -627,7 +633,7 @@ class MangoCallStat(models.Model):
             )
         )
         rows = cr.fetchall()
-        if len(rows) == 1 and rows[0][1] == 0:
+        if rows and rows[0][1] == 0:
             cr.execute(SQL("DELETE FROM mango_call_stat WHERE id = %s", rows[0][0]))
             return -1
         if rows:
@@ -666,7 +672,9 @@ class MangoCallStat(models.Model):
         where = _key_where(PERIOD_KEY_COLUMNS, key)
         cr.execute(
             SQL(
-                "UPDATE mango_call_stat_period SET %s WHERE %s RETURNING id, row_count",
+                "UPDATE mango_call_stat_period SET %s WHERE id = "
+                "(SELECT id FROM mango_call_stat_period WHERE %s ORDER BY id LIMIT 1) "
+                "RETURNING id, row_count",
                 SQL(", ").join(
                     SQL("%s = %s", SQL.identifier(name), _plus(name, value))
                     for name, value in zip(names, delta, strict=True)
@@ -675,7 +683,7 @@ class MangoCallStat(models.Model):
             )
         )
         rows = cr.fetchall()
-        if len(rows) == 1 and rows[0][1] == 0:
+        if rows and rows[0][1] == 0:
             cr.execute(
                 SQL("DELETE FROM mango_call_stat_period WHERE id = %s", rows[0][0])
             )
