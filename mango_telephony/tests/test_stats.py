@@ -5,9 +5,12 @@ import random
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
+import psycopg2
+
 from odoo import Command, models
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import (
@@ -960,6 +963,47 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                 [], ["employee_user_id"], ["__count"], None
             )
         )
+
+    def test_rebuild_puts_back_the_ledger_keys_and_indexes(self):
+        """The rebuild sets the ledger's foreign keys and indexes aside while
+        it fills it: they are all back, and enforced, afterwards."""
+        cr = self.env.cr
+
+        def ledger_schema():
+            cr.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'mango_call_stat_contribution'::regclass "
+                "ORDER BY 1"
+            )
+            constraints = cr.fetchall()
+            cr.execute(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE tablename = 'mango_call_stat_contribution' ORDER BY 1"
+            )
+            return constraints, cr.fetchall()
+
+        before = ledger_schema()
+        self.assertEqual(
+            sorted(
+                name for name, definition in before[0] if "FOREIGN KEY" in definition
+            ),
+            [
+                "mango_call_stat_contribution_account_id_fkey",
+                "mango_call_stat_contribution_company_id_fkey",
+                "mango_call_stat_contribution_user_id_fkey",
+            ],
+        )
+        self.make_history()
+        self.assertEqual(ledger_schema(), before)
+        with (
+            self.assertRaises(psycopg2.errors.ForeignKeyViolation),
+            self.env.cr.savepoint(),
+            mute_logger("odoo.sql_db"),
+        ):
+            cr.execute(
+                "UPDATE mango_call_stat_contribution SET account_id = -1 "
+                "WHERE id = (SELECT min(id) FROM mango_call_stat_contribution)"
+            )
 
     def test_upgrade_from_1_3_0_fills_the_ledger(self):
         """A database from 1.3.0 has day rows, weeks, months and delays but no
