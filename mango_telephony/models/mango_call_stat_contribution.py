@@ -26,7 +26,8 @@ every fold's delta is applied once and in order; a refresh that reads the
 committed call under the call's lock and compares it with what is counted
 converges whatever happened before (a refresh lost with its process, two
 refreshes of one call, a call changed by another step or by a foreign key).
-The price is one row per finished call (about 160 bytes with its indexes).
+The price is one row per finished call (about 160 bytes with its indexes) and
+a rebuild that writes them all.
 
 Counters are kept in the types of the day rows, the time totals as ``numeric``
 (the call's float seconds cast once): adding and subtracting them is exact in
@@ -127,10 +128,14 @@ class MangoCallStatContribution(models.Model):
         "of a deleted call can still be subtracted).",
     )
     date = fields.Date(required=True, readonly=True)
+    # Foreign keys where the day rows' act on them: an account's rows go with
+    # it, an employee deleted is emptied in both, so that the ledger keeps
+    # naming the day row that holds each call. The company's would only cost
+    # the rebuild a check per row (a company with statistics cannot go).
     account_id = fields.Many2one(
         "mango.account", required=True, readonly=True, ondelete="cascade"
     )
-    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    company_id = fields.Integer(string="Company", required=True, readonly=True)
     user_id = fields.Many2one("res.users", string="Employee", readonly=True)
     line_number = fields.Char(string="Line", readonly=True)
     direction = fields.Selection(CALL_DIRECTIONS, readonly=True)
