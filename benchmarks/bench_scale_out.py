@@ -74,7 +74,12 @@ API_KEY = "benchkey4mango0scale0out0route"
 API_SALT = "benchsalt4mango0scale0out0route0signs"
 CALLBACK_LIMIT_PER_SECOND = 4  # Mango's limit for commands/callback
 FOLD_GOAL = 0.5  # folding with two instances ≥ half of the intake rate
-STAT_TABLES = ("mango_call_stat", "mango_call_stat_callback", "mango_call_stat_period")
+STAT_TABLES = (
+    "mango_call_stat",
+    "mango_call_stat_callback",
+    "mango_call_stat_period",
+    "mango_call_stat_contribution",
+)
 CLICK_USERS = ("101", "102", "103", "104")  # extensions of the simulator's seed
 
 
@@ -224,6 +229,8 @@ def empty_results(db):
         DELETE FROM mango_call_stat;
         DELETE FROM mango_call_stat_callback;
         DELETE FROM mango_call_stat_period;
+        DELETE FROM mango_call_stat_contribution;
+        DELETE FROM mango_call_stat_dirty;
         """,
         fetch=False,
     )

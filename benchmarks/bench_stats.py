@@ -45,7 +45,7 @@ Usage::
     python3 benchmarks/bench_stats.py [--calls 1000000] [--compare-calls N]
         [--runs 7] [--baseline-runs 3] [--db browser_bench_stats]
         [--template browser_main] [--reuse-db] [--keep-db] [--skip-rebuild]
-        [--prepare-only] [--odoo ODOO_BIN]
+        [--prepare-only] [--only refresh] [--odoo ODOO_BIN]
 
 ``--odoo`` defaults to the ``odoo-bin`` of the Odoo the running Python imports:
 run the script with the virtualenv of the series to measure.
@@ -96,6 +96,13 @@ EMPLOYEES = 30
 LINES = ("74951234567", "74957654321", "78001234567")
 DAYS = 730
 BENCH_REF = "mango-bench-stats"
+# The reporting tables (the ledger of each call's contribution from 1.4.0 on).
+STAT_TABLES = (
+    "mango_call_stat",
+    "mango_call_stat_period",
+    "mango_call_stat_callback",
+    "mango_call_stat_contribution",
+)
 PIVOT_MEASURES = [
     "call_count:sum",
     "answered_rate:avg",
@@ -296,9 +303,11 @@ def vacuum_analyze(db):
     try:
         with conn.cursor() as cr:
             cr.execute(
-                "VACUUM ANALYZE mango_call_stat, mango_call_stat_period, "
-                "mango_call_stat_callback"
+                "SELECT string_agg(quote_ident(name), ', ') FROM unnest(%s) AS name "
+                "WHERE to_regclass(name) IS NOT NULL",
+                [list(STAT_TABLES)],
             )
+            cr.execute(f"VACUUM ANALYZE {cr.fetchone()[0]}")
     finally:
         conn.close()
 
@@ -649,6 +658,13 @@ def main():
         action="store_true",
         help="build the database, its calls and statistics, then stop",
     )
+    parser.add_argument(
+        "--only",
+        choices=("refresh",),
+        help="time only this part: 'refresh' times the refresh per finished "
+        "call (with --compare-calls, on both databases), without the pivots "
+        "and dashboards",
+    )
     add_odoo_argument(parser)
     args = parser.parse_args()
 
@@ -665,6 +681,15 @@ def main():
             cursors.append(small[0])
         if args.prepare_only:
             return 0
+        if args.only == "refresh":
+            return measure_refresh_only(
+                args,
+                env,
+                account,
+                rebuild_s,
+                small if args.compare_calls else None,
+                load_at_start,
+            )
         return measure(
             args,
             env,
@@ -680,6 +705,59 @@ def main():
             for db in (args.db, small_db):
                 odoo.sql_db.close_db(db)  # the pool's connections, or DROP fails
                 drop_database(db)
+
+
+def refresh_results(args, env, account, small):
+    """The refresh per finished call on this database and, with
+    ``--compare-calls``, on the small one, each with the load beside it."""
+    sizes = table_sizes(env.cr)
+    refresh = with_load(
+        [
+            (
+                f"refresh per finished call, {sizes['mango_call']:,} calls",
+                refresh_per_call(env, account, args.runs),
+            )
+        ]
+    )
+    if small:
+        small_env, small_account = small[1], small[2]
+        refresh += with_load(
+            [
+                (
+                    f"refresh per finished call, "
+                    f"{table_sizes(small_env.cr)['mango_call']:,} calls",
+                    refresh_per_call(small_env, small_account, args.runs),
+                )
+            ]
+        )
+    return refresh
+
+
+def measure_refresh_only(args, env, account, rebuild_s, small, load_at_start):
+    import odoo
+
+    refresh = refresh_results(args, env, account, small)
+    print()
+    print(f"Odoo {odoo.release.version}   refresh only")
+    if rebuild_s:
+        sizes = [(table_sizes(env.cr)["mango_call"], rebuild_s)]
+        if small:
+            sizes.append((table_sizes(small[1].cr)["mango_call"], small[3]))
+        print(
+            "rebuild: "
+            + ", ".join(
+                f"{seconds:.1f} s for {calls:,} calls" for calls, seconds in sizes
+            )
+        )
+    print(f"load average at start/end: {load_at_start} / {load_average()}")
+    baseline = refresh[-1][1][0] if small else None
+    print_table(
+        "Upkeep (flat with the table size; ratio: the small database's median "
+        "over this one's)",
+        refresh,
+        baseline,
+    )
+    return 0
 
 
 def measure(args, env, account, rebuild_s, small, load_at_start):
@@ -721,25 +799,7 @@ def measure(args, env, account, rebuild_s, small, load_at_start):
     dashboards = with_load(dashboards)
     views = with_load(stat_views(as_admin, args.runs))
     views += with_load(pivot_grouping_sets_results(as_admin, args.runs))
-    refresh = with_load(
-        [
-            (
-                f"refresh per finished call, {sizes['mango_call']:,} calls",
-                refresh_per_call(env, account, args.runs),
-            )
-        ]
-    )
-    if small:
-        small_env, small_account = small[1], small[2]
-        refresh += with_load(
-            [
-                (
-                    f"refresh per finished call, "
-                    f"{table_sizes(small_env.cr)['mango_call']:,} calls",
-                    refresh_per_call(small_env, small_account, args.runs),
-                )
-            ]
-        )
+    refresh = refresh_results(args, env, account, small)
     cr.rollback()
     groups = len(baseline())
     figures = dashboard_all()

@@ -24,6 +24,7 @@ from . import mango_call_display
 from . import mango_call_stat
 from . import mango_call_stat_rollup
 from . import mango_call_stat_dirty
+from . import mango_call_stat_contribution
 from . import mango_call_report
 from . import mango_refused_event
 from . import mango_rate_limit

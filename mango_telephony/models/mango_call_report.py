@@ -17,7 +17,7 @@ Answered from the statistics only when the figures are exactly the log's:
   the company's), with one time zone for every account;
 * the measures are the count and the talk time (a call that was not answered
   has no talk time, see ``mango_office.calls``);
-* no day is waiting for its refresh (``mango.call.stat.dirty``).
+* no call (or day) is waiting for its refresh (``mango.call.stat.dirty``).
 
 Anything else is Odoo's own read_group on the log.
 """
@@ -305,7 +305,7 @@ class MangoCall(models.Model):
         rules = _translate(self.env["ir.rule"]._compute_domain(self._name, "read"), tz)
         if stat_domain is None or rules is None:
             return None
-        # Days marked and not refreshed yet (a fold that just committed, a
+        # Calls marked and not refreshed yet (a fold that just committed, a
         # refresh left to the cron): the statistics lag the log.
         self.env.cr.execute(SQL("SELECT EXISTS (SELECT 1 FROM mango_call_stat_dirty)"))
         if self.env.cr.fetchone()[0]:

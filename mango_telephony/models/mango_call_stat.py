@@ -1,12 +1,20 @@
 """Call statistics pre-aggregated per account × day × employee × line × direction.
 
 Grouping a million ``mango.call`` rows on every dashboard load is too slow, so
-``mango.call.stat`` keeps one row per key with additive counters. A row is always
-recomputed from the calls of its (account, day) — never incremented — so running
-the refresh twice, or after a re-fold, changes nothing, and a full rebuild gives
-the same table. The weekly/monthly totals and the call-back delays
-(``mango_call_stat_rollup.py``) are rewritten from the same refresh, the same
-way.
+``mango.call.stat`` keeps one row per key with additive counters, with weekly
+and monthly totals and the call-back delays beside them
+(``mango_call_stat_rollup.py``).
+
+Keeping them current costs each finished call the same whatever the size of the
+log. Recomputing a call's whole day would cost as many calls as the day holds,
+and days grow with the log; blindly adding the call would count a re-fold twice.
+So a ledger (``mango_call_stat_contribution.py``) holds what each call counts
+now; refreshing a call applies the difference between its committed row and its
+ledger row to one day row, its weeks and month and its delay row, under the
+call's lock and then the days' (``_mango_refresh_calls``). A refresh that finds
+nothing changed changes nothing, so running it twice, or after a re-fold,
+changes nothing, and a full rebuild (which writes the ledger from the calls and
+sums the rows from it) gives the same tables.
 """
 
 import logging
@@ -28,11 +36,15 @@ from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 from ..compat import domains
 from .group_labels import format_rows_once_per_value, web_format_once_per_value
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
+from .mango_call_stat_contribution import (
+    KEY_COLUMNS,
+    TOTAL_COLUMNS,
+    contributions_sql,
+)
 from .mango_call_stat_rollup import (
     GRANULARITIES,
     WEEK_GRANULARITIES,
     mango_derive_once,
-    period_after,
     period_bucket_sql,
     period_start,
 )
@@ -42,6 +54,9 @@ _logger = logging.getLogger(__name__)
 STAT_KEYS = "mango.call.stat.keys"
 # Tries of a refresh that meets a serialization failure or a deadlock.
 REFRESH_ATTEMPTS = 5
+# Calls refreshed per transaction after a fold or by the cron: each holds its
+# calls' locks and their days' until it commits.
+REFRESH_CHUNK = 100
 DEFAULT_TZ = MOSCOW_TZ_NAME
 # ratio field -> (numerator, denominator, factor): recomputed for every group from
 # the summed counters, since an average of per-row ratios would be wrong.
@@ -78,6 +93,16 @@ PERIOD_GRANULARITY = {
     "year": "month",
 }
 INTERVALS = ("day", "week", "month")
+# The key of a week or month row.
+PERIOD_KEY_COLUMNS = (
+    "granularity",
+    "date",
+    "account_id",
+    "company_id",
+    "user_id",
+    "line_number",
+)
+RATIO_COLUMNS = ("answered_rate", "avg_wait", "avg_talk", "avg_callback_time")
 
 
 def _stat_tz(company):
@@ -101,6 +126,64 @@ def _where(query):
 
 def _ratio(numerator, denominator, factor=1.0):
     return round(numerator * factor / denominator, 2) if denominator else 0.0
+
+
+def _ratios_sql(value):
+    """The stored ratios of a day row, ``[(column, SQL)]``, from its counters
+    (``value(name)``: SQL of a counter's value). One definition for the
+    rebuild's rows and a refresh's changed rows, so that both round alike."""
+
+    def quotient(numerator, denominator, factor=""):
+        return SQL(
+            "CASE WHEN %s > 0 THEN round(%s::numeric %s/ %s, 2) END",
+            value(denominator),
+            value(numerator),
+            SQL(factor),
+            value(denominator),
+        )
+
+    return [
+        ("answered_rate", quotient("answered_count", "call_count", "* 100.0 ")),
+        ("avg_wait", quotient("wait_total", "answered_count")),
+        ("avg_talk", quotient("talk_total", "answered_count")),
+        ("avg_callback_time", quotient("callback_time_total", "called_back_count")),
+    ]
+
+
+def _typed(name, value):
+    """SQL of a counter's value in its column's type."""
+    return SQL("%s::numeric" if name in TOTAL_COLUMNS else "%s::integer", value)
+
+
+def _plus(name, value):
+    """SQL of column ``name`` plus ``value``."""
+    return SQL("(%s + %s)", SQL.identifier(name), _typed(name, value))
+
+
+def _day_deltas(old, new, changed):
+    """What the ``changed`` calls' move from their ``old`` to their ``new``
+    contributions (call id -> key columns then counters) changes per day key:
+    ``{key: [counter deltas]}``, keys whose deltas cancel left out."""
+    width = len(KEY_COLUMNS)
+    days = defaultdict(lambda: [0] * len(COUNTERS))
+    for call_id in changed:
+        for contribution, sign in ((old.get(call_id), -1), (new.get(call_id), 1)):
+            if contribution:
+                sums = days[contribution[:width]]
+                for index, value in enumerate(contribution[width:]):
+                    sums[index] += sign * value
+    return {key: delta for key, delta in days.items() if any(delta)}
+
+
+def _key_where(columns, key):
+    """SQL condition selecting the row of ``key`` (values of ``columns``, None
+    for an empty one) the way an index can."""
+    return SQL(" AND ").join(
+        SQL("%s IS NULL", SQL.identifier(name))
+        if value is None
+        else SQL("%s = %s", SQL.identifier(name), value)
+        for name, value in zip(columns, key, strict=True)
+    )
 
 
 def _period_granularity(groupby):
@@ -274,6 +357,13 @@ class MangoCallStat(models.Model):
             SQL(
                 "CREATE INDEX IF NOT EXISTS mango_call_stat_company_date_idx "
                 "ON mango_call_stat (company_id, date)"
+            )
+        )
+        # A refresh finds the day row of a key among its account's day.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mango_call_stat_account_date_idx "
+                "ON mango_call_stat (account_id, date)"
             )
         )
         mango_derive_once(self.env)
@@ -453,86 +543,19 @@ class MangoCallStat(models.Model):
     # Keeping the table current
     # ------------------------------------------------------------------
 
-    def _mango_write_days_sql(self, where, tz):
-        """Insert the day rows and the call-back delays of the finished calls
-        matching ``where`` (on ``mango_call c``), from one read of those calls.
-
-        The delays are the calls ``called_back_count`` counts, so the medians
-        and the counts always agree.
-        """
+    @api.model
+    def _mango_tz_sql(self):
+        """SQL of the statistics' time zone name of ``c``'s account (a call of
+        ``mango_call c``), for every account."""
+        accounts = self.env["mango.account"].sudo().with_context(active_test=False)
+        whens = [
+            SQL("WHEN %s THEN %s", account.id, _stat_tz(account.company_id))
+            for account in accounts.search([])
+        ]
+        if not whens:
+            return SQL("%s", DEFAULT_TZ)
         return SQL(
-            """
-            WITH c AS MATERIALIZED (
-                SELECT (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date
-                           AS day,
-                       c.account_id, c.company_id, c.employee_user_id,
-                       c.line_number, c.direction, c.status,
-                       c.callback_call_id IS NOT NULL AS called_back,
-                       c.wait_duration, c.talk_duration, c.time_to_callback
-                  FROM mango_call c
-                 WHERE c.status IN %(finished)s AND c.start_time IS NOT NULL
-                   AND %(where)s
-            ),
-            delays AS (
-                INSERT INTO mango_call_stat_callback (
-                    date, account_id, company_id, user_id, line_number, direction,
-                    delay)
-                SELECT day, account_id, company_id, employee_user_id, line_number,
-                       direction, COALESCE(time_to_callback, 0)
-                  FROM c
-                 WHERE status = 'missed' AND called_back
-              ORDER BY day
-            ),
-            agg (date, account_id, company_id, user_id, line_number, direction,
-                 call_count, answered_count, missed_count, failed_count,
-                 missed_pending_count, called_back_count, wait_total,
-                 talk_total, callback_time_total) AS (
-                SELECT day, account_id, company_id, employee_user_id, line_number,
-                       direction,
-                       count(*),
-                       count(*) FILTER (WHERE status = 'answered'),
-                       count(*) FILTER (WHERE status = 'missed'),
-                       count(*) FILTER (WHERE status = 'failed'),
-                       count(*) FILTER (WHERE status = 'missed'
-                                          AND direction = 'incoming'
-                                          AND NOT called_back),
-                       count(*) FILTER (WHERE status = 'missed' AND called_back),
-                       COALESCE(sum(wait_duration)
-                                FILTER (WHERE status = 'answered'), 0),
-                       COALESCE(sum(talk_duration)
-                                FILTER (WHERE status = 'answered'), 0),
-                       COALESCE(sum(time_to_callback)
-                                FILTER (WHERE status = 'missed' AND called_back), 0)
-                  FROM c
-              GROUP BY 1, 2, 3, 4, 5, 6
-            )
-            INSERT INTO mango_call_stat (
-                date, account_id, company_id, user_id, line_number, direction,
-                call_count, answered_count, missed_count, failed_count,
-                missed_pending_count, called_back_count, wait_total, talk_total,
-                callback_time_total,
-                answered_rate, avg_wait, avg_talk, avg_callback_time)
-            SELECT date, account_id, company_id, user_id, line_number, direction,
-                   call_count, answered_count, missed_count, failed_count,
-                   missed_pending_count, called_back_count, wait_total, talk_total,
-                   callback_time_total,
-                   CASE WHEN call_count > 0
-                        THEN round(answered_count * 100.0 / call_count, 2) END,
-                   CASE WHEN answered_count > 0
-                        THEN round((wait_total / answered_count)::numeric, 2) END,
-                   CASE WHEN answered_count > 0
-                        THEN round((talk_total / answered_count)::numeric, 2) END,
-                   CASE WHEN called_back_count > 0
-                        THEN round((callback_time_total / called_back_count)::numeric,
-                                   2) END
-              FROM agg
-             -- A rebuild then stores the rows of a day side by side: the weeks
-             -- and months summed from them read a few pages, not one per row.
-          ORDER BY date
-            """,
-            tz=tz,
-            finished=FINISHED_STATUSES,
-            where=where,
+            "(CASE c.account_id %s ELSE %s END)", SQL(" ").join(whens), DEFAULT_TZ
         )
 
     def _mango_period_insert_sql(self, granularity, where):
@@ -567,30 +590,357 @@ class MangoCallStat(models.Model):
             where=where,
         )
 
-    def _mango_refresh_periods(self, account_id, days):
-        """Rewrite the weeks and months of one account that contain ``days``
-        from its day rows (already current in this transaction)."""
-        cr = self.env.cr
-        for granularity, _label in GRANULARITIES:
-            starts = sorted({period_start(granularity, day) for day in days})
-            cr.execute(
+    def _mango_lock_days(self, days_by_account):
+        """Take the transaction locks of the days of each account and of the
+        weeks and months holding them, always in the same order (accounts
+        sorted; per account its days, then its periods, sorted), so that two
+        refreshes take turns on a day and never deadlock.
+
+        :param dict days_by_account: account id -> set of local dates
+        """
+        names = []
+        for account_id, days in sorted(days_by_account.items()):
+            names += [f"{account_id}:{day}" for day in sorted(days)]
+            # Days of one week or month refreshed by two workers at once: the
+            # week and month rows are changed by one of them at a time.
+            for granularity, _label in GRANULARITIES:
+                names += sorted(
+                    {
+                        f"{account_id}:{granularity}:{period_start(granularity, day)}"
+                        for day in days
+                    }
+                )
+        if names:
+            self.env.cr.execute(
                 SQL(
-                    "DELETE FROM mango_call_stat_period WHERE account_id = %s "
-                    "AND granularity = %s AND date IN %s",
-                    account_id,
-                    granularity,
-                    tuple(starts),
+                    "SELECT pg_advisory_xact_lock(hashtext(name)) FROM "
+                    "(SELECT name FROM unnest(%s::text[]) WITH ORDINALITY "
+                    "AS t(name, position) ORDER BY position) AS ordered",
+                    [f"mango.call.stat:{name}" for name in names],
                 )
             )
-            where = SQL(
-                "s.account_id = %s AND s.date >= %s AND s.date < %s AND %s IN %s",
-                account_id,
-                starts[0],
-                period_after(granularity, starts[-1]),
-                period_bucket_sql(granularity, SQL("s.date")),
-                tuple(starts),
+
+    def _mango_lock_calls(self, call_ids):
+        """Take the transaction locks of ``call_ids``, sorted: the ledger row of
+        a call is read and changed by one refresh at a time. Always taken
+        before the days' locks."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT pg_advisory_xact_lock(hashtext('mango.call.stat:call'), id) "
+                "FROM (SELECT unnest(%s::int[]) AS id ORDER BY 1) AS ordered",
+                sorted(call_ids),
             )
-            cr.execute(self._mango_period_insert_sql(granularity, where))
+        )
+
+    def _mango_apply_day_delta(self, key, delta):
+        """Add ``delta`` (counters, in ``COUNTERS`` order) to the day row of
+        ``key``, creating or deleting it as its call count becomes positive or
+        zero; its ratios follow its new counters (the caller holds the day's
+        lock).
+
+        One row only, should the key have two (a deleted employee's rows
+        emptied by the foreign key until the next rebuild merges them): the
+        sums stay exact.
+
+        :return: +1 when the row appeared, -1 when it went, else 0
+        """
+        cr = self.env.cr
+        where = _key_where(KEY_COLUMNS, key)
+        cr.execute(
+            SQL(
+                "UPDATE mango_call_stat SET %s, %s WHERE id = "
+                "(SELECT id FROM mango_call_stat WHERE %s ORDER BY id LIMIT 1) "
+                "RETURNING id, call_count",
+                SQL(", ").join(
+                    SQL("%s = %s", SQL.identifier(name), _plus(name, value))
+                    for name, value in zip(COUNTERS, delta, strict=True)
+                ),
+                SQL(", ").join(
+                    SQL("%s = %s", SQL.identifier(name), expression)
+                    for name, expression in _ratios_sql(
+                        lambda name: _plus(name, delta[COUNTERS.index(name)])
+                    )
+                ),
+                where,
+            )
+        )
+        rows = cr.fetchall()
+        if rows and rows[0][1] == 0:
+            cr.execute(SQL("DELETE FROM mango_call_stat WHERE id = %s", rows[0][0]))
+            return -1
+        if rows:
+            return 0
+        if delta[0] <= 0:
+            _logger.warning(
+                "Call statistics: no day row %s to take %s from; rebuild them",
+                key,
+                delta,
+            )
+            return 0
+
+        def value(name):
+            return _typed(name, delta[COUNTERS.index(name)])
+
+        cr.execute(
+            SQL(
+                "INSERT INTO mango_call_stat (%s, %s, %s) VALUES (%s, %s, %s)",
+                SQL(", ").join(SQL.identifier(name) for name in KEY_COLUMNS),
+                SQL(", ").join(SQL.identifier(name) for name in COUNTERS),
+                SQL(", ").join(SQL.identifier(name) for name in RATIO_COLUMNS),
+                SQL(", ").join(SQL("%s", part) for part in key),
+                SQL(", ").join(value(name) for name in COUNTERS),
+                SQL(", ").join(expression for _name, expression in _ratios_sql(value)),
+            )
+        )
+        return 1
+
+    def _mango_apply_period_delta(self, key, delta):
+        """Add ``delta`` (counters, calls per direction, day rows) to the week
+        or month row of ``key`` (granularity, first day, account, company,
+        employee, line), creating or deleting it as it starts or stops holding
+        day rows (the caller holds the period's lock)."""
+        cr = self.env.cr
+        names = (*COUNTERS, *(f"{d}_count" for d in DIRECTIONS), "row_count")
+        where = _key_where(PERIOD_KEY_COLUMNS, key)
+        cr.execute(
+            SQL(
+                "UPDATE mango_call_stat_period SET %s WHERE id = "
+                "(SELECT id FROM mango_call_stat_period WHERE %s ORDER BY id LIMIT 1) "
+                "RETURNING id, row_count",
+                SQL(", ").join(
+                    SQL("%s = %s", SQL.identifier(name), _plus(name, value))
+                    for name, value in zip(names, delta, strict=True)
+                ),
+                where,
+            )
+        )
+        rows = cr.fetchall()
+        if rows and rows[0][1] == 0:
+            cr.execute(
+                SQL("DELETE FROM mango_call_stat_period WHERE id = %s", rows[0][0])
+            )
+        elif not rows:
+            if delta[-1] <= 0:
+                _logger.warning(
+                    "Call statistics: no period row %s to take %s from; rebuild them",
+                    key,
+                    delta,
+                )
+                return
+            cr.execute(
+                SQL(
+                    "INSERT INTO mango_call_stat_period (%s, %s) VALUES (%s, %s)",
+                    SQL(", ").join(SQL.identifier(n) for n in PERIOD_KEY_COLUMNS),
+                    SQL(", ").join(SQL.identifier(n) for n in names),
+                    SQL(", ").join(SQL("%s", part) for part in key),
+                    SQL(", ").join(
+                        _typed(name, value)
+                        for name, value in zip(names, delta, strict=True)
+                    ),
+                )
+            )
+
+    @api.model
+    def _mango_refresh_calls(self, call_ids):
+        """Bring the statistics of ``call_ids`` up to date with the committed
+        calls, in the current transaction, at a cost that does not grow with the
+        call log: each call's contribution is computed from its row, compared
+        with what the ledger (``mango.call.stat.contribution``) says it counts,
+        and only the difference is applied to its day row, the three weeks and
+        the month holding that day, and its call-back delay row.
+
+        Under each call's lock (the ledger row is read and changed by one
+        refresh at a time), then the locks of the days and periods changed
+        (``_mango_lock_days``). Exact when the transaction reads what was
+        committed before its locks (READ COMMITTED); idempotent: a call whose
+        contribution has not changed changes nothing. Consumes the calls'
+        markers.
+
+        :return: the ids refreshed
+        """
+        cr = self.env.cr
+        ids = sorted({int(call_id) for call_id in call_ids if call_id})
+        if not ids:
+            return set()
+        self.env["mango.call"].flush_model()
+        self._mango_lock_calls(ids)
+        # Markers first, then the calls: a marker seen here was committed with
+        # its call's change, which the next statement reads.
+        cr.execute(
+            SQL("DELETE FROM mango_call_stat_dirty WHERE call_id = ANY(%s)", ids)
+        )
+        columns = SQL(", ").join(
+            SQL.identifier(name) for name in ("call_id", *KEY_COLUMNS, *COUNTERS)
+        )
+        # FOR UPDATE: a rebuild (which locks the ledger first) then waits for
+        # this refresh, or this read waits for the rebuild's ledger.
+        cr.execute(
+            SQL(
+                "SELECT %s FROM mango_call_stat_contribution "
+                "WHERE call_id = ANY(%s) FOR UPDATE",
+                columns,
+                ids,
+            )
+        )
+        old = {row[0]: row[1:] for row in cr.fetchall()}
+        cr.execute(
+            SQL(
+                "SELECT %s FROM (%s) AS contribution",
+                columns,
+                contributions_sql(SQL("c.id = ANY(%s)", ids), self._mango_tz_sql()),
+            )
+        )
+        new = {row[0]: row[1:] for row in cr.fetchall()}
+        changed = [call_id for call_id in ids if old.get(call_id) != new.get(call_id)]
+        if not changed:
+            return set(ids)
+        days = _day_deltas(old, new, changed)
+        days_by_account = defaultdict(set)
+        for key in days:
+            days_by_account[key[1]].add(key[0])
+        self._mango_lock_days(days_by_account)
+        periods = defaultdict(lambda: [0] * (len(COUNTERS) + len(DIRECTIONS) + 1))
+        for key, delta in days.items():
+            appeared = self._mango_apply_day_delta(key, delta)
+            day, account_id, company_id, user_id, line_number, direction = key
+            for granularity, _label in GRANULARITIES:
+                sums = periods[
+                    (
+                        granularity,
+                        period_start(granularity, day),
+                        account_id,
+                        company_id,
+                        user_id,
+                        line_number,
+                    )
+                ]
+                for index, value in enumerate(delta):
+                    sums[index] += value
+                if direction in DIRECTIONS:
+                    sums[len(COUNTERS) + DIRECTIONS.index(direction)] += delta[0]
+                sums[-1] += appeared
+        for key, delta in periods.items():
+            if any(delta):
+                self._mango_apply_period_delta(key, delta)
+        self._mango_replace_call_rows(old, new, changed)
+        self._mango_invalidate_tables()
+        return set(ids)
+
+    def _mango_replace_call_rows(self, old, new, changed):
+        """Replace the call-back delay rows (one per called-back call) and the
+        ledger rows of the ``changed`` calls by their ``new`` contributions
+        (the caller holds the calls' locks)."""
+        cr = self.env.cr
+        width = len(KEY_COLUMNS)
+        columns = SQL(", ").join(
+            SQL.identifier(name) for name in ("call_id", *KEY_COLUMNS, *COUNTERS)
+        )
+        called_back = COUNTERS.index("called_back_count") + width
+        delayed = [
+            call_id
+            for call_id in changed
+            if any(
+                contribution and contribution[called_back]
+                for contribution in (old.get(call_id), new.get(call_id))
+            )
+        ]
+        if delayed:
+            cr.execute(
+                SQL(
+                    "DELETE FROM mango_call_stat_callback WHERE call_id = ANY(%s)",
+                    delayed,
+                )
+            )
+        delays = [
+            SQL(
+                "(%s, %s, %s)",
+                call_id,
+                SQL(", ").join(SQL("%s", part) for part in new[call_id][:width]),
+                int(new[call_id][width + COUNTERS.index("callback_time_total")]),
+            )
+            for call_id in delayed
+            if call_id in new and new[call_id][called_back]
+        ]
+        if delays:
+            cr.execute(
+                SQL(
+                    "INSERT INTO mango_call_stat_callback (call_id, %s, delay) "
+                    "VALUES %s",
+                    SQL(", ").join(SQL.identifier(name) for name in KEY_COLUMNS),
+                    SQL(", ").join(delays),
+                )
+            )
+        cr.execute(
+            SQL(
+                "DELETE FROM mango_call_stat_contribution WHERE call_id = ANY(%s)",
+                changed,
+            )
+        )
+        rows = [
+            SQL(
+                "(%s, %s, %s)",
+                call_id,
+                SQL(", ").join(SQL("%s", part) for part in new[call_id][:width]),
+                SQL(", ").join(
+                    _typed(name, value)
+                    for name, value in zip(COUNTERS, new[call_id][width:], strict=True)
+                ),
+            )
+            for call_id in changed
+            if call_id in new
+        ]
+        if rows:
+            cr.execute(
+                SQL(
+                    "INSERT INTO mango_call_stat_contribution (%s) VALUES %s",
+                    columns,
+                    SQL(", ").join(rows),
+                )
+            )
+
+    @api.model
+    def _mango_calls_of_days(self, keys):
+        """Ids of the calls the given (account id, local date) pairs count, or
+        counted when last refreshed (a call since moved or no longer finished).
+        Reads every call of those days: for a day marker and
+        ``_mango_refresh`` only, never for a fold."""
+        self.env["mango.call"].flush_model()
+        cr = self.env.cr
+        ids = set()
+        for account_id, days in sorted(self._mango_keys_by_account(keys).items()):
+            days = sorted(days)
+            account = self.env["mango.account"].sudo().browse(account_id)
+            tz_name = _stat_tz(account.company_id)
+            tz = pytz.timezone(tz_name)
+            # UTC bounds let the index on start_time do the work; the local
+            # date then picks the exact days.
+            low = tz.localize(datetime.combine(days[0], time.min)).astimezone(pytz.UTC)
+            high = tz.localize(
+                datetime.combine(days[-1] + timedelta(days=1), time.min)
+            ).astimezone(pytz.UTC)
+            cr.execute(
+                SQL(
+                    """
+                    SELECT c.id FROM mango_call c
+                     WHERE c.account_id = %s
+                       AND c.start_time >= %s AND c.start_time < %s
+                       AND (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %s)::date
+                           IN %s
+                     UNION
+                    SELECT call_id FROM mango_call_stat_contribution
+                     WHERE account_id = %s AND date IN %s
+                    """,
+                    account_id,
+                    low.replace(tzinfo=None),
+                    high.replace(tzinfo=None),
+                    tz_name,
+                    tuple(days),
+                    account_id,
+                    tuple(days),
+                )
+            )
+            ids.update(call_id for (call_id,) in cr.fetchall())
+        return ids
 
     @staticmethod
     def _mango_keys_by_account(keys):
@@ -600,136 +950,91 @@ class MangoCallStat(models.Model):
                 by_account[account_id].add(day)
         return by_account
 
-    def _mango_lock_days(self, account_id, days):
-        """Take the transaction locks of ``days`` of one account and of the
-        weeks and months holding them, always in the same order (days, then
-        periods, sorted), so that two refreshes take turns and never deadlock."""
-        names = [f"{account_id}:{day}" for day in sorted(days)]
-        # Days of one week or month refreshed by two workers at once: the week
-        # and month rows are rewritten by one of them at a time.
-        for granularity, _label in GRANULARITIES:
-            names += sorted(
-                {
-                    f"{account_id}:{granularity}:{period_start(granularity, day)}"
-                    for day in days
-                }
-            )
-        for name in names:
-            self.env.cr.execute(
-                SQL(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    f"mango.call.stat:{name}",
-                )
-            )
-
-    def _mango_recompute_days(self, account_id, days):
-        """Rewrite the day rows, delays, weeks and months of ``days`` of one
-        account from its calls (the caller holds the days' locks)."""
-        cr = self.env.cr
-        days = sorted(days)
-        account = self.env["mango.account"].sudo().browse(account_id)
-        tz_name = _stat_tz(account.company_id)
-        tz = pytz.timezone(tz_name)
-        for table in ("mango_call_stat", "mango_call_stat_callback"):
-            cr.execute(
-                SQL(
-                    "DELETE FROM %s WHERE account_id = %s AND date IN %s",
-                    SQL.identifier(table),
-                    account_id,
-                    tuple(days),
-                )
-            )
-        # UTC bounds let the index on start_time do the work; the local date
-        # then picks the exact days.
-        low = tz.localize(datetime.combine(days[0], time.min)).astimezone(pytz.UTC)
-        high = tz.localize(
-            datetime.combine(days[-1] + timedelta(days=1), time.min)
-        ).astimezone(pytz.UTC)
-        where = SQL(
-            """c.account_id = %s AND c.start_time >= %s AND c.start_time < %s
-               AND (c.start_time AT TIME ZONE 'UTC' AT TIME ZONE %s)::date IN %s""",
-            account_id,
-            low.replace(tzinfo=None),
-            high.replace(tzinfo=None),
-            tz_name,
-            tuple(days),
-        )
-        cr.execute(self._mango_write_days_sql(where, tz_name))
-        self._mango_refresh_periods(account_id, days)
-
     def _mango_invalidate_tables(self):
         self.invalidate_model()
         self.env["mango.call.stat.period"].invalidate_model()
         self.env["mango.call.stat.callback"].invalidate_model()
+        self.env["mango.call.stat.contribution"].invalidate_model()
 
     @api.model
     def _mango_refresh(self, keys):
-        """Recompute the rows of the given (account id, local date) pairs, and
-        the call-back delays, weeks and months derived from them, in the
-        current transaction (idempotent: a row is rewritten, never incremented).
-
-        Exact only when the transaction reads what was committed before its
-        locks (READ COMMITTED); the fold goes through
-        ``_mango_refresh_marked`` in a transaction of its own.
-        """
-        self.env["mango.call"].flush_model()
-        for account_id, days in sorted(self._mango_keys_by_account(keys).items()):
-            self._mango_lock_days(account_id, days)
-            self._mango_recompute_days(account_id, days)
+        """Refresh every call of the given (account id, local date) pairs (and
+        what they count in their weeks, months and delays) in the current
+        transaction; idempotent (see ``_mango_refresh_calls``)."""
+        ids = self._mango_calls_of_days(keys)
+        self._mango_refresh_calls(ids)
         self._mango_invalidate_tables()
 
     @api.model
-    def _mango_refresh_marked(self, keys=None):
-        """Consume the markers (``mango.call.stat.dirty``) of ``keys`` — all of
-        them when None — and recompute their days, in the current transaction.
+    def _mango_refresh_day_markers(self):
+        """Consume the day markers (a call id-less ``mango.call.stat.dirty``:
+        left by a version that marked days) by refreshing every call of their
+        days, in the current transaction.
 
-        The markers are taken under the days' locks: a marker this transaction
-        sees was committed together with its calls, so (in READ COMMITTED)
-        the recomputation that follows reads those calls. Markers another
-        refresh has consumed meanwhile are skipped, their days are current.
+        :return: the ids refreshed
+        """
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "SELECT id, account_id, date FROM mango_call_stat_dirty "
+                "WHERE call_id IS NULL"
+            )
+        )
+        markers = cr.fetchall()
+        if not markers:
+            return set()
+        ids = self._mango_calls_of_days(
+            {(account, day) for _id, account, day in markers}
+        )
+        done = self._mango_refresh_calls(ids)
+        cr.execute(
+            SQL(
+                "DELETE FROM mango_call_stat_dirty WHERE id IN %s",
+                tuple(marker_id for marker_id, _account, _day in markers),
+            )
+        )
+        return done
 
-        :return: the (account id, date) pairs recomputed
+    @api.model
+    def _mango_refresh_marked(self, call_ids=None):
+        """Refresh the marked calls (``mango.call.stat.dirty``) among
+        ``call_ids`` — every marked call and day when None — in the current
+        transaction (see ``_mango_refresh_calls``: under the calls' locks, the
+        markers are consumed before the calls are read, so a marker this
+        transaction sees was committed together with its call's change).
+
+        :return: the ids refreshed
         """
         cr = self.env.cr
         self.env["mango.call"].flush_model()
-        if keys is None:
-            cr.execute(
-                SQL("SELECT DISTINCT account_id, date FROM mango_call_stat_dirty")
-            )
-            keys = cr.fetchall()
         done = set()
-        for account_id, days in sorted(self._mango_keys_by_account(keys).items()):
-            self._mango_lock_days(account_id, days)
+        if call_ids is None:
+            done = self._mango_refresh_day_markers()
             cr.execute(
                 SQL(
-                    "DELETE FROM mango_call_stat_dirty "
-                    "WHERE account_id = %s AND date IN %s RETURNING date",
-                    account_id,
-                    tuple(sorted(days)),
+                    "SELECT DISTINCT call_id FROM mango_call_stat_dirty "
+                    "WHERE call_id IS NOT NULL"
                 )
             )
-            marked = {day for (day,) in cr.fetchall()}
-            if marked:
-                self._mango_recompute_days(account_id, marked)
-                done.update((account_id, day) for day in marked)
+            call_ids = [call_id for (call_id,) in cr.fetchall()]
+        done |= self._mango_refresh_calls(call_ids)
         self._mango_invalidate_tables()
         return done
 
     @api.model
-    def _mango_refresh_marked_now(self, keys=None):
-        """Run ``_mango_refresh_marked`` in a transaction of its own, READ
+    def _mango_refresh_in_own_transaction(self, method, *args):
+        """Run ``method`` of this model in a transaction of its own, READ
         COMMITTED so that its reads follow its locks, retried on a
-        serialization failure or a deadlock. A refresh that still fails
-        leaves its markers for the cron.
+        serialization failure or a deadlock.
 
-        :return: whether the refresh committed
+        :return: whether it committed
         """
         for attempt in range(1, REFRESH_ATTEMPTS + 1):
             try:
                 with self.env.registry.cursor() as cr:
                     cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
                     env = api.Environment(cr, SUPERUSER_ID, {})
-                    env["mango.call.stat"]._mango_refresh_marked(keys)
+                    getattr(env["mango.call.stat"], method)(*args)
                 return True
             except psycopg2.Error as error:
                 if (
@@ -749,17 +1054,72 @@ class MangoCallStat(models.Model):
         return False
 
     @api.model
+    def _mango_refresh_marked_now(self, call_ids=None):
+        """Refresh the marked calls among ``call_ids`` (every marked call and
+        day when None), ``REFRESH_CHUNK`` calls per transaction of their own
+        (``_mango_refresh_in_own_transaction``), so that a large batch never
+        holds thousands of locks. A chunk that still fails leaves its markers
+        for the cron.
+
+        :return: whether every chunk committed
+        """
+        ok = True
+        if call_ids is None:
+            ok = self._mango_refresh_in_own_transaction("_mango_refresh_day_markers")
+            after = 0
+            while True:
+                with self.env.registry.cursor() as cr:
+                    cr.execute(
+                        SQL(
+                            "SELECT DISTINCT call_id FROM mango_call_stat_dirty "
+                            "WHERE call_id > %s ORDER BY call_id LIMIT %s",
+                            after,
+                            REFRESH_CHUNK,
+                        )
+                    )
+                    chunk = [call_id for (call_id,) in cr.fetchall()]
+                if not chunk:
+                    return ok
+                ok = (
+                    self._mango_refresh_in_own_transaction(
+                        "_mango_refresh_marked", chunk
+                    )
+                    and ok
+                )
+                after = chunk[-1]
+        ids = sorted(set(call_ids))
+        for start in range(0, len(ids), REFRESH_CHUNK):
+            ok = (
+                self._mango_refresh_in_own_transaction(
+                    "_mango_refresh_marked", ids[start : start + REFRESH_CHUNK]
+                )
+                and ok
+            )
+        return ok
+
+    @api.model
     def _mango_cron_refresh_marked(self):
-        """Cron: refresh the days whose markers are still there (a refresh that
-        failed after its fold, a process stopped between the two)."""
+        """Cron: refresh the calls and days whose markers are still there (a
+        refresh that failed after its fold, a process stopped between the two)."""
         self._mango_refresh_marked_now()
 
     @api.model
     def _mango_rebuild(self):
-        """Recompute the whole table, its delays, weeks and months from the
-        calls (safety net: cron, button)."""
+        """Recompute the whole table, its ledger, delays, weeks and months from
+        the calls (safety net: cron, button; the upgrade that adds the ledger).
+
+        The ledger is written first, from the calls, with the same SQL as the
+        refresh of one call (``contributions_sql``); the day rows and delays
+        are then read from the ledger, the weeks and months from the day rows:
+        a refresh applying differences to them ends on the same figures.
+        """
         self.env["mango.call"].flush_model()
         cr = self.env.cr
+        # The ledger first: a refresh reads it first (FOR UPDATE), so that one
+        # of the two waits for the other before touching anything else. Emptied
+        # by TRUNCATE (one row per call: deleting them one by one would cost
+        # more than writing them); only a refresh reads it, and waits.
+        cr.execute(SQL("TRUNCATE mango_call_stat_contribution"))
         for table in (
             "mango_call_stat",
             "mango_call_stat_callback",
@@ -767,16 +1127,89 @@ class MangoCallStat(models.Model):
         ):
             cr.execute(SQL("LOCK TABLE %s IN EXCLUSIVE MODE", SQL.identifier(table)))
             cr.execute(SQL("DELETE FROM %s", SQL.identifier(table)))
-        accounts = self.env["mango.account"].sudo().with_context(active_test=False)
-        for tz_name, group in (
-            accounts.search([]).grouped(lambda a: _stat_tz(a.company_id)).items()
-        ):
-            where = SQL("c.account_id IN %s", tuple(group.ids))
-            cr.execute(self._mango_write_days_sql(where, tz_name))
+        self._mango_fill_ledger()
+        keys = SQL(", ").join(SQL.identifier(name) for name in KEY_COLUMNS)
+        cr.execute(
+            SQL(
+                """
+                INSERT INTO mango_call_stat (%(keys)s, %(counters)s, %(ratios)s)
+                SELECT %(keys)s, %(counters)s, %(ratio_values)s
+                  FROM (SELECT %(keys)s, %(sums)s
+                          FROM mango_call_stat_contribution
+                      GROUP BY %(keys)s) AS agg
+                 -- The rows of a day side by side: the weeks and months summed
+                 -- from them read a few pages, not one per row.
+              ORDER BY date
+                """,
+                keys=keys,
+                counters=SQL(", ").join(SQL.identifier(name) for name in COUNTERS),
+                ratios=SQL(", ").join(SQL.identifier(name) for name in RATIO_COLUMNS),
+                ratio_values=SQL(", ").join(
+                    expression
+                    for _name, expression in _ratios_sql(
+                        lambda name: SQL.identifier("agg", name)
+                    )
+                ),
+                sums=SQL(", ").join(
+                    SQL("sum(%s) AS %s", SQL.identifier(name), SQL.identifier(name))
+                    for name in COUNTERS
+                ),
+            )
+        )
+        cr.execute(
+            SQL(
+                """
+                INSERT INTO mango_call_stat_callback (call_id, %(keys)s, delay)
+                SELECT call_id, %(keys)s, callback_time_total::integer
+                  FROM mango_call_stat_contribution
+                 WHERE called_back_count = 1
+              ORDER BY date
+                """,
+                keys=keys,
+            )
+        )
         for granularity, _label in GRANULARITIES:
             cr.execute(self._mango_period_insert_sql(granularity, SQL("TRUE")))
         self._mango_invalidate_tables()
         return True
+
+    def _mango_fill_ledger(self):
+        """Write the (emptied) ledger from the calls, one row per finished
+        call, its indexes set aside meanwhile and built again after: one
+        sorted build of each costs a fraction of inserting ten million rows
+        into it one by one. (Its foreign keys stay: dropping one would lock the
+        users' or accounts' table for the whole rebuild.)"""
+        cr = self.env.cr
+        table = "mango_call_stat_contribution"
+        cr.execute(
+            SQL(
+                """
+                SELECT indexname, indexdef FROM pg_indexes
+                 WHERE schemaname = current_schema() AND tablename = %s
+                   AND indexname NOT IN (SELECT conname FROM pg_constraint
+                                          WHERE conrelid = %s::regclass)
+              ORDER BY indexname
+                """,
+                table,
+                table,
+            )
+        )
+        indexes = cr.fetchall()
+        for name, _definition in indexes:
+            cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
+        cr.execute(
+            SQL(
+                "INSERT INTO %s (%s) %s",
+                SQL.identifier(table),
+                SQL(", ").join(
+                    SQL.identifier(name)
+                    for name in ("call_id", *KEY_COLUMNS, *COUNTERS)
+                ),
+                contributions_sql(SQL("TRUE"), self._mango_tz_sql()),
+            )
+        )
+        for _name, definition in indexes:
+            cr.execute(SQL(definition))
 
     @api.model
     def _mango_cron_rebuild(self):
@@ -1166,9 +1599,11 @@ class MangoCall(models.Model):
     _inherit = "mango.call"
 
     def _mango_step_refresh_statistics(self, previous):
-        """Mark the days of finished calls for a statistics refresh: the
-        markers commit with the calls, the refresh runs right after the commit
-        in a transaction of its own (see ``mango_call_stat_dirty.py``)."""
+        """Mark the finished calls for a statistics refresh: the markers commit
+        with the calls, the refresh runs right after the commit in a
+        transaction of its own (see ``mango_call_stat_dirty.py``) and costs
+        each marked call the same whatever the size of the log
+        (``mango.call.stat._mango_refresh_calls``)."""
         finished = self.filtered(
             lambda c: (
                 c.status in FINISHED_STATUSES
@@ -1179,14 +1614,36 @@ class MangoCall(models.Model):
             # A call that reached a customer closes that customer's earlier missed
             # calls (their "not called back" count changes on their own day).
             called_back = self.sudo().search([("callback_call_id", "in", finished.ids)])
+            self._mango_mark_for_refresh(finished | called_back)
+
+    def unlink(self):
+        """A call removed from the log takes what it counted out of the
+        statistics, and the missed calls it called back lose their call-back
+        (the foreign key empties it): all of them are marked for a refresh."""
+        calls = self.sudo()
+        calls |= calls.search([("callback_call_id", "in", self.ids)])
+        marked = {(call.id, call.account_id.id) for call in calls}
+        result = super().unlink()
+        self._mango_mark_for_refresh(marked)
+        return result
+
+    def _mango_mark_for_refresh(self, calls):
+        """Mark ``calls`` (records, or (id, account id) pairs) when the
+        transaction commits, and refresh them right after it.
+
+        Marked once and refreshed together: a worker batch (or a replay) of
+        many calls refreshes each call once."""
+        if isinstance(calls, models.BaseModel):
+            calls = {(call.id, call.account_id.id) for call in calls}
+        cr = self.env.cr
+        if STAT_KEYS not in cr.precommit.data:
+            pending = cr.precommit.data[STAT_KEYS] = set()
+            Dirty = self.env["mango.call.stat.dirty"].sudo()
             Stat = self.env["mango.call.stat"].sudo()
-            keys = Stat._mango_keys_of_calls(finished | called_back)
-            # Marked and refreshed once per transaction: a worker batch (or a
-            # replay) of many calls of one day recomputes that day once.
-            cr = self.env.cr
-            if STAT_KEYS not in cr.precommit.data:
-                pending = cr.precommit.data[STAT_KEYS] = set()
-                Dirty = self.env["mango.call.stat.dirty"].sudo()
-                cr.precommit.add(lambda: Dirty._mango_mark(pending))
-                cr.postcommit.add(lambda: Stat._mango_refresh_marked_now(pending))
-            cr.precommit.data[STAT_KEYS].update(keys)
+            cr.precommit.add(lambda: Dirty._mango_mark_calls(pending))
+            cr.postcommit.add(
+                lambda: Stat._mango_refresh_marked_now(
+                    {call_id for call_id, _account in pending}
+                )
+            )
+        cr.precommit.data[STAT_KEYS].update(calls)

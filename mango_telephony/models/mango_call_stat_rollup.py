@@ -12,8 +12,8 @@ years of calls without giving up exact figures.
   delay, so it is read by skipping along the index instead of sorting every
   delay ever recorded.
 
-Both are derived data, rewritten together with the day rows they come from
-(``mango.call.stat._mango_refresh``) and rebuilt with them. Nobody reads them
+Both are derived data, changed together with the day rows they come from
+(``mango.call.stat._mango_refresh_calls``) and rebuilt with them. Nobody reads them
 directly: the dashboard applies the record rules of ``mango.call.stat`` to them
 (see ``mango.call.stat._mango_rules_for``), so there is one set of rules.
 """
@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from odoo import fields, models
 from odoo.tools import SQL
-from odoo.tools.sql import table_exists
+from odoo.tools.sql import column_exists, table_exists
 
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 
@@ -69,28 +69,37 @@ def period_bucket_sql(granularity, column):
 
 
 def mango_derive_once(env):
-    """Fill the delays, weeks and months of a database upgraded from the
-    version without them: it has day rows but nothing derived yet. A database
-    from 1.2.0 has Monday weeks and months only: the other weeks are summed
-    from its day rows.
+    """Fill what a database upgraded from an earlier version lacks, once:
 
-    Called from the ``init`` of the three models, whose order Odoo does not
-    fix: only the last one finds every table.
+    * from a version without the weeks, months and delays, or (1.3.0) without
+      the ledger of each call's contribution
+      (``mango_call_stat_contribution.py``), the day rows have nothing derived
+      yet: everything is rebuilt from the calls (the delays then know their
+      call too);
+    * from 1.2.0, with Monday weeks and months only: the other weeks are
+      summed from its day rows.
+
+    Called from the ``init`` of the four models, whose order Odoo does not
+    fix: only the last one finds every table and column.
     """
     cr = env.cr
     cr.execute(
         SQL(
             "SELECT to_regclass('mango_call_stat') IS NOT NULL "
             "AND to_regclass('mango_call_stat_period') IS NOT NULL "
-            "AND to_regclass('mango_call_stat_callback') IS NOT NULL"
+            "AND to_regclass('mango_call_stat_callback') IS NOT NULL "
+            "AND to_regclass('mango_call_stat_contribution') IS NOT NULL"
         )
     )
-    if not cr.fetchone()[0]:
+    if not cr.fetchone()[0] or not column_exists(
+        cr, "mango_call_stat_callback", "call_id"
+    ):
         return
     cr.execute(
         SQL(
             "SELECT EXISTS (SELECT 1 FROM mango_call_stat) "
-            "AND NOT EXISTS (SELECT 1 FROM mango_call_stat_period)"
+            "AND (NOT EXISTS (SELECT 1 FROM mango_call_stat_period) "
+            "     OR NOT EXISTS (SELECT 1 FROM mango_call_stat_contribution))"
         )
     )
     if cr.fetchone()[0]:
@@ -203,6 +212,9 @@ class MangoCallStatCallback(models.Model):
         readonly=True,
     )
     delay = fields.Integer(string="Time to call back (s)", readonly=True)
+    # The call the delay is of (no foreign key, like the ledger's): a refresh
+    # replaces the row of one call.
+    call_id = fields.Integer(string="Call", readonly=True)
 
     def init(self):
         cr = self.env.cr
@@ -218,6 +230,7 @@ class MangoCallStatCallback(models.Model):
             ("company_line_delay", "company_id, line_number, delay"),
             ("company_date", "company_id, date"),
             ("account_date", "account_id, date"),
+            ("call", "call_id"),
         ):
             cr.execute(
                 SQL(

@@ -1,12 +1,16 @@
 """Call statistics: the reporting table stays equal to the call log, and the
 dashboard's figures are right."""
 
+import random
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
+
+import psycopg2
 
 from odoo import Command, models
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import (
@@ -62,29 +66,59 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.mango_sim_reset()
 
     def snapshot(self):
-        """Day rows, call-back delays, weeks and months, in a stable order."""
+        """Day rows (with their ratios), call-back delays, weeks and months,
+        and the ledger of each call's contribution, in a stable order."""
         # The table is refreshed when the worker's transaction commits.
         mango_refresh_statistics(self.env)
         self.env.invalidate_all()
         cr = self.env.cr
         cr.execute(
-            "SELECT date, account_id, user_id, line_number, direction, "
+            "SELECT date, account_id, company_id, user_id, line_number, direction, "
             + ", ".join(VALUE_FIELDS)
-            + " FROM mango_call_stat ORDER BY 1, 2, 3, 4, 5"
+            + ", answered_rate, avg_wait, avg_talk, avg_callback_time"
+            " FROM mango_call_stat ORDER BY 1, 2, 3, 4, 5, 6"
         )
         days = cr.fetchall()
         cr.execute(
-            "SELECT date, account_id, user_id, line_number, direction, delay "
-            "FROM mango_call_stat_callback ORDER BY 1, 2, 3, 4, 5, 6"
+            "SELECT date, account_id, user_id, line_number, direction, delay, call_id "
+            "FROM mango_call_stat_callback ORDER BY 1, 2, 3, 4, 5, 6, 7"
         )
         delays = cr.fetchall()
         cr.execute(
-            "SELECT granularity, date, account_id, user_id, line_number, "
-            "incoming_count, outgoing_count, internal_count, "
+            "SELECT granularity, date, account_id, company_id, user_id, line_number, "
+            "row_count, incoming_count, outgoing_count, internal_count, "
             + ", ".join(VALUE_FIELDS)
-            + " FROM mango_call_stat_period ORDER BY 1, 2, 3, 4, 5"
+            + " FROM mango_call_stat_period ORDER BY 1, 2, 3, 4, 5, 6"
         )
-        return days, delays, cr.fetchall()
+        periods = cr.fetchall()
+        cr.execute(
+            "SELECT call_id, date, account_id, company_id, user_id, line_number, "
+            "direction, "
+            + ", ".join(VALUE_FIELDS)
+            + " FROM mango_call_stat_contribution ORDER BY 1"
+        )
+        return days, delays, periods, cr.fetchall()
+
+    def assert_equal_to_rebuild(self, message=None):
+        """The tables as the refreshes left them are what a rebuild writes
+        (compared in a savepoint, so the refreshes go on from their own state,
+        not from the rebuild's)."""
+        refreshed = self.snapshot()
+        cr = self.env.cr
+        cr.execute("SAVEPOINT mango_stat_rebuild")
+        self.Stat.sudo()._mango_rebuild()
+        rebuilt = self.snapshot()
+        cr.execute("ROLLBACK TO SAVEPOINT mango_stat_rebuild")
+        self.env.invalidate_all()
+        self.assertEqual(refreshed, rebuilt, message)
+        return refreshed
+
+    def fold(self, calls, previous=None):
+        """What the fold of ``calls`` does to the statistics: its step marks
+        them (and the missed calls they called back), then the refresh."""
+        calls.flush_recordset()
+        calls._mango_step_refresh_statistics(previous or {})
+        mango_refresh_statistics(self.env)
 
     def run_scenario(self, scenario, **options):
         result = self.mango_sim.play(scenario, wait=False, **options)
@@ -123,11 +157,11 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         )
         self.run_scenario("incoming_missed_queue")
         incremental = self.snapshot()
-        days, _delays, periods = incremental
+        days, _delays, periods, _ledger = incremental
         self.assertTrue(days)
-        self.assertEqual(sum(row[5] for row in days), 3)
+        self.assertEqual(sum(row[6] for row in days), 3)
         # Each call is in exactly one week of each first day, and one month.
-        self.assertEqual(sum(sum(row[5:8]) for row in periods), 3 * 4)
+        self.assertEqual(sum(sum(row[7:10]) for row in periods), 3 * 4)
         self.Stat._mango_rebuild()
         self.assertEqual(self.snapshot(), incremental)
 
@@ -424,6 +458,149 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.assertEqual(len(refreshed[1]), len(reference[1]) - 1)
         Stat._mango_rebuild()
         self.assertEqual(self.snapshot(), refreshed)
+
+    def test_each_change_of_a_call_moves_only_its_contribution(self):
+        """A call refreshed on its own after each kind of change (its marker,
+        not its day's) leaves every table equal to a rebuild."""
+        calls = self.make_history()
+        self.assert_equal_to_rebuild()
+        call = calls.filtered(lambda c: c.status == "answered")[0]
+        other = (
+            self.agent_102
+            if call.employee_user_id == self.agent_101
+            else (self.agent_101)
+        )
+        for label, values in (
+            ("employee", {"employee_user_id": other.id, "user_id": other.id}),
+            ("line", {"line_number": "74990000000"}),
+            ("direction", {"direction": "outgoing"}),
+            ("durations", {"wait_duration": 3.5, "talk_duration": 61.25}),
+            ("status", {"status": "missed", "user_id": False, "direction": "incoming"}),
+            ("another month", {"start_time": call.start_time + timedelta(days=40)}),
+        ):
+            previous = {call.id: {"status": call.status}}
+            call.write(values)
+            self.fold(call, previous)
+            self.assert_equal_to_rebuild(label)
+        # A call-back closes a missed call of another day: only the call-back is
+        # folded, the missed call is marked through it.
+        missed = calls.filtered(
+            lambda c: (
+                c.status == "missed"
+                and c.direction == "incoming"
+                and not c.callback_call_id
+            )
+        )[0]
+        before = self.snapshot()
+        callback = self.make_call(
+            self.agent_101,
+            missed.start_time + timedelta(days=9),
+            "answered",
+            direction="outgoing",
+            wait_duration=4,
+            talk_duration=50,
+        )
+        missed.write({"callback_call_id": callback.id, "time_to_callback": 777})
+        callback.flush_recordset()
+        callback._mango_step_refresh_statistics({callback.id: {"status": False}})
+        self.env.cr.precommit.run()
+        self.env.cr.execute(
+            "SELECT call_id FROM mango_call_stat_dirty WHERE call_id IS NOT NULL"
+        )
+        self.assertEqual(
+            {call_id for (call_id,) in self.env.cr.fetchall()},
+            {callback.id, missed.id},
+            "the fold marks its calls, not their days",
+        )
+        refreshed = self.assert_equal_to_rebuild("call-back")
+        self.assertIn(777, [row[5] for row in refreshed[1]])
+        self.assertEqual(len(refreshed[1]), len(before[1]) + 1)
+        # The same fold again: nothing counts twice.
+        self.fold(callback, {callback.id: {"status": "answered"}})
+        self.assertEqual(self.snapshot(), refreshed)
+        # The only call of a line leaves the finished statuses: its day row
+        # goes, and so do its weeks and month.
+        lone = self.make_call(
+            self.agent_102,
+            datetime(2025, 6, 15, 10, 0),
+            "answered",
+            line_number="74991111111",
+            wait_duration=7,
+            talk_duration=70,
+        )
+        self.fold(lone, {lone.id: {"status": False}})
+        Period = self.env["mango.call.stat.period"].sudo()
+        self.assertEqual(
+            sorted(
+                Period.search([("line_number", "=", "74991111111")]).mapped("row_count")
+            ),
+            [1, 1, 1, 1],
+        )
+        lone.write({"status": "in_progress"})
+        self.fold(lone, {lone.id: {"status": "answered"}})
+        self.assert_equal_to_rebuild("no longer finished")
+        self.assertFalse(Period.search([("line_number", "=", "74991111111")]))
+        self.assertFalse(self.Stat.sudo().search([("line_number", "=", "74991111111")]))
+        # Calls removed from the log: a missed call called back, and a call-back
+        # (its missed call loses it): their unlink marks them.
+        missed = calls.filtered(lambda c: c.status == "missed" and c.callback_call_id)
+        gone = missed[0] | missed[1].callback_call_id
+        kept = missed[1]
+        gone_ids = set(gone.ids)
+        gone.unlink()
+        refreshed = self.assert_equal_to_rebuild("unlinked")
+        self.assertFalse(gone_ids & {row[0] for row in refreshed[3]})
+        self.assertIn(kept.id, {row[0] for row in refreshed[3]})
+
+    def test_random_changes_refreshed_call_by_call_equal_a_rebuild(self):
+        """Any sequence of changes (employee, status in and out of the finished
+        ones, direction, line, day, call-backs set, moved and removed), each
+        batch refreshed through its fold's markers only, ends on a rebuild's
+        tables."""
+        rng = random.Random(20261206)
+        calls = self.make_history()
+        users = (self.agent_101, self.agent_102, self.env["res.users"])
+        for batch in range(8):
+            changed = self.env["mango.call"]
+            previous = {}
+            for _change in range(4):
+                call = rng.choice(calls)
+                previous.setdefault(call.id, {"status": call.status})
+                kind = rng.choice(
+                    ("employee", "status", "direction", "line", "day", "callback")
+                )
+                if kind == "employee":
+                    user = rng.choice(users)
+                    values = {"employee_user_id": user.id or False}
+                elif kind == "status":
+                    values = {
+                        "status": rng.choice(
+                            ("answered", "missed", "failed", "in_progress")
+                        ),
+                        "wait_duration": rng.randint(0, 30),
+                        "talk_duration": rng.randint(0, 300),
+                    }
+                elif kind == "direction":
+                    values = {
+                        "direction": rng.choice(("incoming", "outgoing", "internal"))
+                    }
+                elif kind == "line":
+                    values = {"line_number": rng.choice((*self.LINES, False))}
+                elif kind == "day":
+                    values = {
+                        "start_time": call.start_time
+                        + timedelta(days=rng.randint(-35, 35), hours=rng.randint(0, 23))
+                    }
+                else:
+                    target = rng.choice((*calls.filtered("start_time"), None))
+                    values = {
+                        "callback_call_id": target.id if target else False,
+                        "time_to_callback": rng.randint(1, 5000) if target else 0,
+                    }
+                call.write(values)
+                changed |= call
+            self.fold(changed, previous)
+            self.assert_equal_to_rebuild(f"batch {batch}")
 
     def test_record_rules_on_other_fields(self):
         calls = self.make_history()
@@ -937,6 +1114,67 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                 [], ["employee_user_id"], ["__count"], None
             )
         )
+
+    def test_rebuild_puts_back_the_ledger_keys_and_indexes(self):
+        """The rebuild sets the ledger's indexes aside while it fills it: they
+        are all back afterwards, and its foreign keys still hold."""
+        cr = self.env.cr
+
+        def ledger_schema():
+            cr.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'mango_call_stat_contribution'::regclass "
+                "ORDER BY 1"
+            )
+            constraints = cr.fetchall()
+            cr.execute(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE tablename = 'mango_call_stat_contribution' ORDER BY 1"
+            )
+            return constraints, cr.fetchall()
+
+        before = ledger_schema()
+        self.assertEqual(
+            sorted(
+                name for name, definition in before[0] if "FOREIGN KEY" in definition
+            ),
+            [
+                "mango_call_stat_contribution_account_id_fkey",
+                "mango_call_stat_contribution_user_id_fkey",
+            ],
+        )
+        self.make_history()
+        self.assertEqual(ledger_schema(), before)
+        with (
+            self.assertRaises(psycopg2.errors.ForeignKeyViolation),
+            self.env.cr.savepoint(),
+            mute_logger("odoo.sql_db"),
+        ):
+            cr.execute(
+                "UPDATE mango_call_stat_contribution SET user_id = -1 "
+                "WHERE id = (SELECT min(id) FROM mango_call_stat_contribution)"
+            )
+
+    def test_upgrade_from_1_3_0_fills_the_ledger(self):
+        """A database from 1.3.0 has day rows, weeks, months and delays but no
+        ledger (and delays without their call): the update rebuilds them once,
+        and the refresh of a call then goes on from there."""
+        calls = self.make_history()
+        full = self.snapshot()
+        self.assertEqual(len(full[3]), len(calls), "one ledger row per call")
+        self.env.cr.execute("DELETE FROM mango_call_stat_contribution")
+        self.env.cr.execute("UPDATE mango_call_stat_callback SET call_id = NULL")
+        mango_call_stat_rollup.mango_derive_once(self.env)
+        self.assertEqual(self.snapshot(), full)
+        call = calls.filtered(lambda c: c.status == "failed")[0]
+        call.write({"status": "answered", "wait_duration": 9, "talk_duration": 90})
+        self.fold(call, {call.id: {"status": "failed"}})
+        self.assertNotEqual(self.assert_equal_to_rebuild(), full)
+        # Once filled, an update leaves the tables alone.
+        with patch.object(
+            type(self.Stat), "_mango_rebuild", side_effect=AssertionError("rebuilt")
+        ):
+            mango_call_stat_rollup.mango_derive_once(self.env)
 
     def test_upgrade_from_1_2_0_sums_the_new_weeks(self):
         """A database from 1.2.0 has Monday weeks and months only: the update

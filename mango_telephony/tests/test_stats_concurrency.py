@@ -19,6 +19,7 @@ TABLES = (
     "mango_call_stat_callback",
     "mango_call_stat_period",
     "mango_call_stat_dirty",
+    "mango_call_stat_contribution",
 )
 
 
@@ -106,11 +107,18 @@ class TestConcurrentStatRefresh(BaseCase):
                 "date, user_id, line_number, direction, call_count, answered_count, "
                 "missed_count, wait_total, talk_total",
             ),
-            ("mango_call_stat_callback", "date, user_id, direction, delay"),
+            ("mango_call_stat_callback", "date, user_id, direction, delay, call_id"),
             (
                 "mango_call_stat_period",
                 "granularity, date, user_id, line_number, row_count, call_count, "
-                "incoming_count, answered_count, wait_total, talk_total",
+                "incoming_count, answered_count, missed_pending_count, "
+                "called_back_count, wait_total, talk_total",
+            ),
+            (
+                "mango_call_stat_contribution",
+                "call_id, date, user_id, line_number, direction, call_count, "
+                "answered_count, missed_pending_count, called_back_count, "
+                "wait_total, talk_total, callback_time_total",
             ),
         ):
             cr.execute(
@@ -174,6 +182,56 @@ class TestConcurrentStatRefresh(BaseCase):
                 )
             )
             self.assertEqual(cr.fetchone()[0], 0, "every marker was consumed")
+
+    def change_call(self, env, call_id, values):
+        """What a re-fold that changes a finished call leaves in its
+        transaction (with the missed calls it now calls back)."""
+        call = env["mango.call"].browse(call_id)
+        previous = {call.id: {"status": call.status}}
+        call.write(values)
+        call._mango_step_refresh_statistics(previous)
+        env.flush_all()
+        return call
+
+    def test_a_call_changes_while_another_of_its_day_finishes(self):
+        day = datetime(2024, 3, 13, 9, 0)
+        env = self.worker()
+        answered = self.finish_call(env, day).id
+        missed = self.finish_call(env, day.replace(hour=8), status="missed").id
+        self.commit_all(env)
+        self.assert_equal_to_rebuild(2)
+        other_user = self.env_user_other()
+        # One worker moves a call to another employee while another finishes
+        # a call of the same day, week and month.
+        first, second = self.worker(), self.worker()
+        self.change_call(first, answered, {"employee_user_id": other_user})
+        self.finish_call(second, day.replace(hour=10))
+        self.commit_all(first, second)
+        self.assert_equal_to_rebuild(3)
+        # A call-back closes the missed call while another worker changes
+        # the missed call's day neighbour: each refresh applies its own
+        # difference to the same day row.
+        first, second = self.worker(), self.worker()
+        callback = self.finish_call(first, day.replace(hour=11))
+        first["mango.call"].browse(missed).write(
+            {"callback_call_id": callback.id, "time_to_callback": 600}
+        )
+        callback._mango_step_refresh_statistics({callback.id: {"status": False}})
+        first.flush_all()
+        self.change_call(second, answered, {"status": "failed", "talk_duration": 0})
+        self.commit_all(second, first)
+        self.assert_equal_to_rebuild(4)
+        with self.registry.cursor() as cr:
+            self.assertEqual(
+                [row[3:] for row in self.tables(cr)[1]],
+                [(600, missed)],
+                "the call-back's delay, of its missed call",
+            )
+
+    def env_user_other(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            return env.ref("base.user_root").id
 
     def test_a_fold_whose_refresh_never_ran_is_caught_up_by_the_cron(self):
         env = self.worker()
