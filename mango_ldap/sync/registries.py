@@ -95,7 +95,7 @@ class DatabaseRegistries(Registries):
         hundred thousand within a run: with last hour's statistics PostgreSQL
         would read a run's keys one by one instead of through the index."""
         self._write()
-        self.cr.execute(f"ANALYZE {TABLE}")
+        self.cr.execute(SQL("ANALYZE %s", SQL.identifier(TABLE)))
 
     def _forget(self):
         self._known.clear()

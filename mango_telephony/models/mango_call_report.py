@@ -193,7 +193,7 @@ class MangoCall(models.Model):
         # groups over two years and a hundred weeks: each week's label, bounds
         # and domain, each employee's name, formatted once (group_labels.py),
         # Odoo's answer unchanged.
-        format_rows_once_per_value(
+        return format_rows_once_per_value(
             super()._read_group_format_result, self, rows_dict, lazy_groupby
         )
 

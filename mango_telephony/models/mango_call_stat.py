@@ -431,7 +431,7 @@ class MangoCallStat(models.Model):
         # A pivot by employee × week has thousands of groups and a hundred
         # weeks: each week's label, bounds and domain formatted once
         # (group_labels.py), Odoo's answer unchanged.
-        format_rows_once_per_value(
+        return format_rows_once_per_value(
             super()._read_group_format_result, self, rows_dict, lazy_groupby
         )
 

@@ -121,7 +121,6 @@ class MangoCallStatContribution(models.Model):
     _rec_name = "date"
 
     call_id = fields.Integer(
-        string="Call",
         required=True,
         readonly=True,
         help="Id of the call in the call log (no foreign key: the contribution "
@@ -135,7 +134,7 @@ class MangoCallStatContribution(models.Model):
     account_id = fields.Many2one(
         "mango.account", required=True, readonly=True, ondelete="cascade"
     )
-    company_id = fields.Integer(string="Company", required=True, readonly=True)
+    company_id = fields.Integer(required=True, readonly=True)
     user_id = fields.Many2one("res.users", string="Employee", readonly=True)
     line_number = fields.Char(string="Line", readonly=True)
     direction = fields.Selection(CALL_DIRECTIONS, readonly=True)

@@ -31,7 +31,7 @@ class MangoCallStatDirty(models.Model):
     _rec_name = "call_id"
 
     call_id = fields.Integer(
-        string="Call", readonly=True, help="Id of the call; empty for a whole day."
+        readonly=True, help="Id of the call; empty for a whole day."
     )
     account_id = fields.Many2one(
         "mango.account", required=True, readonly=True, ondelete="cascade"

@@ -214,7 +214,7 @@ class MangoCallStatCallback(models.Model):
     delay = fields.Integer(string="Time to call back (s)", readonly=True)
     # The call the delay is of (no foreign key, like the ledger's): a refresh
     # replaces the row of one call.
-    call_id = fields.Integer(string="Call", readonly=True)
+    call_id = fields.Integer(readonly=True)
 
     def init(self):
         cr = self.env.cr

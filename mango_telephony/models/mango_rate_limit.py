@@ -15,6 +15,7 @@ install on). Nobody reads or writes the tables through the ORM.
 
 from odoo import api, models
 from odoo.sql_db import db_connect
+from odoo.tools import SQL
 
 from mango_office.ratelimit_pg import (
     BUCKET_TABLE,
@@ -61,9 +62,15 @@ class MangoRateLimit(models.AbstractModel):
         """Drop every product's tokens, lockout and strike (tests that reset
         their simulator, whose PBX forgets them too)."""
         with self._mango_connect()() as cr:
-            cr.execute(f"DELETE FROM {PRODUCT_TABLE}")
+            cr.execute(SQL("DELETE FROM %s", SQL.identifier(PRODUCT_TABLE)))
 
     @api.model
     def _mango_drop_tables(self):
         """Uninstalling: the tables are ours, not the ORM's."""
-        self.env.cr.execute(f"DROP TABLE IF EXISTS {BUCKET_TABLE}, {PRODUCT_TABLE}")
+        self.env.cr.execute(
+            SQL(
+                "DROP TABLE IF EXISTS %s, %s",
+                SQL.identifier(BUCKET_TABLE),
+                SQL.identifier(PRODUCT_TABLE),
+            )
+        )

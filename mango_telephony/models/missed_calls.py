@@ -118,7 +118,7 @@ class MangoCall(models.Model):
         return ["!", "&", "&", *pending]
 
     def init(self):
-        super().init()
+        result = super().init()
         self.env.cr.execute(
             """
             CREATE TABLE IF NOT EXISTS mango_missed_call_number (
@@ -130,6 +130,7 @@ class MangoCall(models.Model):
             )
             """
         )
+        return result
 
     def _mango_drop_number_table(self):
         """Uninstalling: the table is created by SQL, so the ORM leaves it."""

@@ -35,14 +35,17 @@ def main():
             except Exception as exc:  # noqa: BLE001 - reported to the test
                 failures.append(f"{type(exc).__name__}: {exc}")
 
-    print("ready", flush=True)
+    # The parent reads its lines: stdout is this worker's channel, not a log.
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     sys.stdin.readline()
     threads = [threading.Thread(target=send, args=(c,)) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps({"failures": failures}), flush=True)
+    sys.stdout.write(json.dumps({"failures": failures}) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
