@@ -10,6 +10,7 @@ in the transaction that applies the page. A run's rows are deleted when it ends;
 rows of runs that died without ending are deleted by the next run.
 """
 
+from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from odoo.tools import SQL
@@ -95,7 +96,9 @@ class DatabaseRegistries(Registries):
         hundred thousand within a run: with last hour's statistics PostgreSQL
         would read a run's keys one by one instead of through the index."""
         self._write()
-        self.cr.execute(SQL("ANALYZE %s", SQL.identifier(TABLE)))
+        # A psycopg2 cursor of its own (see __init__), not Odoo's: psycopg2's
+        # composition, not odoo.tools.SQL.
+        self.cr.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(TABLE)))
 
     def _forget(self):
         self._known.clear()
