@@ -37,6 +37,7 @@ from ..compat import domains
 from .group_labels import format_rows_once_per_value, web_format_once_per_value
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_contribution import (
+    COUNT_COLUMNS,
     KEY_COLUMNS,
     TOTAL_COLUMNS,
     contributions_sql,
@@ -66,17 +67,8 @@ RATIO_FIELDS = {
     "avg_talk": ("talk_total", "answered_count", 1.0),
     "avg_callback_time": ("callback_time_total", "called_back_count", 1.0),
 }
-COUNTERS = (
-    "call_count",
-    "answered_count",
-    "missed_count",
-    "failed_count",
-    "missed_pending_count",
-    "called_back_count",
-    "wait_total",
-    "talk_total",
-    "callback_time_total",
-)
+# The counters of a day row, in the ledger's order (counts, then time totals).
+COUNTERS = COUNT_COLUMNS + TOTAL_COLUMNS
 DIRECTIONS = tuple(key for key, _label in CALL_DIRECTIONS)
 TOTAL = "__total__"
 # Up to this many delays in scope, sorting them is cheaper than one index walk
