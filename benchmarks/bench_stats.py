@@ -681,16 +681,8 @@ def main():
             cursors.append(small[0])
         if args.prepare_only:
             return 0
-        if args.only == "refresh":
-            return measure_refresh_only(
-                args,
-                env,
-                account,
-                rebuild_s,
-                small if args.compare_calls else None,
-                load_at_start,
-            )
-        return measure(
+        run = measure_refresh_only if args.only == "refresh" else measure
+        return run(
             args,
             env,
             account,
