@@ -13,13 +13,14 @@ lead created from a call ("new contact" on the call or its card) is linked to it
 
 import logging
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from mango_office import phones
 from mango_office.rules import FINISHED_STATUSES
 
+from ..compat import record_rules
 from ..compat.contact_phones import mobile_of
 from ..compat.record_cache import cache_fetched
 from .partner_phone_keys import ensure_partner_phone_keys
@@ -175,8 +176,10 @@ class ResPartner(models.Model):
     #: Columns the lookup returns with each partner found, put in the cache in the
     #: same round trip: what picking among several needs (the commercial
     #: partner) and what the record rules every internal user has on contacts
-    #: read (the multi-company rule: company, shared or not). A rule reading
-    #: other fields still applies: the ORM fetches what it lacks. In the order
+    #: read (the multi-company rule: company, shared or not), so that the
+    #: rules are decided once per combination of these values. A rule reading
+    #: other fields still applies: Odoo decides it on every contact found
+    #: then, fetching what it lacks (_mango_readable_ids). In the order
     #: mango_partners_by_phone() returns them, after the id; the phone keys
     #: table carries them (partner_phone_keys.py).
     _mango_lookup_columns = ("commercial_partner_id", "company_id", "partner_share")
@@ -214,7 +217,8 @@ class ResPartner(models.Model):
         # (partner_phone_keys.py), through a PL/pgSQL function that keeps its
         # plan for the connection's life; it returns with each partner what
         # the pick and the record rules read, straight into the cache. The
-        # rules then apply in memory to the few rows found.
+        # rules then apply to the few rows found, decided once per combination
+        # of the values they compare (_mango_readable_ids).
         self.env.cr.execute(
             SQL(
                 "SELECT * FROM mango_partners_by_phone(%s, %s)",
@@ -234,11 +238,63 @@ class ResPartner(models.Model):
         partners = self.browse(ids)
         for name, values in zip(self._mango_lookup_columns, columns, strict=True):
             cache_fetched(partners, self._fields[name], values)
-        partners = partners._filtered_access("read")
+        readable = self._mango_readable_ids(ids, columns)
         commercial_of = dict(zip(ids, columns[0], strict=True))
-        return self.browse(
-            pick_caller([(id_, commercial_of[id_]) for id_ in partners._ids])
-        )
+        return self.browse(pick_caller([(id_, commercial_of[id_]) for id_ in readable]))
+
+    def _mango_readable_ids(self, ids, columns):
+        """The ids among ``ids`` the current user may read, in order.
+
+        When the user's read rules compare only columns the lookup returned
+        (``columns``, in ``_mango_lookup_columns`` order) with constants, each
+        combination of those values is decided once by Odoo's own
+        ``_filtered_access`` and the verdict reused
+        (``_mango_read_rule_verdict``); otherwise Odoo decides on every record.
+        """
+        deciding = self._mango_read_rule_fields()
+        returned = dict(zip(self._mango_lookup_columns, columns, strict=True))
+        returned["id"] = ids
+        if deciding is None or not set(deciding) <= returned.keys():
+            return self.browse(ids)._filtered_access("read")._ids
+        values = [returned[name] for name in deciding]
+        return [
+            id_
+            for index, id_ in enumerate(ids)
+            if self.browse(id_)._mango_read_rule_verdict(
+                tuple(column[index] for column in values)
+            )
+        ]
+
+    @api.model
+    @tools.ormcache(
+        "self.env.uid",
+        "self.env.su",
+        "tuple(self.env['ir.rule']._compute_domain_context_values())",
+    )
+    def _mango_read_rule_fields(self):
+        """The fields whose values alone decide whether the current user may
+        read a contact (``compat.record_rules``), or None.
+
+        Kept like Odoo keeps the rules' domains (per user and company context,
+        in the ORM cache that any change of rules, access rights, groups or
+        companies clears).
+        """
+        if not record_rules.rules_alone_decide_access(self):
+            return None
+        domain = self.env["ir.rule"]._compute_domain(self._name, "read")
+        return record_rules.fields_deciding(self, domain)
+
+    @tools.ormcache(
+        "self.env.uid",
+        "self.env.su",
+        "tuple(self.env['ir.rule']._compute_domain_context_values())",
+        "values",
+    )
+    def _mango_read_rule_verdict(self, values):
+        """Whether the current user may read ``self``, one contact whose
+        ``_mango_read_rule_fields`` hold ``values``: Odoo's answer for it, and
+        for every contact with the same values."""
+        return bool(self._filtered_access("read"))
 
     @api.model
     def _mango_identify_call(self, call, number, found):

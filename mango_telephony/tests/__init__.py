@@ -1,6 +1,7 @@
 from . import test_settings
 from . import test_caller_id
 from . import test_partner_phone_keys
+from . import test_card_record_rules
 from . import test_webhooks
 from . import test_call_log
 from . import test_recordings

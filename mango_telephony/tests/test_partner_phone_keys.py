@@ -62,8 +62,10 @@ class _Rollback(Exception):
     """Undoes one example's writes (hypothesis runs many in one test)."""
 
 
-@tagged("post_install", "-at_install")
-class TestPartnerPhoneKeys(MangoFollowupCase):
+class PartnerPhoneCase(MangoFollowupCase):
+    """Contacts made from ``CONTACT`` draws, and the answer a plain ORM search
+    gives for a number (also the base of test_card_record_rules.py)."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -146,6 +148,9 @@ class TestPartnerPhoneKeys(MangoFollowupCase):
         self.env.cr.execute("ROLLBACK TO SAVEPOINT mango_refill")
         return keys
 
+
+@tagged("post_install", "-at_install")
+class TestPartnerPhoneKeys(PartnerPhoneCase):
     @given(
         contacts=st.lists(CONTACT, min_size=1, max_size=8),
         changes=st.lists(CHANGE, max_size=6),
