@@ -99,12 +99,17 @@ else:
             _domain, left, left_kind = normalized(domain)
             _part, right, right_kind = normalized(part)
             if "zero" in (left_kind, right_kind):
-                return [expression.FALSE_LEAF]
-            if left_kind == "unit":
-                return list(right) if right_kind != "unit" else [expression.TRUE_LEAF]
-            if right_kind == "unit":
-                return list(left)
-            return [expression.AND_OPERATOR, *left, *right]
+                joined, kind = [expression.FALSE_LEAF], "zero"
+            elif left_kind == "unit":
+                joined, kind = list(right), right_kind
+            elif right_kind == "unit":
+                joined, kind = list(left), left_kind
+            else:
+                joined, kind = [expression.AND_OPERATOR, *left, *right], ""
+            # Normalized already: when it is joined in turn (an employee's
+            # domain to each of its weeks), it is not normalized again.
+            seen[id(joined)] = (joined, joined, kind)
+            return joined
 
         return join
 

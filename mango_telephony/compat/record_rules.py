@@ -18,6 +18,8 @@ stored column with a constant makes it answer None, and the caller then asks
 Odoo's ``_filtered_access`` on every record, as before.
 """
 
+from collections.abc import Collection
+
 from odoo.models import BaseModel
 
 from . import ODOO_19
@@ -78,10 +80,12 @@ def _domain_conditions(node):
 def _is_constant(value, relational):
     """A value compared as it is: no sub-query, and for a relational field no
     name (Odoo compares a text with the record's display name, which changes)."""
-    if isinstance(value, list | tuple | set | frozenset):
-        return all(_is_constant(item, relational) for item in value)
     if isinstance(value, str):
         return not relational
+    if isinstance(value, BaseModel):  # records: Odoo's own comparison
+        return False
+    if isinstance(value, Collection):  # lists, sets, 19.0's OrderedSet
+        return all(_is_constant(item, relational) for item in value)
     return value is None or isinstance(value, bool | int | float)
 
 

@@ -21,6 +21,7 @@ from . import mango_command
 from . import mango_click_to_call
 from . import incoming_card
 from . import mango_call_display
+from . import group_labels
 from . import mango_call_stat
 from . import mango_call_stat_rollup
 from . import mango_call_stat_dirty

@@ -32,7 +32,6 @@ from odoo.tools import SQL
 from mango_office.rules import FINISHED_STATUSES
 
 from ..compat import domains
-from .group_labels import format_rows_once_per_value, web_format_once_per_value
 from .mango_call import STATUSES
 from .mango_call_stat import _orders_within, _stat_tz
 
@@ -133,7 +132,9 @@ def _add_pending(result, pending, width, by_status):
 
 
 class MangoCall(models.Model):
-    _inherit = "mango.call"
+    _name = "mango.call"
+    # Its pivots' groups: each value formatted once (group_labels.py).
+    _inherit = ["mango.call", "mango.pivot.groups"]
 
     @api.model
     def _read_group(
@@ -186,27 +187,6 @@ class MangoCall(models.Model):
                 answer if answer is not None else next(results) for answer in answers
             ]
         return answers
-
-    @api.model
-    def _read_group_format_result(self, rows_dict, lazy_groupby):
-        # The default pivot, employee × week × status, has about ten thousand
-        # groups over two years and a hundred weeks: each week's label, bounds
-        # and domain, each employee's name, formatted once (group_labels.py),
-        # Odoo's answer unchanged.
-        return format_rows_once_per_value(
-            super()._read_group_format_result, self, rows_dict, lazy_groupby
-        )
-
-    @api.model
-    def _web_read_group_format(self, groupby, aggregates, groups):
-        # The same for 19.0's web client (formatted_read_group and
-        # formatted_read_grouping_sets); 18.0 has no such hook. A grouping
-        # the kanban or list view expands (folded columns) is Odoo's.
-        if self._web_read_group_field_expand(groupby):
-            return super()._web_read_group_format(groupby, aggregates, groups)
-        return web_format_once_per_value(
-            super()._web_read_group_format, self, groupby, aggregates, groups
-        )
 
     @api.model
     def _mango_stat_tz(self):

@@ -34,7 +34,6 @@ from odoo.tools import SQL, get_lang
 from mango_office.rules import FINISHED_STATUSES, MOSCOW_TZ_NAME
 
 from ..compat import domains
-from .group_labels import format_rows_once_per_value, web_format_once_per_value
 from .mango_call import DIRECTIONS as CALL_DIRECTIONS
 from .mango_call_stat_contribution import (
     COUNT_COLUMNS,
@@ -290,6 +289,8 @@ def _orders_within(order, grouping_sets):
 
 class MangoCallStat(models.Model):
     _name = "mango.call.stat"
+    # Its pivots' groups: each value formatted once (group_labels.py).
+    _inherit = ["mango.pivot.groups"]
     _description = "Call statistics"
     _order = "date desc, id desc"
     _log_access = False
@@ -417,26 +418,6 @@ class MangoCallStat(models.Model):
                 for grouping, answer in zip(grouping_sets, answers, strict=True)
             ]
         return answers
-
-    @api.model
-    def _read_group_format_result(self, rows_dict, lazy_groupby):
-        # A pivot by employee × week has thousands of groups and a hundred
-        # weeks: each week's label, bounds and domain formatted once
-        # (group_labels.py), Odoo's answer unchanged.
-        return format_rows_once_per_value(
-            super()._read_group_format_result, self, rows_dict, lazy_groupby
-        )
-
-    @api.model
-    def _web_read_group_format(self, groupby, aggregates, groups):
-        # The same for 19.0's web client (formatted_read_group and
-        # formatted_read_grouping_sets); 18.0 has no such hook. A grouping
-        # the kanban or list view expands (folded columns) is Odoo's.
-        if self._web_read_group_field_expand(groupby):
-            return super()._web_read_group_format(groupby, aggregates, groups)
-        return web_format_once_per_value(
-            super()._web_read_group_format, self, groupby, aggregates, groups
-        )
 
     def _mango_read_group_periods(
         self, domain, groupby, aggregates, having, offset, limit, order

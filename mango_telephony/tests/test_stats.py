@@ -1,6 +1,7 @@
 """Call statistics: the reporting table stays equal to the call log, and the
 dashboard's figures are right."""
 
+import gc
 import random
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
@@ -761,6 +762,45 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             [], ["call_count:sum"], ["user_id"]
         )
         self.assertEqual([g["user_id"][0] for g in own], [self.agent_101.id])
+
+    def test_grouped_reads_pause_the_garbage_collector(self):
+        """The call log's and the statistics' grouped reads run with the
+        cyclic collector paused (group_labels.py), and leave it on after,
+        also when they fail."""
+        self.make_history()
+        seen = []
+        odoo_format = models.BaseModel._read_group_format_result
+
+        def watching(model, rows, groupby):
+            seen.append((model._name, gc.isenabled()))
+            return odoo_format(model, rows, groupby)
+
+        self.assertTrue(gc.isenabled())
+        with patch.object(models.BaseModel, "_read_group_format_result", watching):
+            for model, groupby in (
+                ("mango.call.stat", ["user_id", "date:week"]),
+                ("mango.call", ["employee_user_id", "start_time:week", "status"]),
+            ):
+                self.env[model].read_group([], ["__count"], groupby, lazy=False)
+        self.assertEqual(
+            {name for name, _enabled in seen}, {"mango.call.stat", "mango.call"}
+        )
+        self.assertFalse(any(enabled for _name, enabled in seen))
+        self.assertTrue(gc.isenabled())
+        with self.assertRaises(ValueError):
+            self.env["mango.call"].read_group([], ["__count"], ["no_such_field"])
+        self.assertTrue(gc.isenabled(), "back on after a read that failed")
+        if "formatted_read_group" in dir(self.env["mango.call"]):  # Odoo 19.0
+            with self.assertRaises(ValueError):
+                self.env["mango.call"].formatted_read_group([], ["no_such_field"])
+            self.assertTrue(gc.isenabled())
+        # Already paused by someone else: left paused for them to resume.
+        gc.disable()
+        try:
+            self.env["mango.call"].read_group([], ["__count"], ["status"])
+            self.assertFalse(gc.isenabled())
+        finally:
+            gc.enable()
 
     def test_group_labels_are_odoos(self):
         """Every group's label, bounds, domain, order and figures are Odoo's
