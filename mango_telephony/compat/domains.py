@@ -33,19 +33,74 @@ if ODOO_19:
         """``domain`` as ``read_group`` combines it into a group's domain."""
         return Domain(domain)
 
-    def group_domain_joiner():
-        """``join(domain, part)``: ``domain`` and ``part`` (from
-        ``group_domain_part``), the way ``read_group`` adds each grouping's
-        condition to a group's domain."""
-        return operator.and_
+    def _domain_lister():
+        """``listed(domain)``: ``list(domain)`` for thousands of groups made of
+        a few hundred conditions: each child of a conjunction listed once and
+        kept for the lister's life, then put together as a conjunction lists
+        itself (its ``&`` operators first, then each child's own list)."""
+        from odoo.orm.domains import DomainAnd
 
-    def group_domain_done(domain):
-        """A group's domain as ``read_group`` returns it (a list)."""
-        return list(domain)
+        kept = {}
+
+        def listing(child):
+            # id() of a child kept alive in ``kept``: never reused meanwhile.
+            entry = kept.get(id(child))
+            if entry is None:
+                entry = kept[id(child)] = (child, list(child))
+            return entry[1]
+
+        def listed(children):
+            if len(children) == 1:
+                return list(listing(children[0]))
+            joined = ["&"] * (len(children) - 1)
+            for child in children:
+                joined.extend(listing(child))
+            return joined
+
+        def domain_listed(domain):
+            if isinstance(domain, DomainAnd):
+                return listed(domain.children)
+            return listed((domain,))
+
+        return domain_listed, listed
+
+    def group_domain_joiner():
+        """``(join, done)``: ``join(domain, part)`` adds a grouping's
+        condition (from ``group_domain_part``) to a group's domain the way
+        ``read_group`` does; ``done(domain)`` is the group's domain as
+        ``read_group`` returns it, ``list(domain)``, with the conditions the
+        groups share listed once (``_domain_lister``)."""
+        domain_listed, _listed = _domain_lister()
+        return operator.and_, domain_listed
 
     # What the web client's formatting (formatted_read_group…) makes of a
     # group's conditions: their conjunction, as a list.
     from odoo.addons.web.models.models import AND as group_extra_domain
+
+    def group_extra_domain_joiner():
+        """``extra(parts)``: ``group_extra_domain(parts)`` (the list of the
+        conjunction of ``parts``, ``Domain`` objects) for thousands of groups
+        sharing a few hundred parts, put together as ``Domain.AND`` flattens a
+        conjunction, each condition listed once (``_domain_lister``). No
+        part, or a part that is TRUE or FALSE, goes to Odoo's way."""
+        from odoo.orm.domains import DomainAnd, DomainBool
+
+        _domain_listed, listed = _domain_lister()
+
+        def extra(parts):
+            children = []
+            for part in parts:
+                if isinstance(part, DomainBool):
+                    return group_extra_domain(parts)
+                if isinstance(part, DomainAnd):
+                    children.extend(part.children)
+                else:
+                    children.append(part)
+            if not children:  # no grouping: Odoo's TRUE
+                return group_extra_domain(parts)
+            return listed(children)
+
+        return extra
 
 else:
     from odoo.osv import expression
@@ -73,9 +128,11 @@ else:
         return domain
 
     def group_domain_joiner():
-        """``join(domain, part)``: ``domain`` and ``part`` (from
-        ``group_domain_part``), the way ``read_group`` adds each grouping's
-        condition to a group's domain: ``expression.AND([domain, part])``.
+        """``(join, done)``: ``join(domain, part)`` adds a grouping's
+        condition (``part``, from ``group_domain_part``) to a group's
+        ``domain`` the way ``read_group`` does, ``expression.AND([domain,
+        part])``; ``done(domain)`` is the group's domain as ``read_group``
+        returns it (the list ``join`` made).
 
         Thousands of groups share a few dozen domains and parts: each is
         normalized once (by ``expression.normalize_domain``) and kept for the
@@ -111,11 +168,10 @@ else:
             seen[id(joined)] = (joined, joined, kind)
             return joined
 
-        return join
+        return join, _as_returned
 
-    def group_domain_done(domain):
-        """A group's domain as ``read_group`` returns it (a list)."""
+    def _as_returned(domain):
         return domain
 
     # 18.0's web client formats groups with read_group only.
-    group_extra_domain = None
+    group_extra_domain = group_extra_domain_joiner = None

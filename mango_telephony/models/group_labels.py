@@ -157,7 +157,7 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
     # turn; all but the last are shared by many groups (an employee's, then
     # an employee's week's), joined once each; the last gives the group's
     # own domain.
-    join = domains.group_domain_joiner()
+    join, done = domains.group_domain_joiner()
     joined = {}
     last = len(columns) - 1
     for row in rows:
@@ -179,7 +179,7 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
             if entry is None:
                 entry = node[key] = (join(domain, part), {})
             domain, node = entry
-        row["__domain"] = domains.group_domain_done(domain)
+        row["__domain"] = done(domain)
 
 
 def web_format_once_per_value(format_groups, model, groupby, aggregates, groups):
@@ -188,7 +188,7 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     with ``format_groups``, Odoo's own, called on one group per distinct value
     of each grouping: the label and the condition of each value, parsed once,
     then each group's conditions joined the way Odoo joins them
-    (``compat.domains.group_extra_domain``).
+    (``compat.domains.group_extra_domain_joiner``).
 
     :param format_groups: the model's ``super()._web_read_group_format``
     :param model: the model (``self``)
@@ -218,7 +218,8 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     # A group's domain is the conjunction of its conditions, which Odoo
     # flattens: the conditions of all but its last grouping (an employee's
     # week) are shared by many groups, joined once each.
-    join = domains.group_domain_joiner()
+    join, _done = domains.group_domain_joiner()
+    extra = domains.group_extra_domain_joiner()
     joined = {}
     result = []
     for group in groups:
@@ -236,7 +237,7 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
                 parts[0] = joined[prefix]
             else:
                 parts.append(part)
-        row["__extra_domain"] = domains.group_extra_domain(parts)
+        row["__extra_domain"] = extra(parts)
         for spec, value in zip(aggregates, group[width:], strict=True):
             row[spec] = value
         result.append(row)
