@@ -117,22 +117,25 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
     ):
         format_rows(rows, groupby)  # properties: their own formatting
         return
-    # (spec, the formatting of each value). The keys are made again rather
-    # than kept per row: objects that live through the formatting of ten
-    # thousand groups bring the garbage collector's full passes, which cost
-    # more than the keys.
-    columns = []
+    # (spec, the formatting of each value) and each row's keys, column by
+    # column: made once (the garbage collector is paused meanwhile, see
+    # MangoPivotGroups, so that objects living through the formatting cost
+    # it nothing).
+    columns, keys = [], []
     try:
         for spec in groupby:
-            probes = {}
+            probes, column_keys = {}, []
             for row in rows:
-                key = value_key(row[spec])
+                value = row[spec]
+                if isinstance(value, models.BaseModel):
+                    key = (type(value), value._ids)
+                else:
+                    key = (type(value), value)
+                column_keys.append(key)
                 if key not in probes:
-                    probes[key] = {
-                        spec: row[spec],
-                        "__domain": domains.GROUP_DOMAIN_START,
-                    }
+                    probes[key] = {spec: value, "__domain": domains.GROUP_DOMAIN_START}
             columns.append((spec, probes))
+            keys.append(column_keys)
     except TypeError:  # a value that cannot be a key: Odoo's way, row by row
         format_rows(rows, groupby)
         return
@@ -160,14 +163,15 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
     join, done = domains.group_domain_joiner()
     joined = {}
     last = len(columns) - 1
-    for row in rows:
+    answers_by_column = [answers for _spec, answers in columns]
+    for position, row in enumerate(rows):
         domain = row["__domain"]
         node = joined.get(id(domain))
         if node is None:
             node = joined[id(domain)] = {}
-        for index, (spec, answers) in enumerate(columns):
-            key = value_key(row[spec])
-            label, ranged, bounds, part = answers[key]
+        for index, spec in enumerate(groupby):
+            key = keys[index][position]
+            label, ranged, bounds, part = answers_by_column[index][key]
             row[spec] = label
             if ranged:
                 # A dict of its own per group, as Odoo gives.
