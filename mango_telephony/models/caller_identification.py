@@ -249,52 +249,42 @@ class ResPartner(models.Model):
         (``columns``, in ``_mango_lookup_columns`` order) with constants, each
         combination of those values is decided once by Odoo's own
         ``_filtered_access`` and the verdict reused
-        (``_mango_read_rule_verdict``); otherwise Odoo decides on every record.
+        (``_mango_read_rule_verdicts``); otherwise Odoo decides on every record.
         """
-        deciding = self._mango_read_rule_fields()
+        verdicts = self._mango_read_rule_verdicts(
+            tuple(self.env["ir.rule"]._compute_domain_context_values())
+        )
         returned = dict(zip(self._mango_lookup_columns, columns, strict=True))
         returned["id"] = ids
-        if deciding is None or not set(deciding) <= returned.keys():
+        if verdicts is None or not set(verdicts.fields) <= returned.keys():
             return self.browse(ids)._filtered_access("read")._ids
-        values = [returned[name] for name in deciding]
+        values = [returned[name] for name in verdicts.fields]
         return [
             id_
             for index, id_ in enumerate(ids)
-            if self.browse(id_)._mango_read_rule_verdict(
-                tuple(column[index] for column in values)
+            if verdicts.allows(
+                tuple(column[index] for column in values),
+                lambda id_=id_: self.browse(id_)._filtered_access("read"),
             )
         ]
 
     @api.model
-    @tools.ormcache(
-        "self.env.uid",
-        "self.env.su",
-        "tuple(self.env['ir.rule']._compute_domain_context_values())",
-    )
-    def _mango_read_rule_fields(self):
-        """The fields whose values alone decide whether the current user may
-        read a contact (``compat.record_rules``), or None.
+    @tools.ormcache("self.env.uid", "self.env.su", "rule_context")
+    def _mango_read_rule_verdicts(self, rule_context):
+        """Odoo's verdicts on contacts for the current user, by the values of
+        the fields that alone decide its read rules (``compat.record_rules.
+        Verdicts``), or None when something else may decide them.
 
-        Kept like Odoo keeps the rules' domains (per user and company context,
-        in the ORM cache that any change of rules, access rights, groups or
-        companies clears).
+        Kept like Odoo keeps the rules' domains: per user and
+        ``rule_context`` (what ``ir.rule._compute_domain_context_values``
+        gives), in the ORM cache that any change of rules, access rights,
+        groups or companies clears; the verdicts go with it.
         """
         if not record_rules.rules_alone_decide_access(self):
             return None
         domain = self.env["ir.rule"]._compute_domain(self._name, "read")
-        return record_rules.fields_deciding(self, domain)
-
-    @tools.ormcache(
-        "self.env.uid",
-        "self.env.su",
-        "tuple(self.env['ir.rule']._compute_domain_context_values())",
-        "values",
-    )
-    def _mango_read_rule_verdict(self, values):
-        """Whether the current user may read ``self``, one contact whose
-        ``_mango_read_rule_fields`` hold ``values``: Odoo's answer for it, and
-        for every contact with the same values."""
-        return bool(self._filtered_access("read"))
+        fields = record_rules.fields_deciding(self, domain)
+        return None if fields is None else record_rules.Verdicts(fields)
 
     @api.model
     def _mango_identify_call(self, call, number, found):
