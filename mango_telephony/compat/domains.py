@@ -33,74 +33,70 @@ if ODOO_19:
         """``domain`` as ``read_group`` combines it into a group's domain."""
         return Domain(domain)
 
-    def _domain_lister():
-        """``listed(domain)``: ``list(domain)`` for thousands of groups made of
-        a few hundred conditions: each child of a conjunction listed once and
-        kept for the lister's life, then put together as a conjunction lists
-        itself (its ``&`` operators first, then each child's own list)."""
-        from odoo.orm.domains import DomainAnd
+    def _conjunction_lister():
+        """``listed(parts)``: ``list(Domain.AND(parts))`` for thousands of
+        groups made of a few hundred shared parts (``Domain`` objects): each
+        part's conditions, flattened as a conjunction flattens its children,
+        listed once and kept for the lister's life; a group's list is then the
+        conjunction's ``&`` operators followed by its parts' lists, as
+        ``Domain.AND`` flattens and lists it. No part, or a part that is TRUE
+        or FALSE, goes to Odoo's own way."""
+        from odoo.orm.domains import DomainAnd, DomainBool
 
         kept = {}
 
-        def listing(child):
-            # id() of a child kept alive in ``kept``: never reused meanwhile.
-            entry = kept.get(id(child))
+        def flattened(part):
+            # id() of a part kept alive in ``kept``: never reused meanwhile.
+            entry = kept.get(id(part))
             if entry is None:
-                entry = kept[id(child)] = (child, list(child))
-            return entry[1]
+                if isinstance(part, DomainBool):
+                    entry = (part, 0, None)
+                else:
+                    children = part.children if isinstance(part, DomainAnd) else (part,)
+                    items = [item for child in children for item in child]
+                    entry = (part, len(children), items)
+                kept[id(part)] = entry
+            return entry
 
-        def listed(children):
-            if len(children) == 1:
-                return list(listing(children[0]))
-            joined = ["&"] * (len(children) - 1)
-            for child in children:
-                joined.extend(listing(child))
+        def listed(parts):
+            count, lists = 0, []
+            for part in parts:
+                _part, size, items = flattened(part)
+                if not size:
+                    return list(Domain.AND(parts))
+                count += size
+                lists.append(items)
+            if not lists:
+                return list(Domain.AND(parts))
+            joined = ["&"] * (count - 1)
+            for items in lists:
+                joined += items
             return joined
 
-        def domain_listed(domain):
-            if isinstance(domain, DomainAnd):
-                return listed(domain.children)
-            return listed((domain,))
-
-        return domain_listed, listed
+        return listed
 
     def group_domain_joiner():
-        """``(join, done)``: ``join(domain, part)`` adds a grouping's
-        condition (from ``group_domain_part``) to a group's domain the way
-        ``read_group`` does; ``done(domain)`` is the group's domain as
-        ``read_group`` returns it, ``list(domain)``, with the conditions the
-        groups share listed once (``_domain_lister``)."""
-        domain_listed, _listed = _domain_lister()
-        return operator.and_, domain_listed
+        """``(join, join_last, done)``: ``join(domain, part)`` adds a
+        grouping's condition (from ``group_domain_part``) to a group's domain
+        the way ``read_group`` does; ``done(domain)`` is the group's domain as
+        ``read_group`` returns it, ``list(domain)``; ``join_last(domain,
+        part)`` is ``done(join(domain, part))``, for the last grouping. The
+        conditions the groups share are listed once (``_conjunction_lister``)."""
+        listed = _conjunction_lister()
+        return (
+            operator.and_,
+            lambda domain, part: listed((domain, part)),
+            lambda domain: listed((domain,)),
+        )
 
     # What the web client's formatting (formatted_read_group…) makes of a
     # group's conditions: their conjunction, as a list.
-    from odoo.addons.web.models.models import AND as group_extra_domain
-
     def group_extra_domain_joiner():
-        """``extra(parts)``: ``group_extra_domain(parts)`` (the list of the
-        conjunction of ``parts``, ``Domain`` objects) for thousands of groups
-        sharing a few hundred parts, put together as ``Domain.AND`` flattens a
-        conjunction, each condition listed once (``_domain_lister``). No
-        part, or a part that is TRUE or FALSE, goes to Odoo's way."""
-        from odoo.orm.domains import DomainAnd, DomainBool
-
-        _domain_listed, listed = _domain_lister()
-
-        def extra(parts):
-            children = []
-            for part in parts:
-                if isinstance(part, DomainBool):
-                    return group_extra_domain(parts)
-                if isinstance(part, DomainAnd):
-                    children.extend(part.children)
-                else:
-                    children.append(part)
-            if not children:  # no grouping: Odoo's TRUE
-                return group_extra_domain(parts)
-            return listed(children)
-
-        return extra
+        """``extra(parts)``: the list of the conjunction of ``parts``
+        (``Domain`` objects), as the web client's formatting gives it
+        (``web.models.models.AND``), the parts' conditions listed once
+        (``_conjunction_lister``)."""
+        return _conjunction_lister()
 
 else:
     from odoo.osv import expression
@@ -128,11 +124,12 @@ else:
         return domain
 
     def group_domain_joiner():
-        """``(join, done)``: ``join(domain, part)`` adds a grouping's
-        condition (``part``, from ``group_domain_part``) to a group's
-        ``domain`` the way ``read_group`` does, ``expression.AND([domain,
-        part])``; ``done(domain)`` is the group's domain as ``read_group``
-        returns it (the list ``join`` made).
+        """``(join, join_last, done)``: ``join(domain, part)`` adds a
+        grouping's condition (``part``, from ``group_domain_part``) to a
+        group's ``domain`` the way ``read_group`` does, ``expression.AND(
+        [domain, part])``; ``done(domain)`` is the group's domain as
+        ``read_group`` returns it (the list ``join`` made); ``join_last`` is
+        ``join`` (already what ``read_group`` returns).
 
         Thousands of groups share a few dozen domains and parts: each is
         normalized once (by ``expression.normalize_domain``) and kept for the
@@ -168,10 +165,10 @@ else:
             seen[id(joined)] = (joined, joined, kind)
             return joined
 
-        return join, _as_returned
+        return join, join, _as_returned
 
     def _as_returned(domain):
         return domain
 
     # 18.0's web client formats groups with read_group only.
-    group_extra_domain = group_extra_domain_joiner = None
+    group_extra_domain_joiner = None

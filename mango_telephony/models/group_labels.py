@@ -127,10 +127,7 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
             probes, column_keys = {}, []
             for row in rows:
                 value = row[spec]
-                if isinstance(value, models.BaseModel):
-                    key = (type(value), value._ids)
-                else:
-                    key = (type(value), value)
+                key = value_key(value)
                 column_keys.append(key)
                 if key not in probes:
                     probes[key] = {spec: value, "__domain": domains.GROUP_DOMAIN_START}
@@ -160,7 +157,7 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
     # turn; all but the last are shared by many groups (an employee's, then
     # an employee's week's), joined once each; the last gives the group's
     # own domain.
-    join, done = domains.group_domain_joiner()
+    join, join_last, done = domains.group_domain_joiner()
     joined = {}
     last = len(columns) - 1
     answers_by_column = [answers for _spec, answers in columns]
@@ -177,13 +174,14 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
                 # A dict of its own per group, as Odoo gives.
                 row.setdefault("__range", {})[spec] = dict(bounds) if bounds else bounds
             if index == last:
-                domain = join(domain, part)
+                row["__domain"] = join_last(domain, part)
                 break
             entry = node.get(key)
             if entry is None:
                 entry = node[key] = (join(domain, part), {})
             domain, node = entry
-        row["__domain"] = done(domain)
+        else:  # no grouping
+            row["__domain"] = done(domain)
 
 
 def web_format_once_per_value(format_groups, model, groupby, aggregates, groups):
@@ -198,13 +196,14 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     :param model: the model (``self``)
     """
     width = len(groupby)
-    distinct = []
+    # Each group's keys, made once; the distinct values of each grouping.
     try:
-        for index in range(width):
-            values = {}
-            for group in groups:
-                values.setdefault(value_key(group[index]), group[index])
-            distinct.append(values)
+        keys = [tuple(value_key(value) for value in group[:width]) for group in groups]
+        distinct = [{} for _spec in groupby]
+        for group, group_keys in zip(groups, keys, strict=True):
+            for index, key in enumerate(group_keys):
+                if key not in distinct[index]:
+                    distinct[index][key] = group[index]
     except TypeError:  # a value that cannot be a key: Odoo's way
         return format_groups(groupby, aggregates, groups)
     formatted = []
@@ -222,14 +221,13 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     # A group's domain is the conjunction of its conditions, which Odoo
     # flattens: the conditions of all but its last grouping (an employee's
     # week) are shared by many groups, joined once each.
-    join, _done = domains.group_domain_joiner()
+    join, _join_last, _done = domains.group_domain_joiner()
     extra = domains.group_extra_domain_joiner()
     joined = {}
     result = []
-    for group in groups:
+    for group, group_keys in zip(groups, keys, strict=True):
         row, parts = {}, []
-        for index, (spec, value) in enumerate(zip(groupby, group, strict=False)):
-            key = value_key(value)
+        for index, (spec, key) in enumerate(zip(groupby, group_keys, strict=True)):
             row[spec], part = formatted[index][key]
             if index == 0:
                 prefix = (key,)
