@@ -30,7 +30,8 @@ Their p95 is compared with the ``SELECT 1`` p95 (target: within 2×), and the
 result of every lookup is checked against the partner it must find. Baselines,
 on fewer samples: Odoo's ``phone_mobile_search ilike`` and OCA base_phone's
 ``ilike '%<last 8 digits>'``. The machine's load (``os.getloadavg()``) is
-printed beside every figure.
+printed beside every figure, and its speed for pure Python at the end
+(``benchlib.cpu_reference_ms``).
 
 Usage::
 
@@ -56,6 +57,7 @@ import psycopg2
 from benchlib import (
     add_odoo_argument,
     addons_path,
+    cpu_reference_ms,
     database_exists,
     install_without_demo,
     log,
@@ -858,6 +860,10 @@ def main():
         print(f"EXPLAIN (ANALYZE, BUFFERS) at {size:,} partners, a known caller:")
         print(plan)
     print()
+    print(
+        "Python speed reference (5,000,000 additions, best of 3): "
+        f"{cpu_reference_ms()} ms (load {load_average()})"
+    )
     status = 0
     size, floor_p95, results = verdicts[-1]
     for key in ("superuser", "user"):

@@ -11,7 +11,8 @@ outgoing / 5 % internal, 75 % answered / 20 % missed / 5 % failed, 60 % of
 missed incoming calls called back — rebuilds the statistics from them and
 times, as the admin user (record rules apply, Moscow time like the company),
 warm, ``--runs`` times each, printing the 1/5/15-minute load beside each
-figure:
+figure (and the machine's speed for pure Python at start and end,
+``benchlib.cpu_reference_ms``):
 
 * ``baseline``: Odoo's own ``read_group`` on ``mango.call`` grouped by
   employee × week (count, talk time), as without the statistics;
@@ -65,6 +66,7 @@ import psycopg2
 from benchlib import (
     add_odoo_argument,
     addons_path,
+    cpu_reference_ms,
     database_exists,
     install_without_demo,
     log,
@@ -669,6 +671,7 @@ def main():
     args = parser.parse_args()
 
     load_at_start = load_average()
+    args.cpu_reference_at_start = cpu_reference_ms()
     import odoo
 
     small_db = f"{args.db}_small"
@@ -742,6 +745,10 @@ def measure_refresh_only(args, env, account, rebuild_s, small, load_at_start):
             )
         )
     print(f"load average at start/end: {load_at_start} / {load_average()}")
+    print(
+        "Python speed reference (5,000,000 additions, best of 3) at start/end: "
+        f"{args.cpu_reference_at_start} / {cpu_reference_ms()} ms"
+    )
     baseline = refresh[-1][1][0] if small else None
     print_table(
         "Upkeep (flat with the table size; ratio: the small database's median "
@@ -809,6 +816,10 @@ def measure(args, env, account, rebuild_s, small, load_at_start):
         f"rebuild: {f'{rebuild_s:.1f} s' if rebuild_s else 'skipped'}"
     )
     print(f"load average at start/end: {load_at_start} / {load_average()}")
+    print(
+        "Python speed reference (5,000,000 additions, best of 3) at start/end: "
+        f"{args.cpu_reference_at_start} / {cpu_reference_ms()} ms"
+    )
     baseline_ms = base[0][1][0]
     print_table("Baseline", base)
     print_table(

@@ -107,3 +107,23 @@ def install_without_demo(odoo_bin, db, modules, http_port=0):
         check=True,
         cwd=ROOT,
     )
+
+
+def cpu_reference_ms(rounds=3):
+    """The machine's speed for pure Python at this moment: the best of
+    ``rounds`` timings of a fixed loop (five million additions), in ms.
+
+    Printed beside the figures, as the load is: the same code measures very
+    differently on a slower or busier machine (a shared virtual machine's
+    speed was seen to vary by a third within minutes), and figures from two
+    machines compare only together with it.
+    """
+    best = None
+    for _round in range(rounds):
+        begin = time.perf_counter()
+        total = 0
+        for number in range(5_000_000):
+            total += number
+        elapsed = (time.perf_counter() - begin) * 1000
+        best = elapsed if best is None else min(best, elapsed)
+    return round(best)
