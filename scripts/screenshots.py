@@ -371,6 +371,17 @@ class Shots:
         url = self.action_url("mango_telephony.mango_call_action")
         self.backend(url, ".o_list_view .o_data_row")
 
+    def shot_call_log_pivot(self):
+        """The call log's pivot (employees × weeks × statuses), its labels
+        formatted once per value (models/group_labels.py)."""
+        url = self.action_url("mango_telephony.mango_call_action")
+        self.backend(f"{url}?view_type=pivot", ".o_pivot table")
+
+    def shot_statistics_pivot(self):
+        """ "Call analysis", the statistics' pivot."""
+        url = self.action_url("mango_telephony.mango_call_stat_action")
+        self.backend(f"{url}?view_type=pivot", ".o_pivot table")
+
     def shot_pbx_commands(self):
         # One click-to-call of the viewer's, so that the outbox is not empty.
         self.viewer.call("res.users", "mango_click_to_call", "+79161234567")
@@ -710,6 +721,8 @@ class Shots:
     NAMES = (
         "settings",
         "call_log",
+        "call_log_pivot",
+        "statistics_pivot",
         "pbx_commands",
         "call_form",
         "incoming_card",
