@@ -22,7 +22,8 @@ Usage::
 
 Each ``odoo-bin`` runs with the project's venv of its series
 (``.venv/odoo-<series>/bin/python``) when there is one, else with this Python.
-Without ``--db`` a throw-away database is created per series (``-i`` the addons,
+Without ``--db`` a throw-away database is created per series (``-i`` all three
+addons, whichever are exported: the terms of one depend on what the others install,
 no demo data) and dropped afterwards; ``--db`` takes one Odoo. ``--check``
 writes nothing and exits 1 when a template is stale or a term is untranslated.
 """
@@ -191,10 +192,15 @@ def main():
         throwaway = db is None
         if throwaway:
             db = f"mango_i18n_{os.getpid()}_{'_'.join(map(str, series_of(odoo_bin)))}"
-            print(f"installing {', '.join(addons)} into a throw-away database {db}…")
+            # All of the project's addons, whichever are exported: an addon's
+            # terms depend on what else is installed (mango_callback brings
+            # website, and with it website_crm's label for leads that
+            # mango_telephony's template holds), as in the tests' database.
+            installed = [*addons, *(name for name in ADDONS if name not in addons)]
+            print(f"installing {', '.join(installed)} into a throw-away database {db}…")
             # 18.0 loads demo data unless told not to; 19.0 only when asked.
             no_demo = ["--without-demo=all"] if series_of(odoo_bin) < (19, 0) else []
-            odoo(odoo_bin, "-d", db, "-i", ",".join(addons), *no_demo)
+            odoo(odoo_bin, "-d", db, "-i", ",".join(installed), *no_demo)
         try:
             for addon in addons:
                 exports[addon].append(export_template(odoo_bin, db, addon))
