@@ -318,6 +318,15 @@ def load_average():
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def print_machine(args, load_at_start):
+    """The load and the speed for pure Python at the start and now."""
+    print(f"load average at start/end: {load_at_start} / {load_average()}")
+    print(
+        "Python speed reference (5,000,000 additions, best of 3) at start/end: "
+        f"{args.cpu_reference_at_start} / {cpu_reference_ms()} ms"
+    )
+
+
 def timed(function, runs):
     function()  # warm-up: plans, caches, translations
     samples = []
@@ -744,11 +753,7 @@ def measure_refresh_only(args, env, account, rebuild_s, small, load_at_start):
                 f"{seconds:.1f} s for {calls:,} calls" for calls, seconds in sizes
             )
         )
-    print(f"load average at start/end: {load_at_start} / {load_average()}")
-    print(
-        "Python speed reference (5,000,000 additions, best of 3) at start/end: "
-        f"{args.cpu_reference_at_start} / {cpu_reference_ms()} ms"
-    )
+    print_machine(args, load_at_start)
     baseline = refresh[-1][1][0] if small else None
     print_table(
         "Upkeep (flat with the table size; ratio: the small database's median "
@@ -815,11 +820,7 @@ def measure(args, env, account, rebuild_s, small, load_at_start):
         f"{sizes['mango_call_stat_callback']:,}   employee × week groups: {groups:,}   "
         f"rebuild: {f'{rebuild_s:.1f} s' if rebuild_s else 'skipped'}"
     )
-    print(f"load average at start/end: {load_at_start} / {load_average()}")
-    print(
-        "Python speed reference (5,000,000 additions, best of 3) at start/end: "
-        f"{args.cpu_reference_at_start} / {cpu_reference_ms()} ms"
-    )
+    print_machine(args, load_at_start)
     baseline_ms = base[0][1][0]
     print_table("Baseline", base)
     print_table(

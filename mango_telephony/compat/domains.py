@@ -129,7 +129,7 @@ else:
         group's ``domain`` the way ``read_group`` does, ``expression.AND(
         [domain, part])``; ``done(domain)`` is the group's domain as
         ``read_group`` returns it (the list ``join`` made); ``join_last`` is
-        ``join`` (already what ``read_group`` returns).
+        ``join`` for a group's own domain, which is never joined again.
 
         Thousands of groups share a few dozen domains and parts: each is
         normalized once (by ``expression.normalize_domain``) and kept for the
@@ -149,23 +149,29 @@ else:
                 entry = seen[id(domain)] = (domain, normal, kind)
             return entry
 
-        def join(domain, part):
+        def joined_with_kind(domain, part):
             _domain, left, left_kind = normalized(domain)
             _part, right, right_kind = normalized(part)
             if "zero" in (left_kind, right_kind):
-                joined, kind = [expression.FALSE_LEAF], "zero"
-            elif left_kind == "unit":
-                joined, kind = list(right), right_kind
-            elif right_kind == "unit":
-                joined, kind = list(left), left_kind
-            else:
-                joined, kind = [expression.AND_OPERATOR, *left, *right], ""
+                return [expression.FALSE_LEAF], "zero"
+            if left_kind == "unit":
+                return list(right), right_kind
+            if right_kind == "unit":
+                return list(left), left_kind
+            return [expression.AND_OPERATOR, *left, *right], ""
+
+        def join(domain, part):
+            joined, kind = joined_with_kind(domain, part)
             # Normalized already: when it is joined in turn (an employee's
             # domain to each of its weeks), it is not normalized again.
             seen[id(joined)] = (joined, joined, kind)
             return joined
 
-        return join, join, _as_returned
+        def join_last(domain, part):
+            # A group's own domain is never joined again: not kept.
+            return joined_with_kind(domain, part)[0]
+
+        return join, join_last, _as_returned
 
     def _as_returned(domain):
         return domain

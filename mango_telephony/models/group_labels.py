@@ -17,17 +17,15 @@ cost is per value. A date grouping's formatting (label, bounds, condition)
 depends on nothing but the grouping, the language, the time zone and the
 value: it is kept across requests, so the hundred weeks every pivot shows are
 formatted once per worker, not once per request (an employee's name is not
-kept: it may change). ``mango_call_report.py`` (the call log) and
-``mango_call_stat.py`` ("Call analysis") call these from their overrides of
-the formatting hooks; nothing outside those two models is changed.
-
-Both models inherit ``mango.pivot.groups`` (below), which holds those
-overrides, and pauses Python's cyclic garbage collector while a grouped read
-runs (``collector_paused``): ten thousand groups are some hundred thousand
-dicts, lists and records alive until the answer is sent, and with Python's
-default thresholds (700, 10, 10; 18.0 keeps them) the collector walked the
-whole heap three or four times in one such read, a third of its time at ten
-million calls (``benchmarks/bench_stats.py``). 19.0 raises the thresholds when
+kept: it may change). The call log (``mango_call_report.py``) and "Call
+analysis" (``mango_call_stat.py``) inherit ``mango.pivot.groups`` (below),
+whose overrides of the formatting hooks call these; nothing outside those two
+models is changed. The same parent pauses Python's cyclic garbage collector
+while a grouped read runs (``collector_paused``): ten thousand groups are some
+hundred thousand dicts, lists and records alive until the answer is sent, and
+with Python's default thresholds (700, 10, 10; 18.0 keeps them) the collector
+walked the whole heap three or four times in one such read, a third of its
+time at ten million calls (``benchmarks/bench_stats.py``). 19.0 raises the thresholds when
 it starts and pauses the collector around its own bulk work (``odoo.tools.gc.
 disabling_gc``); the pause here does the same for these reads, on both series.
 Nothing a grouped read makes needs the collector: the groups are freed by
