@@ -44,7 +44,6 @@ run the script with the virtualenv of the series to measure.
 """
 
 import argparse
-import ast
 import os
 import random
 import statistics
@@ -61,6 +60,7 @@ from benchlib import (
     database_exists,
     install_without_demo,
     log,
+    update_if_older,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,45 +83,11 @@ def load_average():
 def create_database(args):
     if args.reuse_db and database_exists(args.db):
         log(f"reusing {args.db} and the partners an earlier run loaded")
-        update_if_older(args)
+        update_if_older(args.odoo, args.db)
         return
     subprocess.run(["dropdb", "--if-exists", args.db], check=True)
     log(f"creating {args.db} (contacts + mango_telephony, no demo data)")
     install_without_demo(args.odoo, args.db, "contacts,mango_telephony", http_port=0)
-
-
-def update_if_older(args):
-    """Update mango_telephony in a reused database made by an older version (its
-    update builds what the lookup reads, e.g. the phone keys, from the rows)."""
-    manifest = ROOT / "mango_telephony" / "__manifest__.py"
-    wanted = ast.literal_eval(manifest.read_text())["version"]
-    with psycopg2.connect(dbname=args.db) as conn, conn.cursor() as cr:
-        cr.execute(
-            "SELECT latest_version FROM ir_module_module WHERE name = 'mango_telephony'"
-        )
-        installed = cr.fetchone()[0]
-    conn.close()
-    if installed.split(".", 2)[-1] == wanted:
-        return
-    log(f"updating mango_telephony {installed} -> {wanted} in {args.db}")
-    begin = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            args.odoo,
-            f"--addons-path={addons_path(args.odoo)}",
-            "-d",
-            args.db,
-            "-u",
-            "mango_telephony",
-            "--stop-after-init",
-            "--log-level=warn",
-            "--http-port=0",
-        ],
-        check=True,
-        cwd=ROOT,
-    )
-    log(f"updated in {time.monotonic() - begin:.0f} s (load {load_average()})")
 
 
 # ----------------------------------------------------------------------

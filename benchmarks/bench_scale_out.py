@@ -78,6 +78,7 @@ FOLD_GOAL = 0.5  # folding with two instances ≥ half of the intake rate
 STAT_TABLES = (
     "mango_call_stat",
     "mango_call_stat_callback",
+    "mango_call_stat_callback_bucket",
     "mango_call_stat_period",
     "mango_call_stat_contribution",
 )
@@ -229,6 +230,7 @@ def empty_results(db):
         DELETE FROM mango_call;
         DELETE FROM mango_call_stat;
         DELETE FROM mango_call_stat_callback;
+        DELETE FROM mango_call_stat_callback_bucket;
         DELETE FROM mango_call_stat_period;
         DELETE FROM mango_call_stat_contribution;
         DELETE FROM mango_call_stat_dirty;

@@ -70,6 +70,7 @@ from benchlib import (
     database_exists,
     install_without_demo,
     log,
+    update_if_older,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +104,7 @@ STAT_TABLES = (
     "mango_call_stat",
     "mango_call_stat_period",
     "mango_call_stat_callback",
+    "mango_call_stat_callback_bucket",
     "mango_call_stat_contribution",
 )
 PIVOT_MEASURES = [
@@ -133,6 +135,7 @@ def drop_database(name):
 def prepare_database(args, db):
     if args.reuse_db and database_exists(db):
         log(f"reusing database {db}")
+        update_if_older(args.odoo, db)
         return
     drop_database(db)
     if args.template:

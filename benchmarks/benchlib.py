@@ -5,6 +5,7 @@ The scripts run as ``python3 benchmarks/<name>.py``, which puts this folder on t
 path, so they import it as ``benchlib``.
 """
 
+import ast
 import importlib.util
 import runpy
 import subprocess
@@ -107,6 +108,46 @@ def install_without_demo(odoo_bin, db, modules, http_port=0):
         check=True,
         cwd=ROOT,
     )
+
+
+def update_if_older(odoo_bin, db, module="mango_telephony"):
+    """Update ``module`` in a database an earlier run kept (``--reuse-db``)
+    when it was made by an older version: the update builds what the newer
+    code reads (a table, an index, rows derived from the old ones)."""
+    import psycopg2
+
+    manifest = ROOT / module / "__manifest__.py"
+    wanted = ast.literal_eval(manifest.read_text())["version"]
+    conn = psycopg2.connect(dbname=db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                "SELECT latest_version FROM ir_module_module WHERE name = %s", [module]
+            )
+            installed = cr.fetchone()[0]
+    finally:
+        conn.close()
+    if installed.split(".", 2)[-1] == wanted:
+        return
+    log(f"updating {module} {installed} -> {wanted} in {db}")
+    begin = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            odoo_bin,
+            f"--addons-path={addons_path(odoo_bin)}",
+            "-d",
+            db,
+            "-u",
+            module,
+            "--stop-after-init",
+            "--log-level=warn",
+            "--http-port=0",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    log(f"updated in {time.monotonic() - begin:.0f} s")
 
 
 def cpu_reference_ms(rounds=3):

@@ -2,7 +2,7 @@
     "name": "Mango Office Telephony",
     "summary": "Mango Office cloud PBX (VPBX) in Odoo: settings, call events, "
     "call log with recordings, click-to-call",
-    "version": "1.4.0",
+    "version": "1.5.0",
     "development_status": "Alpha",
     "category": "Productivity/VoIP",
     "website": "https://github.com/mango-odoo/mango-odoo",

@@ -150,8 +150,11 @@ else:
             return entry
 
         def joined_with_kind(domain, part):
-            _domain, left, left_kind = normalized(domain)
-            _part, right, right_kind = normalized(part)
+            # Once per group: the kept entries looked up here, not by a call.
+            _domain, left, left_kind = seen.get(id(domain)) or normalized(domain)
+            _part, right, right_kind = seen.get(id(part)) or normalized(part)
+            if not left_kind and not right_kind:
+                return [expression.AND_OPERATOR, *left, *right], ""
             if "zero" in (left_kind, right_kind):
                 return [expression.FALSE_LEAF], "zero"
             if left_kind == "unit":
@@ -169,6 +172,10 @@ else:
 
         def join_last(domain, part):
             # A group's own domain is never joined again: not kept.
+            _domain, left, left_kind = seen.get(id(domain)) or normalized(domain)
+            _part, right, right_kind = seen.get(id(part)) or normalized(part)
+            if not left_kind and not right_kind:
+                return [expression.AND_OPERATOR, *left, *right]
             return joined_with_kind(domain, part)[0]
 
         return join, join_last, _as_returned

@@ -122,10 +122,15 @@ def format_rows_once_per_value(format_rows, model, rows, groupby):
     columns, keys = [], []
     try:
         for spec in groupby:
-            probes, column_keys = {}, []
+            probes, column_keys, by_id = {}, [], {}
             for row in rows:
                 value = row[spec]
-                key = value_key(value)
+                # The rows share their values' objects (an employee's record,
+                # a week's date): each object's key is made once. Every value
+                # lives in its row meanwhile, so no id is reused.
+                key = by_id.get(id(value))
+                if key is None:
+                    key = by_id[id(value)] = value_key(value)
                 column_keys.append(key)
                 if key not in probes:
                     probes[key] = {spec: value, "__domain": domains.GROUP_DOMAIN_START}

@@ -313,14 +313,24 @@ class MangoCall(models.Model):
             return value
 
         counted = [spec == "__count" for spec in aggregates]
-        statuses = sorted(STATUS_SPLIT)
+        # Each status (sorted) and where its count is in a row.
+        status_positions = sorted(
+            (status, width + len(aggregates) + index)
+            for index, status in enumerate(STATUS_SPLIT)
+        )
         for row in rows:
             keys = []
             for spec, value in zip(groupby[:width], row[:width], strict=True):
-                key = (spec, type(value), value)
-                if key not in converted:
-                    converted[key] = convert(spec, value)
-                keys.append(converted[key])
+                # A record by its ids: hashing one makes a frozenset each time.
+                key = (
+                    (spec, value._name, value._ids)
+                    if isinstance(value, models.BaseModel)
+                    else (spec, type(value), value)
+                )
+                known = converted.get(key)
+                if known is None:
+                    known = converted[key] = convert(spec, value)
+                keys.append(known)
             sums = row[width : width + len(aggregates)]
             if not by_status:
                 result.append(
@@ -333,11 +343,9 @@ class MangoCall(models.Model):
                     )
                 )
                 continue
-            counts = dict(
-                zip(STATUS_SPLIT, row[width + len(aggregates) :], strict=True)
-            )
-            for status in statuses:
-                if not counts[status]:
+            for status, position in status_positions:
+                status_count = row[position]
+                if not status_count:
                     continue
                 # The talk time: only answered calls have one.
                 result.append(
@@ -345,7 +353,7 @@ class MangoCall(models.Model):
                         *keys,
                         status,
                         *(
-                            counts[status]
+                            status_count
                             if count
                             else (value if status == "answered" else 0.0)
                             for count, value in zip(counted, sums, strict=True)

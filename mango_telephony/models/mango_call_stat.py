@@ -44,6 +44,9 @@ from .mango_call_stat_contribution import (
 from .mango_call_stat_rollup import (
     GRANULARITIES,
     WEEK_GRANULARITIES,
+    delay_bucket,
+    delay_bucket_sql,
+    delay_bucket_width,
     mango_derive_once,
     period_bucket_sql,
     period_start,
@@ -75,6 +78,15 @@ TOTAL = "__total__"
 SORT_MEDIAN_LIMIT = 20000
 PERIODS = ("day", "week", "month", "all")
 SECONDS = (16, 0)
+# The key of a band of call-back delays (mango.call.stat.callback.bucket).
+BUCKET_KEY_COLUMNS = (
+    "account_id",
+    "company_id",
+    "user_id",
+    "line_number",
+    "direction",
+    "bucket",
+)
 # Groupings the weekly and monthly totals answer (see _mango_read_group_periods).
 PERIOD_KEYS = ("user_id", "line_number", "company_id", "account_id")
 PERIOD_GRANULARITY = {
@@ -454,8 +466,22 @@ class MangoCallStat(models.Model):
         specs = []
         for plan in plans:
             specs.extend(spec for spec in plan[1:3] if spec not in specs)
+        period_domain = domains.AND(
+            [domain, rules, [("granularity", "=", granularity)]]
+        )
+        if groupby:
+            # Summed per grouped value first, then grouped as Odoo does (see
+            # mango.call.stat.period._table_sql).
+            Period = Period.with_context(
+                mango_period_groups=(
+                    period_domain,
+                    tuple(sorted({spec.split(":")[0] for spec in groupby})),
+                    tuple(spec.split(":")[0] for spec in specs),
+                )
+            )
+            period_domain = []
         rows = Period.sudo()._read_group(
-            domains.AND([domain, rules, [("granularity", "=", granularity)]]),
+            period_domain,
             groupby,
             specs,
             offset=offset,
@@ -465,15 +491,18 @@ class MangoCallStat(models.Model):
         width = len(groupby)
         result = []
         # Each employee's record moved to the caller's environment once, not
-        # once per row (thousands of rows, a few dozen employees).
+        # once per row (thousands of rows, a few dozen employees), found by
+        # its ids: hashing a record costs a frozenset each time.
         in_env = {}
 
         def with_env(value):
             if not isinstance(value, models.BaseModel):
                 return value
-            if value not in in_env:
-                in_env[value] = value.with_env(self.env)
-            return in_env[value]
+            key = (value._name, value._ids)
+            moved = in_env.get(key)
+            if moved is None:
+                moved = in_env[key] = value.with_env(self.env)
+            return moved
 
         # Where each measure's sums are in a row: one list per row, not a
         # dict and a list (the garbage collector's passes grow with them).
@@ -817,13 +846,23 @@ class MangoCallStat(models.Model):
                 for contribution in (old.get(call_id), new.get(call_id))
             )
         ]
+        # What the bands gain and lose, from the rows themselves.
+        bands = defaultdict(int)
+        band_of = KEY_COLUMNS.index("account_id")
+        returning = SQL(", ").join(
+            SQL.identifier(name) for name in (*KEY_COLUMNS[band_of:], "delay")
+        )
         if delayed:
             cr.execute(
                 SQL(
-                    "DELETE FROM mango_call_stat_callback WHERE call_id = ANY(%s)",
+                    "DELETE FROM mango_call_stat_callback WHERE call_id = ANY(%s) "
+                    "RETURNING %s",
                     delayed,
+                    returning,
                 )
             )
+            for *key, delay in cr.fetchall():
+                bands[(*key, delay_bucket(delay))] -= 1
         delays = [
             SQL(
                 "(%s, %s, %s)",
@@ -838,11 +877,17 @@ class MangoCallStat(models.Model):
             cr.execute(
                 SQL(
                     "INSERT INTO mango_call_stat_callback (call_id, %s, delay) "
-                    "VALUES %s",
+                    "VALUES %s RETURNING %s",
                     SQL(", ").join(SQL.identifier(name) for name in KEY_COLUMNS),
                     SQL(", ").join(delays),
+                    returning,
                 )
             )
+            for *key, delay in cr.fetchall():
+                bands[(*key, delay_bucket(delay))] += 1
+        self._mango_apply_band_deltas(
+            {key: delta for key, delta in bands.items() if delta}
+        )
         cr.execute(
             SQL(
                 "DELETE FROM mango_call_stat_contribution WHERE call_id = ANY(%s)",
@@ -870,6 +915,82 @@ class MangoCallStat(models.Model):
                     SQL(", ").join(rows),
                 )
             )
+
+    def _mango_apply_band_deltas(self, deltas):
+        """Add ``deltas`` (band key in ``BUCKET_KEY_COLUMNS`` order -> delays
+        gained or lost) to the bands of call-back delays, creating or deleting
+        a band as it starts or stops holding delays.
+
+        A band is kept over the whole history, so two refreshes of different
+        days may meet on it: each takes the bands' locks after its days' and
+        in the same order, and changes a band only while holding its lock.
+        """
+        if not deltas:
+            return
+        cr = self.env.cr
+        keys = sorted(deltas, key=lambda key: [(part is None, part) for part in key])
+        cr.execute(
+            SQL(
+                "SELECT pg_advisory_xact_lock(hashtext(name)) FROM "
+                "(SELECT name FROM unnest(%s::text[]) WITH ORDINALITY "
+                "AS t(name, position) ORDER BY position) AS ordered",
+                [f"mango.call.stat:band:{key}" for key in keys],
+            )
+        )
+        for key in keys:
+            delta = deltas[key]
+            cr.execute(
+                SQL(
+                    "UPDATE mango_call_stat_callback_bucket "
+                    "SET delay_count = delay_count + %s WHERE id = "
+                    "(SELECT id FROM mango_call_stat_callback_bucket WHERE %s "
+                    "ORDER BY id LIMIT 1) RETURNING id, delay_count",
+                    delta,
+                    _key_where(BUCKET_KEY_COLUMNS, key),
+                )
+            )
+            rows = cr.fetchall()
+            if rows and rows[0][1] <= 0:
+                cr.execute(
+                    SQL(
+                        "DELETE FROM mango_call_stat_callback_bucket WHERE id = %s",
+                        rows[0][0],
+                    )
+                )
+            elif not rows:
+                if delta < 0:
+                    _logger.warning(
+                        "Call statistics: no band of delays %s to take %s from; "
+                        "rebuild them",
+                        key,
+                        -delta,
+                    )
+                    continue
+                cr.execute(
+                    SQL(
+                        "INSERT INTO mango_call_stat_callback_bucket "
+                        "(%s, delay_count) VALUES (%s, %s)",
+                        SQL(", ").join(SQL.identifier(n) for n in BUCKET_KEY_COLUMNS),
+                        SQL(", ").join(SQL("%s", part) for part in key),
+                        delta,
+                    )
+                )
+
+    def _mango_bucket_insert_sql(self):
+        """SQL counting every call-back delay into its band (rebuild, upgrade)."""
+        keys = SQL(", ").join(
+            SQL.identifier(name) for name in BUCKET_KEY_COLUMNS if name != "bucket"
+        )
+        return SQL(
+            """
+            INSERT INTO mango_call_stat_callback_bucket (%(keys)s, bucket, delay_count)
+            SELECT %(keys)s, %(bucket)s, count(*)
+              FROM mango_call_stat_callback
+          GROUP BY %(keys)s, 6
+            """,
+            keys=keys,
+            bucket=delay_bucket_sql(SQL.identifier("delay")),
+        )
 
     @api.model
     def _mango_calls_of_days(self, keys):
@@ -927,6 +1048,7 @@ class MangoCallStat(models.Model):
         self.invalidate_model()
         self.env["mango.call.stat.period"].invalidate_model()
         self.env["mango.call.stat.callback"].invalidate_model()
+        self.env["mango.call.stat.callback.bucket"].invalidate_model()
         self.env["mango.call.stat.contribution"].invalidate_model()
 
     @api.model
@@ -1096,6 +1218,7 @@ class MangoCallStat(models.Model):
         for table in (
             "mango_call_stat",
             "mango_call_stat_callback",
+            "mango_call_stat_callback_bucket",
             "mango_call_stat_period",
         ):
             cr.execute(SQL("LOCK TABLE %s IN EXCLUSIVE MODE", SQL.identifier(table)))
@@ -1141,6 +1264,7 @@ class MangoCallStat(models.Model):
                 keys=keys,
             )
         )
+        cr.execute(self._mango_bucket_insert_sql())
         for granularity, _label in GRANULARITIES:
             cr.execute(self._mango_period_insert_sql(granularity, SQL("TRUE")))
         self._mango_invalidate_tables()
@@ -1500,6 +1624,13 @@ class MangoCallStat(models.Model):
         query = Callback._search(domains.AND([rules, domain]))
         if counts.get(TOTAL, 0) <= SORT_MEDIAN_LIMIT:
             return self._mango_medians_by_sort(query, group_field)
+        if not domain:
+            Bucket = self.env["mango.call.stat.callback.bucket"].sudo()
+            bucket_rules = self._mango_rules_for(Bucket)
+            if bucket_rules is not None:
+                return self._mango_medians_by_band(
+                    Bucket._search(bucket_rules), query, group_field
+                )
         return self._mango_medians_by_rank(query, group_field, counts)
 
     def _mango_medians_by_sort(self, query, group_field):
@@ -1525,6 +1656,98 @@ class MangoCallStat(models.Model):
             for is_total, key, median in self.env.cr.fetchall()
             if median is not None
         }
+
+    def _mango_medians_by_band(self, bands, query, group_field):
+        """Medians of the whole history: count the bands of delays to find, per
+        group, the band holding its middle entries and their ranks within it,
+        then read them from the band (exact bands) or by walking the
+        (scope, group, delay) index from the band's first delay. Exact, like
+        ``percentile_cont(0.5)``.
+
+        :param bands: query on ``mango.call.stat.callback.bucket`` within the
+            record rules
+        :param query: the same rules on the delays (``mango.call.stat.callback``)
+        """
+        group_column = SQL.identifier(bands.table, group_field)
+        # Only the one or two bands holding ranks (n - 1) // 2 and n // 2 of
+        # each group come back, with how many delays come before them.
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH counted AS (
+                    SELECT GROUPING(%(grp)s) AS is_total, %(grp)s AS key,
+                           %(bucket)s AS bucket, sum(%(count)s)::integer AS n
+                      FROM %(from)s
+                     WHERE %(where)s
+                  GROUP BY GROUPING SETS ((%(grp)s, %(bucket)s), (%(bucket)s))
+                ), ranked AS (
+                    -- Integers: sums of integers as numeric cost twice the time.
+                    SELECT is_total, key, bucket, n,
+                           (sum(n) OVER (PARTITION BY is_total, key ORDER BY bucket)
+                               - n)::integer AS before,
+                           (sum(n) OVER (PARTITION BY is_total, key))::integer AS size
+                      FROM counted
+                )
+                SELECT is_total, key, bucket, n, before, size
+                  FROM ranked
+                 WHERE n > 0 AND before <= size / 2 AND before + n > (size - 1) / 2
+              ORDER BY is_total, key, bucket
+                """,
+                grp=group_column,
+                bucket=SQL.identifier(bands.table, "bucket"),
+                count=SQL.identifier(bands.table, "delay_count"),
+                where=_where(bands),
+                **{"from": bands.from_clause},
+            )
+        )
+        values, expected = defaultdict(list), {}
+        walks, wanted = [], []
+        group_of = SQL.identifier(query.table, group_field)
+        delay = SQL.identifier(query.table, "delay")
+        for is_total, key, bucket, count, before, size in self.env.cr.fetchall():
+            key = TOTAL if is_total else key
+            expected[key] = 2 - size % 2
+            ranks = [
+                rank
+                for rank in sorted({(size - 1) // 2, size // 2})
+                if before <= rank < before + count
+            ]
+            if delay_bucket_width(bucket) == 1:
+                values[key] += [bucket] * len(ranks)
+                continue
+            if key == TOTAL:
+                condition = SQL("TRUE")
+            elif key is None:
+                condition = SQL("%s IS NULL", group_of)
+            else:
+                condition = SQL("%s = %s", group_of, key)
+            wanted.append(key)
+            walks.append(
+                SQL(
+                    "ARRAY(SELECT %s FROM %s WHERE %s AND %s AND %s >= %s "
+                    "ORDER BY %s OFFSET %s LIMIT %s)",
+                    delay,
+                    query.from_clause,
+                    _where(query),
+                    condition,
+                    delay,
+                    bucket,
+                    delay,
+                    ranks[0] - before,
+                    len(ranks),
+                )
+            )
+        if walks:
+            self.env.cr.execute(SQL("SELECT %s", SQL(", ").join(walks)))
+            for key, found in zip(wanted, self.env.cr.fetchone(), strict=True):
+                values[key] += found
+        medians = {}
+        for key, middle in values.items():
+            # Fewer values only if the bands and the delays disagree, which a
+            # rebuild mends: no figure rather than a wrong one.
+            if len(middle) == expected[key]:
+                medians[key] = round(sum(middle) / len(middle), 1)
+        return medians
 
     def _mango_medians_by_rank(self, query, group_field, counts):
         """Medians of many delays: the middle entries of each group, read by

@@ -11,6 +11,11 @@ years of calls without giving up exact figures.
   with its delay. The exact median is the middle entry of an index ordered by
   delay, so it is read by skipping along the index instead of sorting every
   delay ever recorded.
+* ``mango.call.stat.callback.bucket``: how many of those delays fall in each
+  band of delays (``delay_bucket``), per employee, line and direction. Over
+  the whole history the median's band is found by counting a few thousand
+  bands, and only that band is walked in the index: the walk of hundreds of
+  thousands of delays to the middle becomes one of a band's.
 
 Both are derived data, changed together with the day rows they come from
 (``mango.call.stat._mango_refresh_calls``) and rebuilt with them. Nobody reads them
@@ -68,6 +73,34 @@ def period_bucket_sql(granularity, column):
     )
 
 
+def delay_bucket(delay):
+    """The band of call-back delays holding ``delay`` (seconds), as its lowest
+    delay: exact below 20 s, then bands as wide as 5 in the second digit
+    (20-24, ..., 95-99, 100-149, ..., 1000-1499, ...). A band spans at most
+    half of its lowest delay, and a history of any length has about twenty
+    bands per decade of delays for each employee and line: few to count,
+    short to walk."""
+    if delay < 20:
+        return delay
+    return delay - delay % delay_bucket_width(delay)
+
+
+def delay_bucket_width(bucket):
+    """How many whole-second delays the band starting at ``bucket`` holds."""
+    if bucket < 20:
+        return 1
+    return 5 * 10 ** (len(str(bucket)) - 2)
+
+
+def delay_bucket_sql(column):
+    """``delay_bucket`` of an integer column, in SQL."""
+    return SQL(
+        "CASE WHEN %(delay)s < 20 THEN %(delay)s ELSE %(delay)s - "
+        "mod(%(delay)s, 5 * (10 ^ (length(%(delay)s::text) - 2))::integer) END",
+        delay=column,
+    )
+
+
 def mango_derive_once(env):
     """Fill what a database upgraded from an earlier version lacks, once:
 
@@ -77,7 +110,9 @@ def mango_derive_once(env):
       yet: everything is rebuilt from the calls (the delays then know their
       call too);
     * from 1.2.0, with Monday weeks and months only: the other weeks are
-      summed from its day rows.
+      summed from its day rows;
+    * from 1.4.0, without the bands of delays: they are counted from the
+      delays.
 
     Called from the ``init`` of the four models, whose order Odoo does not
     fix: only the last one finds every table and column.
@@ -88,7 +123,8 @@ def mango_derive_once(env):
             "SELECT to_regclass('mango_call_stat') IS NOT NULL "
             "AND to_regclass('mango_call_stat_period') IS NOT NULL "
             "AND to_regclass('mango_call_stat_callback') IS NOT NULL "
-            "AND to_regclass('mango_call_stat_contribution') IS NOT NULL"
+            "AND to_regclass('mango_call_stat_contribution') IS NOT NULL "
+            "AND to_regclass('mango_call_stat_callback_bucket') IS NOT NULL"
         )
     )
     if not cr.fetchone()[0] or not column_exists(
@@ -109,6 +145,14 @@ def mango_derive_once(env):
     if not cr.fetchone()[0]:
         return
     Stat = env["mango.call.stat"].sudo()
+    cr.execute(
+        SQL(
+            "SELECT EXISTS (SELECT 1 FROM mango_call_stat_callback) "
+            "AND NOT EXISTS (SELECT 1 FROM mango_call_stat_callback_bucket)"
+        )
+    )
+    if cr.fetchone()[0]:
+        cr.execute(Stat._mango_bucket_insert_sql())
     for granularity, _label in GRANULARITIES:
         cr.execute(
             SQL(
@@ -167,6 +211,37 @@ class MangoCallStatPeriod(models.Model):
     callback_time_total = fields.Float(
         string="Time to call back (s)", readonly=True, digits=(16, 0)
     )
+
+    @property
+    def _table_sql(self):
+        """The table, or within ``mango_period_groups`` (``(domain, columns,
+        sums)``, see ``mango.call.stat._mango_read_group_periods``) its rows in
+        ``domain`` already summed per value of ``columns``: a grouping by
+        employee then joins, sorts and sums a third of the rows (one per
+        employee and week, not one per line too). Grouping sums again, so
+        every figure is the same."""
+        scope = self.env.context.get("mango_period_groups")
+        if not scope:
+            return super()._table_sql
+        domain, columns, sums = scope
+        query = self.with_context(mango_period_groups=None)._search(domain)
+        where = query.where_clause or SQL("TRUE")
+        keys = SQL(", ").join(SQL.identifier(query.table, name) for name in columns)
+        return SQL(
+            "(SELECT %s, %s FROM %s WHERE %s GROUP BY %s)",
+            keys,
+            SQL(", ").join(
+                SQL(
+                    "sum(%s) AS %s",
+                    SQL.identifier(query.table, name),
+                    SQL.identifier(name),
+                )
+                for name in sums
+            ),
+            query.from_clause,
+            where,
+            keys,
+        )
 
     def init(self):
         if not table_exists(self.env.cr, self._table):
@@ -239,4 +314,45 @@ class MangoCallStatCallback(models.Model):
                     SQL(columns),
                 )
             )
+        mango_derive_once(self.env)
+
+
+class MangoCallStatCallbackBucket(models.Model):
+    _name = "mango.call.stat.callback.bucket"
+    _description = "Call-back delays counted per band"
+    _order = "bucket, id"
+    _log_access = False
+    _rec_name = "bucket"
+    # No date here: a rule on the date is answered by the delays themselves.
+    _mango_rule_fields = frozenset(
+        ("company_id", "account_id", "user_id", "line_number", "direction")
+    )
+
+    account_id = fields.Many2one(
+        "mango.account", required=True, readonly=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    user_id = fields.Many2one("res.users", string="Employee", readonly=True)
+    line_number = fields.Char(string="Line", readonly=True)
+    direction = fields.Selection(CALL_DIRECTIONS, readonly=True)
+    bucket = fields.Integer(
+        string="From (s)",
+        readonly=True,
+        help="The shortest delay of the band: exact below 20 seconds, then "
+        "bands of 5 in the second digit (20-24 s, 100-149 s, 1000-1499 s...).",
+    )
+    delay_count = fields.Integer(string="Delays", readonly=True)
+
+    def init(self):
+        if not table_exists(self.env.cr, self._table):
+            # Odoo started on newer code without upgrading the module: it calls
+            # init() of models whose table is missing, and then reports them.
+            return
+        # A refresh finds the band of a key among its account's.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mango_call_stat_callback_bucket_key_idx "
+                "ON mango_call_stat_callback_bucket (account_id, bucket)"
+            )
+        )
         mango_derive_once(self.env)

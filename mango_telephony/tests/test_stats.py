@@ -7,11 +7,13 @@ from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
 import psycopg2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from odoo import Command, models
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from odoo.addons.mango_telephony.compat.groups import USER_GROUPS
 from odoo.addons.mango_telephony.models import (
@@ -68,7 +70,8 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
 
     def snapshot(self):
         """Day rows (with their ratios), call-back delays, weeks and months,
-        and the ledger of each call's contribution, in a stable order."""
+        the ledger of each call's contribution and the bands of delays, in a
+        stable order."""
         # The table is refreshed when the worker's transaction commits.
         mango_refresh_statistics(self.env)
         self.env.invalidate_all()
@@ -98,7 +101,12 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             + ", ".join(VALUE_FIELDS)
             + " FROM mango_call_stat_contribution ORDER BY 1"
         )
-        return days, delays, periods, cr.fetchall()
+        ledger = cr.fetchall()
+        cr.execute(
+            "SELECT account_id, company_id, user_id, line_number, direction, bucket, "
+            "delay_count FROM mango_call_stat_callback_bucket ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+        return days, delays, periods, ledger, cr.fetchall()
 
     def assert_equal_to_rebuild(self, message=None):
         """The tables as the refreshes left them are what a rebuild writes
@@ -158,7 +166,7 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         )
         self.run_scenario("incoming_missed_queue")
         incremental = self.snapshot()
-        days, _delays, periods, _ledger = incremental
+        days, _delays, periods, _ledger, _bands = incremental
         self.assertTrue(days)
         self.assertEqual(sum(row[6] for row in days), 3)
         # Each call is in exactly one week of each first day, and one month.
@@ -413,22 +421,131 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.assertEqual([p["date"][8:] for p in months], ["01"] * len(months))
         self.assertEqual(len(months), 5)
 
-    def test_median_by_rank_equals_median_by_sort(self):
-        calls = self.make_history()
+    def dashboard_by(self, method, **kwargs):
+        """The dashboard of the supervisor with its medians found by ``method``
+        (``sort``, ``band`` or ``rank``), and whether it was."""
         stats = self.Stat.with_user(self.supervisor)
+        Bucket = type(self.env["mango.call.stat.callback.bucket"])
+        Stat = type(self.Stat)
+        used = []
+
+        def spy(name):
+            original = getattr(Stat, name)
+
+            def wrapper(self, *args):
+                used.append(name)
+                return original(self, *args)
+
+            return patch.object(Stat, name, wrapper)
+
+        with (
+            patch.object(
+                mango_call_stat, "SORT_MEDIAN_LIMIT", 10**9 if method == "sort" else 0
+            ),
+            # The company rule cannot be put on the bands: the walk by rank.
+            patch.object(
+                Bucket,
+                "_mango_rule_fields",
+                frozenset() if method == "rank" else Bucket._mango_rule_fields,
+            ),
+            spy(f"_mango_medians_by_{method}"),
+        ):
+            data = stats.mango_dashboard_data(**kwargs)
+        self.assertTrue(used, f"medians by {method}")
+        return data
+
+    def test_medians_by_band_and_by_rank_equal_medians_by_sort(self):
+        calls = self.make_history()
         for group_by in ("user", "line"):
-            by_sort = stats.mango_dashboard_data(period="all", group_by=group_by)
-            with patch.object(mango_call_stat, "SORT_MEDIAN_LIMIT", 0):
-                by_rank = stats.mango_dashboard_data(period="all", group_by=group_by)
-            self.assertEqual(by_rank, by_sort)
+            by_sort = self.dashboard_by("sort", period="all", group_by=group_by)
             expected = self.expected_medians(calls, group_by)
             self.assertEqual(
-                by_rank["totals"]["median_callback_time"], expected["__total__"]
+                by_sort["totals"]["median_callback_time"], expected["__total__"]
             )
             self.assertEqual(
-                {r["key"]: r["median_callback_time"] for r in by_rank["rows"]},
-                {r["key"]: expected.get(r["key"]) for r in by_rank["rows"]},
+                {r["key"]: r["median_callback_time"] for r in by_sort["rows"]},
+                {r["key"]: expected.get(r["key"]) for r in by_sort["rows"]},
             )
+            for method in ("band", "rank"):
+                self.assertEqual(
+                    self.dashboard_by(method, period="all", group_by=group_by),
+                    by_sort,
+                    f"{method}, {group_by}",
+                )
+
+    @given(
+        delays=st.lists(
+            st.tuples(
+                st.sampled_from(["a", "b", None]),  # employee
+                st.sampled_from(["74951234567", "74957654321", None]),  # line
+                st.one_of(
+                    st.integers(0, 40),
+                    st.integers(90, 1600),
+                    st.integers(0, 200_000),
+                    st.sampled_from(
+                        [19, 20, 24, 25, 99, 100, 149, 150, 999, 1000, 1499, 10**6]
+                    ),
+                ),
+            ),
+            min_size=1,
+            max_size=60,
+        )
+    )
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    def test_medians_by_band_of_any_delays(self, delays):
+        """Any delays, with ties, across band edges and in one band: the band
+        of the middle and the walk within it give ``percentile_cont``'s
+        median, per employee, per line and overall."""
+        users = {"a": self.agent_101.id, "b": self.agent_102.id, None: None}
+        Stat = self.Stat.sudo()
+        Callback = self.env["mango.call.stat.callback"].sudo()
+        Bucket = self.env["mango.call.stat.callback.bucket"].sudo()
+        cr = self.env.cr
+        cr.execute("SAVEPOINT mango_band")
+        try:
+            cr.execute("DELETE FROM mango_call_stat_callback")
+            cr.execute("DELETE FROM mango_call_stat_callback_bucket")
+            for index, (user, line, delay) in enumerate(delays):
+                cr.execute(
+                    "INSERT INTO mango_call_stat_callback (call_id, date, account_id, "
+                    "company_id, user_id, line_number, direction, delay) "
+                    "VALUES (%s, '2026-03-02', %s, %s, %s, %s, 'incoming', %s)",
+                    (
+                        -index - 1,
+                        self.mango_account.id,
+                        self.mango_account.company_id.id,
+                        users[user],
+                        line,
+                        delay,
+                    ),
+                )
+            cr.execute(Stat._mango_bucket_insert_sql())
+            for group_field in ("user_id", "line_number"):
+                by_sort = Stat._mango_medians_by_sort(Callback._search([]), group_field)
+                by_band = Stat._mango_medians_by_band(
+                    Bucket._search([]), Callback._search([]), group_field
+                )
+                self.assertEqual(by_band, by_sort, group_field)
+            # The band SQL counts into is the band Python reads back.
+            cr.execute(
+                SQL(
+                    "SELECT delay, %s FROM mango_call_stat_callback",
+                    mango_call_stat_rollup.delay_bucket_sql(SQL.identifier("delay")),
+                )
+            )
+            for delay, band in cr.fetchall():
+                self.assertEqual(mango_call_stat_rollup.delay_bucket(delay), band)
+                width = mango_call_stat_rollup.delay_bucket_width(band)
+                self.assertTrue(band <= delay < band + width, (delay, band, width))
+                self.assertLessEqual(width, max(1, band // 2), "half at most")
+        finally:
+            cr.execute("ROLLBACK TO SAVEPOINT mango_band")
+            self.env.invalidate_all()
 
     def test_refold_rewrites_weeks_months_and_delays_once(self):
         calls = self.make_history()
@@ -1223,6 +1340,24 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             type(self.Stat), "_mango_rebuild", side_effect=AssertionError("rebuilt")
         ):
             mango_call_stat_rollup.mango_derive_once(self.env)
+
+    def test_upgrade_from_1_4_0_counts_the_bands(self):
+        """A database from 1.4.0 has every table but the bands of delays: the
+        update counts them from the delays, without a rebuild, and the refresh
+        of a call then goes on from there."""
+        calls = self.make_history()
+        full = self.snapshot()
+        self.assertTrue(full[4], "bands of the delays")
+        self.env.cr.execute("DELETE FROM mango_call_stat_callback_bucket")
+        with patch.object(
+            type(self.Stat), "_mango_rebuild", side_effect=AssertionError("rebuilt")
+        ):
+            mango_call_stat_rollup.mango_derive_once(self.env)
+        self.assertEqual(self.snapshot(), full)
+        missed = calls.filtered(lambda c: c.status == "missed" and c.callback_call_id)
+        missed[0].write({"time_to_callback": 4321})
+        self.fold(missed[0], {missed[0].id: {"status": "missed"}})
+        self.assertIn((4000, 1), [row[5:] for row in self.assert_equal_to_rebuild()[4]])
 
     def test_upgrade_from_1_2_0_sums_the_new_weeks(self):
         """A database from 1.2.0 has Monday weeks and months only: the update

@@ -8,15 +8,18 @@ delete it afterwards.
 import uuid
 from datetime import datetime
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase, get_db_name
-from odoo.tools import SQL
+from odoo.tools import SQL, mute_logger
 
 TABLES = (
     "mango_call_stat",
     "mango_call_stat_callback",
+    "mango_call_stat_callback_bucket",
     "mango_call_stat_period",
     "mango_call_stat_dirty",
     "mango_call_stat_contribution",
@@ -108,6 +111,10 @@ class TestConcurrentStatRefresh(BaseCase):
                 "missed_count, wait_total, talk_total",
             ),
             ("mango_call_stat_callback", "date, user_id, direction, delay, call_id"),
+            (
+                "mango_call_stat_callback_bucket",
+                "user_id, line_number, direction, bucket, delay_count",
+            ),
             (
                 "mango_call_stat_period",
                 "granularity, date, user_id, line_number, row_count, call_count, "
@@ -252,3 +259,52 @@ class TestConcurrentStatRefresh(BaseCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["mango.call.stat"]._mango_cron_refresh_marked()
         self.assert_equal_to_rebuild(1)
+
+    def test_two_refreshes_meet_on_a_band_of_delays(self):
+        """Two missed calls of different months called back after 600 and
+        605 s: their refreshes share no day, week or month, only the band of
+        delays 600-649, which neither sees before the other commits. The
+        second must wait for the first and add to its band, not start one of
+        its own."""
+        env = self.worker()
+        answered = self.finish_call(env, datetime(2024, 3, 13, 9, 0)).id
+        missed = [
+            self.finish_call(env, datetime(2024, month, 13, 8, 0), "missed").id
+            for month in (3, 5)
+        ]
+        self.commit_all(env)
+        env = self.worker()
+        for call_id, delay in zip(missed, (600, 605), strict=True):
+            env["mango.call"].browse(call_id).write(
+                {"callback_call_id": answered, "time_to_callback": delay}
+            )
+        env.flush_all()
+        env.cr.postcommit.clear()
+        env.cr.commit()
+
+        def refresh_in_read_committed(call_id, lock_timeout="0"):
+            cr = self.registry.cursor()
+            self.cursors.append(cr)
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute("SET LOCAL lock_timeout = %s", [lock_timeout])
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["mango.call.stat"]._mango_refresh_calls([call_id])
+            return cr
+
+        first = refresh_in_read_committed(missed[0])
+        # The second refresh waits for the first, which holds the band (both
+        # in this one thread: it gives up waiting after a moment).
+        with (
+            self.assertRaises(psycopg2.errors.LockNotAvailable),
+            mute_logger("odoo.sql_db"),
+        ):
+            refresh_in_read_committed(missed[1], lock_timeout="300ms")
+        first.commit()
+        refresh_in_read_committed(missed[1]).commit()
+        self.assert_equal_to_rebuild(3)
+        with self.registry.cursor() as cr:
+            self.assertEqual(
+                [row[3:] for row in self.tables(cr)[2]],
+                [(600, 2)],
+                "one band holding both delays",
+            )
