@@ -21,6 +21,7 @@ from mango_office import phones
 from mango_office.rules import FINISHED_STATUSES
 
 from ..compat import record_rules
+from ..compat.cached_calls import call_cached
 from ..compat.contact_phones import mobile_of
 from ..compat.record_cache import cache_fetched
 from .partner_phone_keys import ensure_partner_phone_keys
@@ -251,8 +252,10 @@ class ResPartner(models.Model):
         ``_filtered_access`` and the verdict reused
         (``_mango_read_rule_verdicts``); otherwise Odoo decides on every record.
         """
-        verdicts = self._mango_read_rule_verdicts(
-            tuple(self.env["ir.rule"]._compute_domain_context_values())
+        verdicts = call_cached(
+            self,
+            "_mango_read_rule_verdicts",
+            tuple(self.env["ir.rule"]._compute_domain_context_values()),
         )
         returned = dict(zip(self._mango_lookup_columns, columns, strict=True))
         returned["id"] = ids
