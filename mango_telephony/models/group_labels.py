@@ -201,7 +201,18 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     width = len(groupby)
     # Each group's keys, made once; the distinct values of each grouping.
     try:
-        keys = [tuple(value_key(value) for value in group[:width]) for group in groups]
+        # The groups share their values' objects (an employee's record, a
+        # week's date): each object's key is made once. Every value lives in
+        # its group meanwhile, so no id is reused.
+        by_id = {}
+
+        def key_of(value):
+            key = by_id.get(id(value))
+            if key is None:
+                key = by_id[id(value)] = value_key(value)
+            return key
+
+        keys = [tuple(key_of(value) for value in group[:width]) for group in groups]
         distinct = [{} for _spec in groupby]
         for group, group_keys in zip(groups, keys, strict=True):
             for index, key in enumerate(group_keys):
@@ -226,25 +237,34 @@ def web_format_once_per_value(format_groups, model, groupby, aggregates, groups)
     # week) are shared by many groups, joined once each.
     join, _join_last, _done = domains.group_domain_joiner()
     extra = domains.group_extra_domain_joiner()
-    joined = {}
+    # The shared conditions of the groups' leading values, as a tree: a
+    # group's prefix (its employee, then its employee's week) is one lookup
+    # per grouping, not a tuple made and hashed per group.
+    tree = {}
     result = []
+    measures = list(enumerate(aggregates, width))
+    last = width - 1
     for group, group_keys in zip(groups, keys, strict=True):
-        row, parts = {}, []
-        for index, (spec, key) in enumerate(zip(groupby, group_keys, strict=True)):
-            row[spec], part = formatted[index][key]
-            if index == 0:
-                prefix = (key,)
+        row, parts, node = {}, [], tree
+        for index, key in enumerate(group_keys):
+            label, part = formatted[index][key]
+            row[groupby[index]] = label
+            if index == 0 or index == last:
                 parts.append(part)
-            elif index < width - 1:
-                prefix = (*prefix, key)
-                if prefix not in joined:
-                    joined[prefix] = join(parts[0], part)
-                parts[0] = joined[prefix]
             else:
-                parts.append(part)
+                entry = node.get(key)
+                if entry is None:
+                    entry = node[key] = (join(parts[0], part), {})
+                parts[0], node = entry
+                continue
+            if index == 0 and last > 1:
+                entry = node.get(key)
+                if entry is None:
+                    entry = node[key] = (None, {})
+                node = entry[1]
         row["__extra_domain"] = extra(parts)
-        for spec, value in zip(aggregates, group[width:], strict=True):
-            row[spec] = value
+        for position, spec in measures:
+            row[spec] = group[position]
         result.append(row)
     return result
 

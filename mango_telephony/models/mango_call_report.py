@@ -163,12 +163,9 @@ class MangoCall(models.Model):
         # Odoo 19.0's pivot reads its groupings in one call: each one the
         # statistics answer is read from them, the others from the log at once.
         order_within = _orders_within(order, grouping_sets)
-        answers = [
-            self._mango_read_group_from_stats(
-                domain, grouping, aggregates, order_within(grouping)
-            )
-            for grouping in grouping_sets
-        ]
+        answers = self._mango_read_grouping_sets_from_stats(
+            domain, grouping_sets, aggregates, order
+        )
         from_log = [
             grouping
             for grouping, answer in zip(grouping_sets, answers, strict=True)
@@ -196,6 +193,117 @@ class MangoCall(models.Model):
         names = {_stat_tz(company) for company in accounts.search([]).company_id}
         return names.pop() if len(names) == 1 else None
 
+    def _mango_read_grouping_sets_from_stats(
+        self, domain, grouping_sets, aggregates, order
+    ):
+        """For each of ``grouping_sets``, the rows ``_read_grouping_sets``
+        would give it, read from the statistics, or None (as
+        ``_mango_read_group_from_stats``). With an order (the web client always
+        gives one), the groupings the statistics answer are read from them in
+        one call, and the calls they do not count in one query."""
+        order_within = _orders_within(order, grouping_sets)
+        if not order:
+            # Odoo sorts grouping sets without an order by all their fields
+            # at once, by id: each grouping is read alone, as before.
+            return [
+                self._mango_read_group_from_stats(
+                    domain, grouping, aggregates, order_within(grouping)
+                )
+                for grouping in grouping_sets
+            ]
+        memo = {}
+        plans = [
+            self._mango_stat_plan(
+                domain, tuple(grouping), tuple(aggregates), order_within(grouping), memo
+            )
+            for grouping in grouping_sets
+        ]
+        planned = [index for index, plan in enumerate(plans) if plan is not None]
+        answers = [None] * len(grouping_sets)
+        if not planned:
+            return answers
+        stat_domains = {repr(plans[index][0]) for index in planned}
+        if len(stat_domains) > 1:  # not seen: the same domain and rules
+            return [
+                self._mango_read_group_from_stats(
+                    domain, grouping, aggregates, order_within(grouping)
+                )
+                for grouping in grouping_sets
+            ]
+        self.check_access("read")
+        stat_domain = plans[planned[0]][0]
+        stat_aggregates = [AGGREGATES[spec] for spec in aggregates]
+        if any(plans[index][3] for index in planned):
+            stat_aggregates += [f"{status}_count:sum" for status in STATUS_SPLIT]
+        stat_sets = list(dict.fromkeys(tuple(plans[index][1]) for index in planned))
+        # One order for all of them, by every grouping's fields as the web
+        # client asks; each grouping is sorted by the terms on its own fields.
+        stat_order = ", ".join(
+            dict.fromkeys(
+                term.strip()
+                for index in planned
+                for term in plans[index][2].split(",")
+                if term.strip()
+            )
+        )
+        results = (
+            self.env["mango.call.stat"]
+            .sudo()
+            ._read_grouping_sets(
+                stat_domain, stat_sets, stat_aggregates, order=stat_order or None
+            )
+        )
+        rows_of = dict(zip(stat_sets, results, strict=True))
+        pending_of = self._mango_pending_rows(
+            domain, [tuple(grouping_sets[index]) for index in planned], aggregates
+        )
+        for index in planned:
+            grouping = tuple(grouping_sets[index])
+            _stat_domain, stat_groupby, _order, by_status = plans[index]
+            answers[index] = self._mango_with_pending(
+                self._mango_rows_from_stats(
+                    rows_of[tuple(stat_groupby)], grouping, aggregates, by_status
+                ),
+                pending_of[grouping],
+                grouping,
+                by_status,
+            )
+        return answers
+
+    def _mango_pending_rows(self, domain, grouping_sets, aggregates):
+        """Per grouping, the rows of the calls the statistics do not count
+        (ringing, in progress, without a start time), read in one query."""
+        grouping_sets = list(dict.fromkeys(grouping_sets))
+        results = super()._read_grouping_sets(
+            self._mango_pending_domain(domain), grouping_sets, aggregates
+        )
+        return dict(zip(grouping_sets, results, strict=True))
+
+    def _mango_pending_domain(self, domain):
+        return domains.AND(
+            [
+                domain,
+                [
+                    "|",
+                    ("status", "in", UNFINISHED_STATUSES),
+                    ("start_time", "=", False),
+                ],
+            ]
+        )
+
+    def _mango_with_pending(self, result, pending, groupby, by_status):
+        """``result`` (rows from the statistics) with the rows of the calls
+        they do not count added, or None when one of those is in a group only
+        they have, whose place the statistics cannot tell."""
+        width = len(groupby)
+        pending = [row for row in pending if any(row[width:])]
+        if not pending:  # the usual case: every call counted
+            return result
+        merged = [[row[:width], list(row[width:])] for row in result]
+        if not _add_pending(merged, pending, width, by_status):
+            return None
+        return [(*keys, *values) for keys, values in merged]
+
     def _mango_read_group_from_stats(self, domain, groupby, aggregates, order):
         """The rows ``_read_group`` would return, read from the statistics, or
         None when they would not be exactly the log's (see the module's
@@ -219,29 +327,11 @@ class MangoCall(models.Model):
         result = self._mango_rows_from_stats(rows, groupby, aggregates, by_status)
         # The calls the statistics do not count (yet), by index.
         pending = super()._read_group(
-            domains.AND(
-                [
-                    domain,
-                    [
-                        "|",
-                        ("status", "in", UNFINISHED_STATUSES),
-                        ("start_time", "=", False),
-                    ],
-                ]
-            ),
-            groupby,
-            aggregates,
+            self._mango_pending_domain(domain), groupby, aggregates
         )
-        width = len(groupby)
-        pending = [row for row in pending if any(row[width:])]
-        if not pending:  # the usual case: every call counted
-            return result
-        merged = [[row[:width], list(row[width:])] for row in result]
-        if not _add_pending(merged, pending, width, by_status):
-            return None
-        return [(*keys, *values) for keys, values in merged]
+        return self._mango_with_pending(result, pending, groupby, by_status)
 
-    def _mango_stat_plan(self, domain, groupby, aggregates, order):
+    def _mango_stat_plan(self, domain, groupby, aggregates, order, memo=None):
         """``(domain, groupby, order, by_status)`` of the statistics that
         answer this grouping exactly, or None."""
         # A status last (the default pivot: employee × week × status): each
@@ -273,7 +363,11 @@ class MangoCall(models.Model):
             else:
                 return None
         stat_order = self._mango_stat_order(order, keys_groupby, stat_groupby)
-        tz_name = self._mango_stat_tz()
+        # What every grouping of one request shares, found once for them all.
+        memo = {} if memo is None else memo
+        if "tz" not in memo:
+            memo["tz"] = self._mango_stat_tz()
+        tz_name = memo["tz"]
         if (
             stat_order is None
             or tz_name is None
@@ -287,8 +381,12 @@ class MangoCall(models.Model):
             return None
         # Calls marked and not refreshed yet (a fold that just committed, a
         # refresh left to the cron): the statistics lag the log.
-        self.env.cr.execute(SQL("SELECT EXISTS (SELECT 1 FROM mango_call_stat_dirty)"))
-        if self.env.cr.fetchone()[0]:
+        if "lagging" not in memo:
+            self.env.cr.execute(
+                SQL("SELECT EXISTS (SELECT 1 FROM mango_call_stat_dirty)")
+            )
+            memo["lagging"] = self.env.cr.fetchone()[0]
+        if memo["lagging"]:
             return None
         stat_domain = domains.AND(
             [[] if part is TRUE else part for part in (stat_domain, rules)]

@@ -278,6 +278,14 @@ def _period_order(order, groupby):
     return ", ".join(terms)
 
 
+def _orders_all(order, groupby):
+    """Whether ``order`` sorts every field of ``groupby`` (and is one the
+    totals can follow): then reading the grouping with others, sorted by the
+    same terms, gives its rows in the same order as reading it alone."""
+    named = {term.split()[0] for term in (order or "").split(",") if term.strip()}
+    return set(groupby) <= named and _period_order(order, groupby) is not None
+
+
 def _orders_within(order, grouping_sets):
     """How to order each of ``grouping_sets`` read together: ``order`` without
     the terms on the other groupings' fields (the web client orders every
@@ -404,12 +412,9 @@ class MangoCallStat(models.Model):
         # answer is read from them, the others from the day rows in one query,
         # with the same care for the ratios (each in its own order: _orders_within).
         order_within = _orders_within(order, grouping_sets)
-        answers = [
-            self._mango_read_group_periods(
-                domain, grouping, aggregates, (), 0, None, order_within(grouping)
-            )
-            for grouping in grouping_sets
-        ]
+        answers = self._mango_read_grouping_sets_periods(
+            domain, grouping_sets, aggregates, order
+        )
         from_days = [
             grouping
             for grouping, answer in zip(grouping_sets, answers, strict=True)
@@ -443,6 +448,94 @@ class MangoCallStat(models.Model):
             not aligned on the periods, a rule or measure the totals cannot
             answer)
         """
+        request = self._mango_period_request(domain, groupby, aggregates, having)
+        order = _period_order(order, groupby)
+        if request is None or order is None:
+            return None
+        rows = (
+            self._mango_periods_summed(request, [groupby])
+            .sudo()
+            ._read_group(
+                [] if groupby else request["domain"],
+                groupby,
+                request["specs"],
+                offset=offset,
+                limit=limit,
+                order=order or None,
+            )
+        )
+        return self._mango_period_rows(rows, groupby, request)
+
+    def _mango_read_grouping_sets_periods(
+        self, domain, grouping_sets, aggregates, order
+    ):
+        """Odoo 19.0's ``_read_grouping_sets`` of the weekly or monthly totals:
+        for each of ``grouping_sets``, the rows ``_read_grouping_sets`` would
+        give it (as ``_mango_read_group_periods``), or None when the day rows
+        are needed. The groupings of one granularity are read in one query.
+        """
+        order_within = _orders_within(order, grouping_sets)
+
+        def alone(grouping):
+            return self._mango_read_group_periods(
+                domain, grouping, aggregates, (), 0, None, order_within(grouping)
+            )
+
+        if not order:
+            # Without an order, Odoo sorts grouping sets by all their fields
+            # at once, by id: each grouping is read alone, as before.
+            return [alone(grouping) for grouping in grouping_sets]
+        requests = [
+            self._mango_period_request(domain, grouping, aggregates, ())
+            for grouping in grouping_sets
+        ]
+        answers = [None] * len(grouping_sets)
+        by_granularity = defaultdict(list)
+        for index, (grouping, request) in enumerate(
+            zip(grouping_sets, requests, strict=True)
+        ):
+            if request is None:
+                continue
+            if _orders_all(order_within(grouping), grouping):
+                by_granularity[request["granularity"]].append(index)
+            else:
+                # Its rows' order is not fully given: read alone, as the
+                # day rows would order it.
+                answers[index] = alone(grouping)
+        for indexes in by_granularity.values():
+            sets = list(dict.fromkeys(tuple(grouping_sets[i]) for i in indexes))
+            request = dict(requests[indexes[0]])
+            specs = list(
+                dict.fromkeys(spec for i in indexes for spec in requests[i]["specs"])
+            )
+            request["specs"] = specs
+            union = {spec for grouping in sets for spec in grouping}
+            period_order = _period_order(order_within(union), list(union))
+            if period_order is None:
+                continue
+            results = (
+                self._mango_periods_summed(request, sets)
+                .sudo()
+                ._read_grouping_sets(
+                    [] if union else request["domain"],
+                    sets,
+                    specs,
+                    order=period_order or None,
+                )
+            )
+            rows_of = dict(zip(sets, results, strict=True))
+            for index in indexes:
+                grouping = tuple(grouping_sets[index])
+                answers[index] = self._mango_period_rows(
+                    rows_of[grouping], grouping, {**requests[index], "specs": specs}
+                )
+        return answers
+
+    def _mango_period_request(self, domain, groupby, aggregates, having):
+        """What reading ``groupby`` from the weekly or monthly totals takes
+        (``granularity``, the totals' ``domain`` with the rules, the ``plans``
+        of the measures and the ``specs`` they read), or None when the totals
+        cannot answer it."""
         granularity = None if having else _period_granularity(groupby)
         # The ORM's weeks start on the language's first day: the weekly totals
         # starting that day answer (a language starting its weeks on another
@@ -450,44 +543,51 @@ class MangoCallStat(models.Model):
         if granularity == "week":
             granularity = WEEK_GRANULARITIES.get(str(get_lang(self.env).week_start))
         plans = _period_plans(aggregates)
-        order = _period_order(order, groupby)
         if (
             granularity is None
             or plans is None
-            or order is None
             or not self._mango_domain_fits_periods(domain, granularity)
         ):
             return None
-        Period = self.env["mango.call.stat.period"]
-        rules = self._mango_rules_for(Period)
+        rules = self._mango_rules_for(self.env["mango.call.stat.period"])
         if rules is None:
             return None
         self.check_access("read")
         specs = []
         for plan in plans:
             specs.extend(spec for spec in plan[1:3] if spec not in specs)
-        period_domain = domains.AND(
-            [domain, rules, [("granularity", "=", granularity)]]
-        )
-        if groupby:
-            # Summed per grouped value first, then grouped as Odoo does (see
-            # mango.call.stat.period._table_sql).
-            Period = Period.with_context(
-                mango_period_groups=(
-                    period_domain,
-                    tuple(sorted({spec.split(":")[0] for spec in groupby})),
-                    tuple(spec.split(":")[0] for spec in specs),
-                )
+        return {
+            "granularity": granularity,
+            "domain": domains.AND([domain, rules, [("granularity", "=", granularity)]]),
+            "plans": plans,
+            "specs": specs,
+        }
+
+    def _mango_periods_summed(self, request, grouping_sets):
+        """The totals (``mango.call.stat.period``) to group by
+        ``grouping_sets``: their rows in the request's domain summed per value
+        of the grouped fields first (``mango.call.stat.period._table_sql``),
+        so that Odoo joins and sorts a third of them; as they are when nothing
+        is grouped."""
+        Period = self.env["mango.call.stat.period"]
+        columns = {
+            spec.split(":")[0] for grouping in grouping_sets for spec in grouping
+        }
+        if not columns:
+            return Period
+        return Period.with_context(
+            mango_period_groups=(
+                request["domain"],
+                tuple(sorted(columns)),
+                tuple(spec.split(":")[0] for spec in request["specs"]),
             )
-            period_domain = []
-        rows = Period.sudo()._read_group(
-            period_domain,
-            groupby,
-            specs,
-            offset=offset,
-            limit=limit,
-            order=order or None,
         )
+
+    def _mango_period_rows(self, rows, groupby, request):
+        """The rows the day rows would give, from the rows of the totals read
+        with the request's specs: the grouped values in this environment, then
+        each measure (a sum, or a ratio of two sums)."""
+        specs, plans = request["specs"], request["plans"]
         width = len(groupby)
         result = []
         # Each employee's record moved to the caller's environment once, not

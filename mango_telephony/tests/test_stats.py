@@ -818,22 +818,31 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
             order = "user_id, date:week, direction"
             fast = stats._read_grouping_sets([], grouping_sets, measures, order=order)
             with patch.object(
-                type(self.Stat), "_mango_read_group_periods", lambda self, *args: None
+                type(self.Stat), "_mango_period_request", lambda self, *args: None
             ):
                 slow = stats._read_grouping_sets(
                     [], grouping_sets, measures, order=order
                 )
             self.assertEqual(fast, slow)
             self.assertTrue(all(fast))
-            offered = []
-            periods = type(self.Stat)._mango_read_group_periods
+            offered, queries = [], []
+            requested = type(self.Stat)._mango_period_request
+            Period = type(self.env["mango.call.stat.period"])
+            read_sets = Period._read_grouping_sets
 
             def spy(model, domain, grouping, *args):
-                answer = periods(model, domain, grouping, *args)
+                answer = requested(model, domain, grouping, *args)
                 offered.append((tuple(grouping), answer is not None))
                 return answer
 
-            with patch.object(type(self.Stat), "_mango_read_group_periods", spy):
+            def count(model, *args, **kwargs):
+                queries.append(args[1])
+                return read_sets(model, *args, **kwargs)
+
+            with (
+                patch.object(type(self.Stat), "_mango_period_request", spy),
+                patch.object(Period, "_read_grouping_sets", count),
+            ):
                 stats._read_grouping_sets([], grouping_sets, measures, order=order)
             self.assertEqual(
                 offered,
@@ -846,8 +855,15 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                 ],
                 "the totals answer every grouping they hold, whatever the order",
             )
+            self.assertEqual(
+                queries,
+                [[("user_id", "date:week"), ("date:week",)], [("user_id",), ()]],
+                "one read of the weeks, one of the months",
+            )
             with patch.object(
-                type(self.Stat), "_mango_read_group_periods", lambda self, *args: []
+                type(self.Stat),
+                "_mango_read_grouping_sets_periods",
+                lambda self, domain, sets, *args: [[]] * len(sets),
             ):
                 self.assertEqual(
                     stats._read_grouping_sets([], grouping_sets, measures),
@@ -1208,12 +1224,19 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
                     ["start_time:week", "status"],
                     ["employee_user_id", "start_time:week", "status"],
                 ]
-                fast = log._read_grouping_sets([], grouping_sets, measures)
-                with patch.object(
-                    type(log), "_mango_read_group_from_stats", lambda self, *args: None
-                ):
-                    slow = log._read_grouping_sets([], grouping_sets, measures)
-                self.assertEqual(fast, slow)
+                web_order = "employee_user_id, start_time:week, status"
+                for order in (None, web_order):  # Odoo's default, the web client's
+                    fast = log._read_grouping_sets(
+                        [], grouping_sets, measures, order=order
+                    )
+                    with patch.object(
+                        type(log), "_mango_stat_plan", lambda self, *args: None
+                    ):
+                        slow = log._read_grouping_sets(
+                            [], grouping_sets, measures, order=order
+                        )
+                    self.assertEqual(fast, slow)
+                    self.assertTrue(all(fast))
             graph = log.read_group(
                 [], ["talk_duration:sum"], ["start_time:month", "employee_user_id"]
             )
@@ -1231,6 +1254,26 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         self.assertEqual(
             answered, log._read_group([], ["employee_user_id"], measures, order="")
         )
+        if hasattr(models.BaseModel, "_read_grouping_sets"):  # Odoo 19.0
+            # The same, the groupings read at once: the call without a start
+            # is added from the log to the statistics' rows.
+            sets = [["employee_user_id"], [], ["employee_user_id", "status"]]
+            rows_from_stats = type(log)._mango_rows_from_stats
+            used = []
+
+            def spy(model, rows, groupby, *args):
+                used.append(tuple(groupby))
+                return rows_from_stats(model, rows, groupby, *args)
+
+            with patch.object(type(log), "_mango_rows_from_stats", spy):
+                fast = log._read_grouping_sets([], sets, measures)
+            self.assertEqual(
+                used,
+                [("employee_user_id",), (), ("employee_user_id", "status")],
+                "from the statistics",
+            )
+            with patch.object(type(log), "_mango_stat_plan", lambda self, *args: None):
+                self.assertEqual(fast, log._read_grouping_sets([], sets, measures))
         with patch.object(
             type(log), "_mango_read_group_from_stats", lambda self, *args: None
         ):
