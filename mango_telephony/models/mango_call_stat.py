@@ -44,6 +44,7 @@ from .mango_call_stat_contribution import (
 from .mango_call_stat_rollup import (
     GRANULARITIES,
     WEEK_GRANULARITIES,
+    SummedPeriods,
     delay_bucket,
     delay_bucket_sql,
     delay_bucket_width,
@@ -575,8 +576,8 @@ class MangoCallStat(models.Model):
         }
         if not columns:
             return Period
-        return Period.with_context(
-            mango_period_groups=(
+        return Period.sudo().with_context(
+            mango_period_groups=SummedPeriods(
                 request["domain"],
                 tuple(sorted(columns)),
                 tuple(spec.split(":")[0] for spec in request["specs"]),

@@ -24,6 +24,7 @@ directly: the dashboard applies the record rules of ``mango.call.stat`` to them
 """
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from odoo import fields, models
 from odoo.tools import SQL
@@ -41,6 +42,19 @@ GRANULARITIES = [
 # totals in those weeks. Odoo's own languages use these three.
 WEEK_GRANULARITIES = {"1": "week", "7": "week_sunday", "6": "week_saturday"}
 WEEK_STARTS = {value: int(key) for key, value in WEEK_GRANULARITIES.items()}
+
+
+class SummedPeriods(NamedTuple):
+    """The rows of the totals in ``domain`` summed per value of ``columns``
+    (the fields a grouped read groups by), with the sums of ``sums``: what
+    ``mango.call.stat.period`` reads from within the context key
+    ``mango_period_groups`` (``MangoCallStatPeriod._table_sql``). Only this
+    class is obeyed there, and only as superuser: a context sent over RPC
+    holds lists and dicts, never one of these."""
+
+    domain: list
+    columns: tuple
+    sums: tuple
 
 
 def period_start(granularity, day):
@@ -214,14 +228,14 @@ class MangoCallStatPeriod(models.Model):
 
     @property
     def _table_sql(self):
-        """The table, or within ``mango_period_groups`` (``(domain, columns,
-        sums)``, see ``mango.call.stat._mango_read_group_periods``) its rows in
-        ``domain`` already summed per value of ``columns``: a grouping by
-        employee then joins, sorts and sums a third of the rows (one per
-        employee and week, not one per line too). Grouping sums again, so
-        every figure is the same."""
+        """The table, or within ``mango_period_groups`` (a ``SummedPeriods``,
+        see ``mango.call.stat._mango_periods_summed``) its rows in the domain
+        already summed per value of the grouped fields: a grouping by employee
+        then joins, sorts and sums a third of the rows (one per employee and
+        week, not one per line too). Grouping sums again, so every figure is
+        the same."""
         scope = self.env.context.get("mango_period_groups")
-        if not scope:
+        if not isinstance(scope, SummedPeriods) or not self.env.su:
             return super()._table_sql
         domain, columns, sums = scope
         query = self.with_context(mango_period_groups=None)._search(domain)

@@ -759,6 +759,39 @@ class TestCallStats(MangoCallsMixin, TransactionCase):
         )
         self.assertIsNotNone(data["totals"]["median_callback_time"])
 
+    def test_a_context_cannot_reshape_the_weekly_totals(self):
+        """The totals are read summed per grouped value only when our own code
+        asks, as superuser: a telephony administrator who sends the context
+        key over RPC (a list) still reads the table's own rows, and even the
+        real object is not obeyed without the superuser."""
+        self.make_history()
+        admin = self.env["res.users"].create(
+            {
+                "name": "Telephony admin",
+                "login": "stat.admin@example.com",
+                USER_GROUPS: [
+                    Command.link(self.env.ref("mango_telephony.group_mango_admin").id)
+                ],
+            }
+        )
+        Period = self.env["mango.call.stat.period"].with_user(admin)
+        rows = Period.search_read([], ["line_number", "call_count"], order="id")
+        self.assertGreater(len(rows), 10)
+        scope = [[], ["date"], ["call_count"]]
+        for context in (
+            scope,
+            mango_call_stat_rollup.SummedPeriods([], ("date",), ("call_count",)),
+        ):
+            reshaped = Period.with_context(mango_period_groups=context)
+            self.assertEqual(
+                reshaped.search_read([], ["line_number", "call_count"], order="id"),
+                rows,
+            )
+            self.assertEqual(
+                reshaped._read_group([], ["line_number"], ["call_count:sum"]),
+                Period._read_group([], ["line_number"], ["call_count:sum"]),
+            )
+
     def test_pivot_groupings_from_weeks_and_months(self):
         self.make_history()
         stats = self.Stat.with_user(self.supervisor)
