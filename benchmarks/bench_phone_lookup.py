@@ -581,7 +581,6 @@ def time_phases(samples, company, as_root, as_user):
     """
     from odoo.tools import SQL
 
-    from odoo.addons.mango_telephony.compat.record_cache import cache_fetched
     from odoo.addons.mango_telephony.models.caller_identification import pick_caller
 
     timings = {}
@@ -621,10 +620,6 @@ def time_phases(samples, company, as_root, as_user):
             Partner.browse(pick_caller(list(zip(ids, values[0], strict=True))))
             clock(f"{path}: pick", begin)
             continue
-        partners = Partner.browse(ids)
-        for name, column in zip(columns, values, strict=True):
-            cache_fetched(partners, Partner._fields[name], column)
-        begin = clock(f"{path}: record cache fill", begin)
         readable = Partner._mango_readable_ids(ids, values)
         begin = clock(f"{path}: record rules (_mango_readable_ids)", begin)
         commercial_of = dict(zip(ids, values[0], strict=True))

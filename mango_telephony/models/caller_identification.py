@@ -174,15 +174,16 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "mango.phone.mixin"]
     _mango_caller_priority = 10
 
-    #: Columns the lookup returns with each partner found, put in the cache in the
-    #: same round trip: what picking among several needs (the commercial
-    #: partner) and what the record rules every internal user has on contacts
-    #: read (the multi-company rule: company, shared or not), so that the
-    #: rules are decided once per combination of these values. A rule reading
-    #: other fields still applies: Odoo decides it on every contact found
-    #: then, fetching what it lacks (_mango_readable_ids). In the order
-    #: mango_partners_by_phone() returns them, after the id; the phone keys
-    #: table carries them (partner_phone_keys.py).
+    #: Columns the lookup returns with each partner found, in the same round
+    #: trip: what picking among several needs (the commercial partner) and what
+    #: the record rules every internal user has on contacts read (the
+    #: multi-company rule: company, shared or not), so that the rules are
+    #: decided once per combination of these values. A rule reading other
+    #: fields still applies: Odoo decides it on every contact found then, with
+    #: these values in its cache and fetching what it lacks
+    #: (_mango_readable_ids). In the order mango_partners_by_phone() returns
+    #: them, after the id; the phone keys table carries them
+    #: (partner_phone_keys.py).
     _mango_lookup_columns = ("commercial_partner_id", "company_id", "partner_share")
 
     def init(self):
@@ -217,9 +218,9 @@ class ResPartner(models.Model):
         # One round trip, one index-only scan of the phone keys
         # (partner_phone_keys.py), through a PL/pgSQL function that keeps its
         # plan for the connection's life; it returns with each partner what
-        # the pick and the record rules read, straight into the cache. The
-        # rules then apply to the few rows found, decided once per combination
-        # of the values they compare (_mango_readable_ids).
+        # the pick and the record rules read. The rules then apply to the few
+        # rows found, decided once per combination of the values they compare
+        # (_mango_readable_ids).
         self.env.cr.execute(
             SQL(
                 "SELECT * FROM mango_partners_by_phone(%s, %s)",
@@ -236,9 +237,6 @@ class ResPartner(models.Model):
             # ORM: the pick takes them from the rows, so filling the cache
             # would be work for nothing.
             return self.browse(pick_caller(list(zip(ids, columns[0], strict=True))))
-        partners = self.browse(ids)
-        for name, values in zip(self._mango_lookup_columns, columns, strict=True):
-            cache_fetched(partners, self._fields[name], values)
         readable = self._mango_readable_ids(ids, columns)
         commercial_of = dict(zip(ids, columns[0], strict=True))
         return self.browse(pick_caller([(id_, commercial_of[id_]) for id_ in readable]))
@@ -260,16 +258,35 @@ class ResPartner(models.Model):
         returned = dict(zip(self._mango_lookup_columns, columns, strict=True))
         returned["id"] = ids
         if verdicts is None or not set(verdicts.fields) <= returned.keys():
-            return self.browse(ids)._filtered_access("read")._ids
+            return (
+                self._mango_with_lookup_columns(ids, columns)
+                ._filtered_access("read")
+                ._ids
+            )
         values = [returned[name] for name in verdicts.fields]
         return [
             id_
             for index, id_ in enumerate(ids)
             if verdicts.allows(
                 tuple(column[index] for column in values),
-                lambda id_=id_: self.browse(id_)._filtered_access("read"),
+                lambda id_=id_: (
+                    self._mango_with_lookup_columns(ids, columns)
+                    .browse(id_)
+                    ._filtered_access("read")
+                ),
             )
         ]
+
+    def _mango_with_lookup_columns(self, ids, columns):
+        """The contacts ``ids``, with the lookup's ``columns`` in the record
+        cache for Odoo's rules (evaluated on cached values), saving the query
+        that would fetch them. Done only when Odoo is asked: a verdict already
+        known reads nothing from the cache, and filling it was a sixth of the
+        card's lookup (``bench_phone_lookup.py``'s phases)."""
+        partners = self.browse(ids)
+        for name, values in zip(self._mango_lookup_columns, columns, strict=True):
+            cache_fetched(partners, self._fields[name], values)
+        return partners
 
     @api.model
     @tools.ormcache("self.env.uid", "self.env.su", "rule_context")
