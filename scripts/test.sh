@@ -3,7 +3,9 @@
 #
 # 0. Odoo and the project's venv (scripts/odoo_env.py): MANGO_ODOO_SRC, an Odoo
 #    that python3 imports, or a cached clone of the official branch;
-# 1. the pure suite (tests/, pytest, no database) with the venv's Python;
+# 1. the pure suite (tests/, pytest, no Odoo database; the shared rate limiter's
+#    tests use the PostgreSQL server of step 2, made ready first) with the
+#    venv's Python;
 # 2. the addons' Odoo suites on each Odoo series asked for (MANGO_ODOO_VERSIONS,
 #    default "18.0 19.0"), installed into a throw-away database (a private PostgreSQL
 #    cluster when none is reachable), with Chromium for the tours.
@@ -36,6 +38,13 @@ main() {
     fi
     mango_ensure_ldap_packages
     mango_ensure_compose_cli
+
+    # The pure suite's shared rate limiter is tested against a real PostgreSQL
+    # (not an Odoo database): the server is made ready first, on a fresh machine
+    # too, and a test that cannot reach it fails instead of skipping.
+    mango_apt_install postgresql
+    mango_pg_ready
+    export MANGO_TEST_PG_REQUIRED=1
 
     # --- 1. pure suite -----------------------------------------------------------
     mango_log "pure suite: $MANGO_PY -m pytest tests"
@@ -80,8 +89,7 @@ EOF
             problems+=("CI=true and the Odoo suites did not run (MANGO_SKIP_ODOO=1): CI must run them")
         fi
     else
-        mango_apt_install postgresql chromium fonts-liberation
-        mango_pg_ready
+        mango_apt_install chromium fonts-liberation
         for series in "${series_list[@]}"; do
             [ "$series" = "$MANGO_ODOO_SERIES" ] || mango_odoo_env "$series"
             run_odoo_suites "$addons"
